@@ -1,0 +1,3 @@
+module github.com/coopgo/coop
+
+go 1.26
