@@ -215,11 +215,8 @@ func Swap(to *Context) {
 	}
 	r := to.r
 	cur := r.cur
-	if cur == nil || cur.w.G != asm.G() || to.state > stateSuspended {
+	if cur == nil || cur.w.G != asm.G() || to.state > stateSuspended || r.grp.Ending {
 		misuse("Swap", to)
-	}
-	if r.grp.Ending {
-		panic(unwindSignal) // a deferred call of a context being unwound
 	}
 	cur.state = stateSuspended
 	w := to.w
@@ -252,11 +249,8 @@ func Set(to *Context) {
 	}
 	r := to.r
 	cur := r.cur
-	if cur == nil || cur.w.G != asm.G() || to.state > stateSuspended {
+	if cur == nil || cur.w.G != asm.G() || to.state > stateSuspended || r.grp.Ending {
 		misuse("Set", to)
-	}
-	if r.grp.Ending {
-		panic(unwindSignal)
 	}
 	cur.exitTo = to
 	panic(setSignal)
@@ -271,14 +265,17 @@ func Current() *Context {
 	return nil
 }
 
-// misuse panics with a message naming what is wrong with a switch to to.
-// It is the slow path of Swap and Set.
+// misuse is the slow path of Swap and Set: it panics with a message naming
+// what is wrong with a switch to to, or, for a deferred call of a context
+// being unwound at the end of its Run, continues the unwinding.
 func misuse(op string, to *Context) {
 	if to == nil {
 		panic("ucontext: " + op + " to a nil context")
 	}
 	caller := Current()
 	switch {
+	case caller != nil && caller.r == to.r && to.r.grp.Ending:
+		panic(unwindSignal)
 	case caller == nil:
 		panic("ucontext: " + op + " called outside Run")
 	case caller.r != to.r:
