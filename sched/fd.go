@@ -1,0 +1,402 @@
+package sched
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// An FD is a descriptor registered with a scheduler's poller: a socket, a
+// pipe, an eventfd, a signalfd, a terminal. It is registered once,
+// edge-triggered, for both directions; tasks wait for it to become
+// readable or writable, with deadlines, and Close wakes them with an error
+// matching net.ErrClosed.
+//
+// The descriptor must be in non-blocking mode. Register does not change
+// that: the caller owns the descriptor's flags.
+//
+// # Threading
+//
+// The readiness methods (Readable, ClearReadable, WaitRead, CheckRead and
+// their write twins) are for tasks of the FD's scheduler only; they panic
+// elsewhere. This is the fast path: the state they touch belongs to the
+// scheduler thread, so they need no lock and no atomic. Read, Write,
+// Close and the deadline setters may be called from any goroutine: off the
+// scheduler thread they are handed to it and wait for the result.
+//
+// # Readiness
+//
+// An FD remembers the last edge in each direction: Readable is true from an
+// event until the owner of the descriptor says the data is drained
+// (ClearReadable, after a read that returned EAGAIN, or a short read on a
+// stream socket). Reading only when Readable saves the read that returns
+// EAGAIN, 0.26 µs a request on the machines of the study: after a short
+// read the next read waits for the next edge instead. A new registration
+// starts not readable and not writable; epoll reports the current state
+// at once as a first edge.
+type FD struct {
+	s      *Scheduler
+	sysfd  int
+	seq    uint32
+	closed bool
+	rd, wr fdDir
+
+	// Closing when the scheduler is not running, from any goroutine.
+	closeMu   sync.Mutex
+	sysClosed bool
+}
+
+// fdDir is one direction of an FD.
+type fdDir struct {
+	ready    bool
+	expired  bool  // the deadline has passed
+	deadline int64 // scheduler clock, ns; 0: none
+	waiters  taskList
+	timer    timer
+}
+
+// Timer arguments of an FD.
+const (
+	fdTimerRead uint8 = iota
+	fdTimerWrite
+)
+
+// Register registers the non-blocking descriptor fd with s's poller and
+// returns its FD. It may be called from any goroutine, before or during
+// Run; the caller keeps owning fd until the FD's Close, which closes it.
+func (s *Scheduler) Register(fd int) (*FD, error) {
+	if fd < 0 {
+		return nil, fmt.Errorf("sched: Register: bad descriptor %d", fd)
+	}
+	var f *FD
+	var err error
+	if xerr := s.exec(func() { f, err = s.register(fd) }); xerr != nil {
+		return nil, xerr
+	}
+	return f, err
+}
+
+func (s *Scheduler) register(fd int) (*FD, error) {
+	if err := s.initPoller(); err != nil {
+		return nil, err
+	}
+	s.fdSeq++
+	f := &FD{s: s, sysfd: fd, seq: s.fdSeq}
+	f.rd.timer.init(f, fdTimerRead)
+	f.wr.timer.init(f, fdTimerWrite)
+	if err := s.poller.add(fd, f.seq); err != nil {
+		return nil, err
+	}
+	for fd >= len(s.fds) {
+		s.fds = append(s.fds, make([]*FD, len(s.fds)+64)...)
+	}
+	s.fds[fd] = f
+	s.nFDs++
+	return f, nil
+}
+
+// Sysfd returns the descriptor number.
+func (f *FD) Sysfd() int { return f.sysfd }
+
+// Scheduler returns the scheduler f is registered with.
+func (f *FD) Scheduler() *Scheduler { return f.s }
+
+// String returns a short description such as "fd 7".
+func (f *FD) String() string { return "fd " + strconv.Itoa(f.sysfd) }
+
+// mustTask returns the calling task, which must be a task of f's scheduler.
+func (f *FD) mustTask(what string) *Task {
+	t := Current()
+	if t == nil || t.s != f.s {
+		panic(errNotOnThread("FD." + what))
+	}
+	return t
+}
+
+// Readable reports whether an edge said f is readable and no read since
+// found it drained. Only for tasks of f's scheduler.
+func (f *FD) Readable() bool { return f.rd.ready }
+
+// Writable reports whether an edge said f is writable and no write since
+// found it full. Only for tasks of f's scheduler.
+func (f *FD) Writable() bool { return f.wr.ready }
+
+// ClearReadable records that f's input is drained: the next WaitRead waits
+// for a new edge. Call it after a read returned EAGAIN, or a short read on
+// a stream socket.
+func (f *FD) ClearReadable() { f.rd.ready = false }
+
+// ClearWritable records that f's output buffer is full: call it after a
+// write returned EAGAIN or wrote short.
+func (f *FD) ClearWritable() { f.wr.ready = false }
+
+// CheckRead returns the error a read must fail with before touching the
+// descriptor — closed (matching net.ErrClosed) or past its read deadline
+// (matching os.ErrDeadlineExceeded) — or nil.
+func (f *FD) CheckRead() error { return f.check(&f.rd) }
+
+// CheckWrite is CheckRead for writes.
+func (f *FD) CheckWrite() error { return f.check(&f.wr) }
+
+func (f *FD) check(d *fdDir) error {
+	if f.closed {
+		return ErrClosed
+	}
+	if d.expired {
+		return os.ErrDeadlineExceeded
+	}
+	return nil
+}
+
+// WaitRead parks the calling task until f is readable, and returns nil; or
+// returns the error that ends the wait: f closed (net.ErrClosed), the read
+// deadline (os.ErrDeadlineExceeded), an interrupt (ErrInterrupted). It
+// returns at once if f is already readable.
+func (f *FD) WaitRead() error { return f.wait(f.mustTask("WaitRead"), &f.rd, waitRead) }
+
+// WaitWrite is WaitRead for writability.
+func (f *FD) WaitWrite() error { return f.wait(f.mustTask("WaitWrite"), &f.wr, waitWrite) }
+
+func (f *FD) wait(t *Task, d *fdDir, why waitReason) error {
+	if err := f.check(d); err != nil {
+		return err
+	}
+	if d.ready {
+		return nil
+	}
+	d.waiters.push(t)
+	return f.s.block(t, why, f.String(), fdCanceler{d})
+}
+
+// fdCanceler takes an interrupted task off a direction's waiters.
+type fdCanceler struct{ d *fdDir }
+
+func (c fdCanceler) cancelWait(t *Task) { c.d.waiters.remove(t) }
+
+// wakeAll wakes every waiter of d with err.
+func (s *Scheduler) wakeAll(d *fdDir, err error) {
+	for t := d.waiters.pop(); t != nil; t = d.waiters.pop() {
+		s.wake(t, err)
+	}
+}
+
+// fire is a deadline of f passing, on the scheduler thread.
+func (f *FD) fire(arg uint8) {
+	d := &f.rd
+	if arg == fdTimerWrite {
+		d = &f.wr
+	}
+	d.expired = true
+	f.s.wakeAll(d, os.ErrDeadlineExceeded)
+}
+
+// SetReadDeadline sets the time after which waits for reading fail with
+// os.ErrDeadlineExceeded, including a wait already in progress; the zero
+// time means none. A deadline in the past fails reads at once, even if
+// data is waiting. It may be called from any goroutine.
+func (f *FD) SetReadDeadline(t time.Time) error { return f.setDeadline(t, true, false) }
+
+// SetWriteDeadline is SetReadDeadline for writes.
+func (f *FD) SetWriteDeadline(t time.Time) error { return f.setDeadline(t, false, true) }
+
+// SetDeadline sets both deadlines.
+func (f *FD) SetDeadline(t time.Time) error { return f.setDeadline(t, true, true) }
+
+func (f *FD) setDeadline(t time.Time, read, write bool) error {
+	s := f.s
+	if s.onThread() {
+		f.setDeadlineOnThread(t, read, write)
+		return nil
+	}
+	return s.exec(func() { f.setDeadlineOnThread(t, read, write) })
+}
+
+func (f *FD) setDeadlineOnThread(t time.Time, read, write bool) {
+	if f.closed {
+		return
+	}
+	var when int64
+	if !t.IsZero() {
+		when = f.s.clockOf(t)
+		if when <= 0 {
+			when = -1 // before the scheduler's epoch: already past
+		}
+	}
+	if read {
+		f.s.setFDDeadline(f, &f.rd, when)
+	}
+	if write {
+		f.s.setFDDeadline(f, &f.wr, when)
+	}
+}
+
+func (s *Scheduler) setFDDeadline(f *FD, d *fdDir, when int64) {
+	d.deadline = when
+	switch {
+	case when == 0:
+		d.expired = false
+		s.timers.stop(&d.timer)
+	case when <= s.nanotime():
+		s.timers.stop(&d.timer)
+		d.expired = true
+		s.wakeAll(d, os.ErrDeadlineExceeded)
+	default:
+		d.expired = false
+		s.timers.set(&d.timer, when)
+	}
+}
+
+// Close unregisters f, wakes its waiters with an error matching
+// net.ErrClosed and closes the descriptor. It may be called from any
+// goroutine, and more than once: later calls return an error matching
+// net.ErrClosed.
+func (f *FD) Close() error {
+	var err error
+	if xerr := f.s.exec(func() { err = f.closeOnThread() }); xerr != nil {
+		// The scheduler has finished: nothing else can touch f.
+		return f.closeSys()
+	}
+	return err
+}
+
+func (f *FD) closeOnThread() error {
+	if f.closed {
+		return ErrClosed
+	}
+	f.closed = true
+	s := f.s
+	if s.fds != nil && f.sysfd < len(s.fds) && s.fds[f.sysfd] == f {
+		s.fds[f.sysfd] = nil
+		s.nFDs--
+		s.poller.del(f.sysfd) // closing the descriptor unregisters it anyway
+	}
+	s.timers.stop(&f.rd.timer)
+	s.timers.stop(&f.wr.timer)
+	s.wakeAll(&f.rd, ErrClosed)
+	s.wakeAll(&f.wr, ErrClosed)
+	return f.closeSys()
+}
+
+func (f *FD) closeSys() error {
+	f.closeMu.Lock()
+	defer f.closeMu.Unlock()
+	if f.sysClosed {
+		return ErrClosed
+	}
+	f.sysClosed = true
+	return wrapSyscall("close", closeFD(f.sysfd))
+}
+
+// Read reads from f into p: it waits for readability and retries on
+// EAGAIN. It may be called from any goroutine: off the scheduler thread it
+// runs in a task of f's scheduler and waits for it. A read of 0 bytes with
+// no error on a non-empty p is end of file.
+func (f *FD) Read(p []byte) (n int, err error) {
+	if t := Current(); t == nil || t.s != f.s {
+		if derr := f.s.do(func() { n, err = f.Read(p) }); derr != nil {
+			return 0, derr
+		}
+		return n, err
+	}
+	for {
+		if err := f.CheckRead(); err != nil {
+			return 0, err
+		}
+		if !f.rd.ready {
+			if err := f.WaitRead(); err != nil {
+				return 0, err
+			}
+		}
+		n, err := readFD(f.sysfd, p)
+		if err == errAgain {
+			f.rd.ready = false
+			continue
+		}
+		if err != nil {
+			return 0, wrapSyscall("read", err)
+		}
+		return n, nil
+	}
+}
+
+// Write writes all of p to f, waiting for writability as needed. Like
+// Read, it may be called from any goroutine.
+func (f *FD) Write(p []byte) (n int, err error) {
+	if t := Current(); t == nil || t.s != f.s {
+		if derr := f.s.do(func() { n, err = f.Write(p) }); derr != nil {
+			return 0, derr
+		}
+		return n, err
+	}
+	for n < len(p) {
+		if err := f.CheckWrite(); err != nil {
+			return n, err
+		}
+		if !f.wr.ready {
+			if err := f.WaitWrite(); err != nil {
+				return n, err
+			}
+		}
+		m, err := writeFD(f.sysfd, p[n:])
+		if err == errAgain {
+			f.wr.ready = false
+			continue
+		}
+		if err != nil {
+			return n, wrapSyscall("write", err)
+		}
+		n += m
+	}
+	return n, nil
+}
+
+// exec runs fn, which must not block, serialized with s's thread, and
+// waits for it: directly on the thread, under s.mu before Run, through the
+// inbox during Run (the caller parks if it is a task of another
+// scheduler). It returns ErrStopped, without running fn, once s has
+// finished.
+func (s *Scheduler) exec(fn func()) error {
+	if s.onThread() {
+		fn()
+		return nil
+	}
+	if s.state.Load() == stateIdle {
+		s.mu.Lock()
+		if s.state.Load() == stateIdle {
+			fn()
+			s.mu.Unlock()
+			return nil
+		}
+		s.mu.Unlock()
+	}
+	if c := Current(); c != nil {
+		// A task of another scheduler parks; s wakes it across threads.
+		cs, seq := c.s, c.waitSeq
+		ok := s.post(inboxItem{op: opCall, fn: func() {
+			fn()
+			cs.post(inboxItem{op: opWake, t: c, seq: seq})
+		}})
+		if !ok {
+			return ErrStopped
+		}
+		cs.block(c, waitExternal, s.label, nil)
+		return nil
+	}
+	done := make(chan struct{})
+	if !s.post(inboxItem{op: opCall, fn: func() { fn(); close(done) }}) {
+		return ErrStopped
+	}
+	<-done
+	return nil
+}
+
+// do runs fn, which may block, in a new task of s and waits for it.
+func (s *Scheduler) do(fn func()) error {
+	t := s.Go(fn)
+	if err := t.Wait(); err != nil {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,80 @@
+package sched
+
+import (
+	"io"
+	"log"
+	"time"
+)
+
+// An Option configures a Scheduler.
+type Option func(*options)
+
+type options struct {
+	name          string
+	virtual       bool
+	virtualStart  time.Time
+	keepAlive     bool
+	watchdog      time.Duration
+	watchdogOut   io.Writer
+	panicHandler  func(*Task, *PanicError)
+	offloadLimit  int
+	pollBatch     int
+	logger        *log.Logger
+	noThreadLock  bool
+}
+
+func defaultOptions() options {
+	return options{offloadLimit: 64, pollBatch: 128}
+}
+
+// WithName names the scheduler in Dump, watchdog reports, errors and
+// profile labels.
+func WithName(name string) Option { return func(o *options) { o.name = name } }
+
+// WithVirtualTime runs the scheduler on a virtual clock starting at start.
+// Time advances only when every task is blocked: the clock then jumps to
+// the next timer, so simulations and tests of timeouts run at once and
+// repeat exactly. A scheduler on virtual time still serves descriptors
+// and hand-offs from other goroutines; it waits for them in real time only
+// when no timer is pending.
+func WithVirtualTime(start time.Time) Option {
+	return func(o *options) { o.virtual, o.virtualStart = true, start }
+}
+
+// WithKeepAlive keeps Run running with no tasks, waiting for work from
+// other goroutines (Go, Inbox, descriptors), until Stop.
+func WithKeepAlive() Option { return func(o *options) { o.keepAlive = true } }
+
+// WithWatchdog reports, on w (os.Stderr if nil), every task that holds the
+// scheduler's thread for longer than threshold without blocking or
+// yielding: a log line naming the task, and its stack. In a cooperative
+// scheduler such a task delays every other task; the report makes the
+// latency hazard visible. The watchdog samples from its own goroutine at
+// threshold/2 and costs the scheduler one atomic store per switch.
+func WithWatchdog(threshold time.Duration, w io.Writer) Option {
+	return func(o *options) { o.watchdog, o.watchdogOut = threshold, w }
+}
+
+// WithPanicHandler makes a task's panic not end Run: h is called on the
+// scheduler thread with the task and its *PanicError, and the task's Wait
+// returns the *PanicError. Without a handler a panic ends Run, which
+// unwinds the other tasks and panics with the *PanicError.
+func WithPanicHandler(h func(t *Task, p *PanicError)) Option {
+	return func(o *options) { o.panicHandler = h }
+}
+
+// WithOffloadLimit bounds the number of goroutines running Offload calls
+// of this scheduler at once (default 64). Further Offload calls wait,
+// parked, for a free goroutine.
+func WithOffloadLimit(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.offloadLimit = n
+		}
+	}
+}
+
+// WithLogger sets the logger for the scheduler's own reports (watchdog,
+// panics handled by default handlers in other packages). The default logs
+// to os.Stderr with the standard flags.
+func WithLogger(l *log.Logger) Option { return func(o *options) { o.logger = l } }

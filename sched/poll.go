@@ -1,0 +1,33 @@
+package sched
+
+// The poller is the part of the scheduler that sleeps. Every backend, one
+// file each, provides the same methods on type poller:
+//
+//	init() error           create the kernel object and the wake-up channel
+//	close()                release them
+//	add(fd int, seq uint32) error
+//	                       register fd for read and write readiness,
+//	                       edge-triggered, tagged with seq so that events for
+//	                       a descriptor number reused after close are told
+//	                       apart from the current one's
+//	del(fd int) error      unregister fd
+//	wait(s *Scheduler, timeout int64) error
+//	                       wait at most timeout ns (0: do not block; -1:
+//	                       no limit) and report each event to s.event
+//	wake()                 make a wait in progress, or the next one, return
+//	                       at once; safe from any goroutine
+//
+// Backends: poll_epoll.go (Linux: epoll, eventfd wake-up),
+// poll_kqueue.go (darwin and the BSDs: kqueue; EVFILT_USER wake-up in
+// poll_kqueue_user.go, a pipe where EVFILT_USER is missing in
+// poll_kqueue_pipe.go), and poll_other.go (timers and wake-ups only).
+//
+// Only a wait that may block goes through the runtime's syscall path
+// (syscall.Syscall6, which tells the runtime the thread may block so that
+// it hands the processor to other goroutines). Calls that cannot block —
+// epoll_ctl, a zero-timeout wait, the eventfd write — use RawSyscall and
+// skip that bookkeeping.
+
+// eventBatch is how many events one wait can return. Go's netpoller uses
+// 128 as well; a full batch means another wait follows at once anyway.
+const eventBatch = 128

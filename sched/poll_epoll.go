@@ -1,0 +1,132 @@
+//go:build linux
+
+package sched
+
+import (
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+type poller struct {
+	epfd   int
+	evfd   int // eventfd: cross-thread wake-up
+	events [eventBatch]unix.EpollEvent
+	woken  atomic.Bool // a wake-up is written and not yet read back
+	ms     bool        // the kernel lacks epoll_pwait2: timeouts in ms
+}
+
+// evfdTag marks the eventfd's events (descriptor numbers are < 2^31).
+const evfdTag = -1
+
+func (p *poller) init() error {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return wrapSyscall("epoll_create1", err)
+	}
+	evfd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return wrapSyscall("eventfd", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: evfdTag}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &ev); err != nil {
+		unix.Close(evfd)
+		unix.Close(epfd)
+		return wrapSyscall("epoll_ctl", err)
+	}
+	p.epfd, p.evfd = epfd, evfd
+	return nil
+}
+
+func (p *poller) close() {
+	if p.epfd > 0 {
+		unix.Close(p.evfd)
+		unix.Close(p.epfd)
+		p.epfd, p.evfd = 0, 0
+	}
+}
+
+func (p *poller) add(fd int, seq uint32) error {
+	ev := unix.EpollEvent{
+		Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
+		Fd:     int32(fd),
+		Pad:    int32(seq),
+	}
+	return wrapSyscall("epoll_ctl", rawEpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev))
+}
+
+func (p *poller) del(fd int) error {
+	var ev unix.EpollEvent
+	return wrapSyscall("epoll_ctl", rawEpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, &ev))
+}
+
+// rawEpollCtl never blocks, so it skips the runtime's syscall bookkeeping.
+func rawEpollCtl(epfd, op, fd int, ev *unix.EpollEvent) error {
+	_, _, e := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(epfd), uintptr(op), uintptr(fd), uintptr(unsafe.Pointer(ev)), 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+func (p *poller) wait(s *Scheduler, timeout int64) error {
+	var n uintptr
+	var e syscall.Errno
+	evp := uintptr(unsafe.Pointer(&p.events[0]))
+	switch {
+	case timeout == 0:
+		n, _, e = unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), evp, eventBatch, 0, 0, 0)
+	case !p.ms:
+		// epoll_pwait2 takes a timespec: sleeps to the next timer are
+		// exact, not rounded up to milliseconds.
+		var tsp uintptr
+		var ts unix.Timespec
+		if timeout > 0 {
+			ts = unix.NsecToTimespec(timeout)
+			tsp = uintptr(unsafe.Pointer(&ts))
+		}
+		n, _, e = unix.Syscall6(unix.SYS_EPOLL_PWAIT2, uintptr(p.epfd), evp, eventBatch, tsp, 0, 0)
+		if e == unix.ENOSYS {
+			p.ms = true
+			return p.wait(s, timeout)
+		}
+	default:
+		ms := int64(-1)
+		if timeout > 0 {
+			ms = (timeout + 999_999) / 1_000_000
+		}
+		n, _, e = unix.Syscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), evp, eventBatch, uintptr(ms), 0, 0)
+	}
+	if e != 0 {
+		if e == unix.EINTR {
+			return nil
+		}
+		return wrapSyscall("epoll_wait", e)
+	}
+	for i := range int(n) {
+		ev := &p.events[i]
+		if ev.Fd == evfdTag {
+			// Clear the flag first: a wake-up racing with this read then
+			// writes again, costing one spurious wake, never a lost one.
+			p.woken.Store(false)
+			var buf [8]byte
+			unix.RawSyscall(unix.SYS_READ, uintptr(p.evfd), uintptr(unsafe.Pointer(&buf[0])), 8)
+			continue
+		}
+		read := ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0
+		write := ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0
+		s.event(ev.Fd, uint32(ev.Pad), read, write)
+	}
+	return nil
+}
+
+func (p *poller) wake() {
+	if p.woken.Swap(true) {
+		return // a wake-up is already pending
+	}
+	one := uint64(1)
+	unix.RawSyscall(unix.SYS_WRITE, uintptr(p.evfd), uintptr(unsafe.Pointer(&one)), 8)
+}

@@ -1,0 +1,490 @@
+package sched
+
+import (
+	"fmt"
+	"log"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coopgo/coop/asm"
+	"github.com/coopgo/coop/internal/coro"
+	"github.com/coopgo/coop/internal/gmap"
+)
+
+type worker = coro.Coro[*Task]
+
+// pollEvery bounds how many tasks may run, switching directly from one to
+// the next, before the host loop polls for I/O, timers and the inbox
+// again, so that a few busy tasks cannot starve the rest (the runtime's
+// scheduler checks its global queue every 61 ticks for the same reason).
+const pollEvery = 61
+
+// Scheduler states, in Scheduler.state.
+const (
+	stateIdle     = iota // not yet running
+	stateRunning         // in Run
+	stateFinished        // Run has returned
+)
+
+// A Scheduler runs tasks on one OS thread, switching only when a task
+// blocks or yields. Create one with New; it starts running with Run.
+type Scheduler struct {
+	// Owned by the scheduler thread: the host loop and the running task.
+	grp       coro.Group[*Task]
+	cur       *Task // the running task; nil while the host loop runs
+	runq      taskList
+	all       taskList // every live task, for Stop, Dump and deadlock reports
+	timers    timerHeap
+	poller    poller
+	fds       []*FD // registered descriptors, by descriptor number
+	nFDs      int
+	fdSeq     uint32
+	pollReady bool // poller initialized
+	pollErr   error
+	nTasks    int   // live tasks
+	nExternal int   // blocked tasks that an event from outside can wake
+	sinceHost int   // tasks run since the host loop last polled
+	ids       uint64
+	vnow      int64 // virtual clock, ns since the virtual start
+	stopping  bool
+	panicErr  *PanicError
+	stats     counters
+	offload   offloadPool
+
+	// Shared with other goroutines.
+	mu         sync.Mutex
+	inbox      []inboxItem
+	inboxSpare []inboxItem // the previous inbox, reused
+	inboxN   atomic.Int32 // len(inbox), readable without the lock
+	sleeping atomic.Bool  // the thread is in, or about to enter, the poller
+	stopReq  atomic.Bool
+	state    atomic.Int32
+	host     atomic.Uintptr // asm.G of the goroutine in Run
+	wd       watchdogState
+
+	opts  options
+	base  time.Time // real clock origin (monotonic)
+	label string
+}
+
+// byG maps the goroutine of each live worker to it, for the package-level
+// calls (Current, Yield, Sleep, Now) that must find the caller's task
+// without being handed it. Workers are pooled, so entries change rarely.
+var byG gmap.Map[worker]
+
+var schedIDs atomic.Uint64
+
+// New returns a scheduler configured by opts. It does not run until Run.
+func New(opts ...Option) *Scheduler {
+	s := &Scheduler{opts: defaultOptions(), base: time.Now()}
+	for _, o := range opts {
+		o(&s.opts)
+	}
+	id := schedIDs.Add(1)
+	s.label = s.opts.name
+	if s.label == "" {
+		s.label = "sched-" + strconv.FormatUint(id, 10)
+	}
+	if s.opts.logger == nil {
+		s.opts.logger = log.New(os.Stderr, "", log.LstdFlags)
+	}
+	s.offload.init(s.opts.offloadLimit)
+	return s
+}
+
+// String returns the scheduler's name.
+func (s *Scheduler) String() string { return s.label }
+
+// Run locks the calling goroutine to its OS thread and runs tasks until
+// every task has finished, then returns nil. With WithKeepAlive it runs
+// until Stop. Run returns an error matching ErrDeadlock if tasks remain
+// that nothing can wake, after unwinding them. If a task panics and no
+// panic handler is set, Run unwinds the other tasks and panics with the
+// task's *PanicError. If a task calls runtime.Goexit, Run unwinds the
+// other tasks and the goroutine that called Run exits.
+//
+// A Scheduler runs once: Run on a scheduler that is running or has run
+// returns an error.
+func (s *Scheduler) Run() (err error) {
+	s.mu.Lock() // excludes calls made under s.mu before Run (exec)
+	ok := s.state.CompareAndSwap(stateIdle, stateRunning)
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("sched: Run called twice on %s", s)
+	}
+	// The lock must come before any coroutine is made: the runtime
+	// requires a coroutine to be resumed with the thread-lock state of the
+	// goroutine that created it.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	if err := s.initPoller(); err != nil {
+		s.finish()
+		return err
+	}
+	s.host.Store(asm.G())
+	s.grp.Init(s.work)
+	s.grp.Enter = s.enterWorker
+	s.grp.Leave = func(w *worker) { byG.Delete(w.G) }
+	if s.opts.watchdog > 0 {
+		s.startWatchdog()
+	}
+	defer func() {
+		// Also on the way out of a panic or a Goexit of the host: every
+		// task is unwound and every descriptor released.
+		s.grp.End()
+		s.stopWatchdog()
+		s.finish()
+		if s.pollReady {
+			s.poller.close()
+		}
+	}()
+	err = s.loop()
+	s.grp.End()
+	if s.grp.Goexiting() != nil {
+		runtime.Goexit()
+	}
+	if s.panicErr != nil {
+		panic(s.panicErr)
+	}
+	return err
+}
+
+// initPoller creates the poller on first need: the first Register (which
+// may come before Run) or Run. It runs on the scheduler thread or under
+// s.mu before Run.
+func (s *Scheduler) initPoller() error {
+	if !s.pollReady && s.pollErr == nil {
+		s.pollErr = s.poller.init()
+		s.pollReady = s.pollErr == nil
+	}
+	return s.pollErr
+}
+
+// finish marks the scheduler finished and fails whatever other goroutines
+// queued for it since.
+func (s *Scheduler) finish() {
+	s.mu.Lock()
+	s.state.Store(stateFinished)
+	items := s.inbox
+	s.inbox = nil
+	s.inboxN.Store(0)
+	s.mu.Unlock()
+	for _, it := range items {
+		it.abandon()
+	}
+	s.offload.close()
+}
+
+func (s *Scheduler) enterWorker(w *worker) {
+	byG.Store(w.G, w)
+	if s.wd.enabled {
+		s.wd.recordGoid(w.G)
+	}
+	pprof.SetGoroutineLabels(pprof.WithLabels(bgContext, pprof.Labels("coop.sched", s.label)))
+}
+
+// loop is the host: it runs tasks, and when none is runnable it waits in
+// the poller for descriptors, timers and the inbox.
+func (s *Scheduler) loop() error {
+	polled := true
+	for {
+		if s.inboxN.Load() != 0 {
+			s.drainInbox()
+		}
+		if s.stopReq.Load() && !s.stopping {
+			s.stopAll()
+		}
+		s.runTimers()
+		if s.runq.empty() {
+			if s.nTasks == 0 && !s.opts.keepAlive && s.inboxN.Load() == 0 {
+				return nil
+			}
+			if s.nTasks == 0 && s.stopping {
+				return nil
+			}
+			if err := s.checkDeadlock(); err != nil {
+				return err
+			}
+			if err := s.wait(); err != nil {
+				return err
+			}
+			polled = true
+			continue
+		}
+		if !polled {
+			// Tasks ran pollEvery in a row and more are runnable: look
+			// at the descriptors without sleeping, so I/O keeps flowing.
+			if err := s.pollNow(0); err != nil {
+				return err
+			}
+		}
+		polled = false
+		t := s.runq.pop()
+		s.sinceHost = 0
+		s.runFromHost(t)
+		if s.panicErr != nil || s.grp.Goexiting() != nil {
+			return nil
+		}
+	}
+}
+
+// runFromHost switches from the host loop to t and returns when some task
+// switches back to the host.
+func (s *Scheduler) runFromHost(t *Task) {
+	w := t.w
+	if w == nil {
+		w = s.attach(t)
+	}
+	t.state = taskRunning
+	s.cur = t
+	s.stats.switches++
+	s.wd.note(s)
+	s.grp.Switch(w)
+}
+
+// wait sleeps in the poller until the next timer, a descriptor event or a
+// wake-up from another goroutine. With virtual time, it jumps the clock to
+// the next timer instead, unless only the outside world can make progress.
+func (s *Scheduler) wait() error {
+	next := s.timers.next()
+	if s.opts.virtual && next != nil {
+		// Pick up what is already there, then jump.
+		if err := s.pollNow(0); err != nil {
+			return err
+		}
+		if s.runq.empty() && s.inboxN.Load() == 0 {
+			if next.when > s.vnow {
+				s.vnow = next.when
+			}
+		}
+		return nil
+	}
+	timeout := int64(-1)
+	if next != nil {
+		timeout = max(next.when-s.nanotime(), 0)
+	}
+	s.sleeping.Store(true)
+	if s.inboxN.Load() != 0 || s.stopReq.Load() {
+		timeout = 0
+	}
+	err := s.pollNow(timeout)
+	s.sleeping.Store(false)
+	return err
+}
+
+// pollNow asks the poller for events, waiting at most timeout ns (-1:
+// forever), and readies the tasks waiting for them.
+func (s *Scheduler) pollNow(timeout int64) error {
+	s.stats.polls++
+	err := s.poller.wait(s, timeout)
+	if err != nil {
+		return os.NewSyscallError("poll", err)
+	}
+	return nil
+}
+
+// event is called by the poller for each descriptor event.
+func (s *Scheduler) event(fd int32, seq uint32, read, write bool) {
+	if int(fd) >= len(s.fds) {
+		return
+	}
+	f := s.fds[fd]
+	if f == nil || f.seq != seq {
+		return // closed, or a stale event for a reused descriptor
+	}
+	if read {
+		f.rd.ready = true
+		if !f.rd.waiters.empty() {
+			s.wakeAll(&f.rd, nil)
+		}
+	}
+	if write {
+		f.wr.ready = true
+		if !f.wr.waiters.empty() {
+			s.wakeAll(&f.wr, nil)
+		}
+	}
+}
+
+// runTimers fires every timer that is due.
+func (s *Scheduler) runTimers() {
+	if s.timers.len() == 0 {
+		return
+	}
+	now := s.nanotime()
+	for {
+		t := s.timers.next()
+		if t == nil || t.when > now {
+			return
+		}
+		s.timers.stop(t)
+		t.owner.fire(t.arg)
+	}
+}
+
+// nanotime is the scheduler clock: ns since the scheduler was made, or
+// virtual ns since the virtual start.
+func (s *Scheduler) nanotime() int64 {
+	if s.opts.virtual {
+		return s.vnow
+	}
+	return int64(time.Since(s.base))
+}
+
+// clockOf converts a wall time to the scheduler clock.
+func (s *Scheduler) clockOf(t time.Time) int64 {
+	if s.opts.virtual {
+		return int64(t.Sub(s.opts.virtualStart))
+	}
+	return int64(t.Sub(s.base))
+}
+
+// timeOf converts the scheduler clock to a wall time.
+func (s *Scheduler) timeOf(ns int64) time.Time {
+	if s.opts.virtual {
+		return s.opts.virtualStart.Add(time.Duration(ns))
+	}
+	return s.base.Add(time.Duration(ns))
+}
+
+// Stop interrupts every task of s: their current and future blocking calls
+// return ErrInterrupted. Run returns once they have all finished. Stop may
+// be called from any goroutine, any number of times.
+func (s *Scheduler) Stop() {
+	s.stopReq.Store(true)
+	if s.onThread() {
+		if !s.stopping {
+			s.stopAll()
+		}
+		return
+	}
+	s.wakeUp()
+}
+
+// stopAll interrupts every live task.
+func (s *Scheduler) stopAll() {
+	s.stopping = true
+	for t := s.all.head; t != nil; t = t.allNext {
+		s.interrupt(t)
+	}
+}
+
+// onThread reports whether the caller runs on s's thread: a task of s, or
+// the goroutine in s.Run. It reads nothing another thread writes
+// unsynchronized: s.cur must not be consulted before this says yes.
+func (s *Scheduler) onThread() bool {
+	if c := Current(); c != nil {
+		return c.s == s
+	}
+	return s.state.Load() == stateRunning && s.host.Load() == asm.G()
+}
+
+// checkDeadlock returns a *DeadlockError when tasks remain, none is
+// runnable and nothing can wake one: no timer, no descriptor or other
+// outside event awaited, no keep-alive.
+func (s *Scheduler) checkDeadlock() error {
+	if s.nTasks == 0 || s.timers.len() > 0 || s.nExternal > 0 || s.opts.keepAlive || !s.runq.empty() {
+		return nil
+	}
+	if s.inboxN.Load() != 0 {
+		return nil
+	}
+	e := &DeadlockError{}
+	for t := s.all.head; t != nil; t = t.allNext {
+		e.Tasks = append(e.Tasks, t.describe())
+	}
+	return e
+}
+
+// inboxItem is work queued by another goroutine.
+type inboxItem struct {
+	op  inboxOp
+	seq uint32 // opWake: the wait of t it ends (Task.waitSeq)
+	t   *Task
+	err error
+	fn  func()
+}
+
+type inboxOp uint8
+
+const (
+	opSpawn     inboxOp = iota // start task t
+	opWake                     // wake task t with err (cross-thread completion)
+	opInterrupt                // interrupt task t
+	opCall                     // run fn on the scheduler thread
+)
+
+// abandon fails an item that can no longer be delivered because the
+// scheduler finished.
+func (it *inboxItem) abandon() {
+	switch it.op {
+	case opSpawn:
+		it.t.abandon()
+	case opCall:
+		if it.fn != nil {
+			it.fn() // calls queued by Do know to check the scheduler state
+		}
+	}
+}
+
+// post queues an item from another goroutine and wakes the scheduler if it
+// sleeps. It reports false, queuing nothing, if the scheduler finished.
+func (s *Scheduler) post(it inboxItem) bool {
+	s.mu.Lock()
+	if s.state.Load() == stateFinished {
+		s.mu.Unlock()
+		return false
+	}
+	s.inbox = append(s.inbox, it)
+	s.inboxN.Store(int32(len(s.inbox)))
+	s.mu.Unlock()
+	if s.sleeping.Load() {
+		s.wakeUp()
+	}
+	return true
+}
+
+// wakeUp makes the poller return. Waking a scheduler that is not asleep
+// only costs it one spurious poll.
+func (s *Scheduler) wakeUp() {
+	if s.state.Load() == stateRunning {
+		s.poller.wake()
+	}
+}
+
+// drainInbox takes what other goroutines queued.
+func (s *Scheduler) drainInbox() {
+	s.mu.Lock()
+	items := s.inbox
+	s.inbox = s.inboxSpare[:0]
+	s.inboxN.Store(0)
+	s.mu.Unlock()
+	for i := range items {
+		it := &items[i]
+		switch it.op {
+		case opSpawn:
+			s.spawn(it.t)
+		case opWake:
+			if it.t.waitSeq == it.seq {
+				s.wake(it.t, it.err)
+			}
+		case opInterrupt:
+			s.interrupt(it.t)
+		case opCall:
+			it.fn()
+		}
+		*it = inboxItem{}
+	}
+	s.inboxSpare = items[:0]
+}
+
+// errNotOnThread is the panic message for scheduler-thread-only calls.
+func errNotOnThread(what string) string {
+	return "sched: " + what + " must be called from a task of its scheduler"
+}

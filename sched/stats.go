@@ -1,0 +1,87 @@
+package sched
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// counters are the scheduler's running totals, on its thread.
+type counters struct {
+	switches uint64
+	polls    uint64
+	spawned  uint64
+	yields   uint64
+}
+
+// Stats is a snapshot of a scheduler's state and totals.
+type Stats struct {
+	Tasks    int    // live tasks
+	Runnable int    // tasks in the run queue
+	Blocked  int    // tasks parked in a blocking call
+	Timers   int    // pending timers (sleeps, deadlines, timeouts)
+	FDs      int    // registered descriptors
+	Workers  int    // goroutines backing tasks, running or pooled
+	Idle     int    // pooled goroutines waiting for a task
+	Offloads int    // Offload calls in flight
+	Switches uint64 // task switches since Run began
+	Polls    uint64 // poller waits since Run began
+	Spawned  uint64 // tasks started since Run began
+	Yields   uint64 // Yield calls since Run began
+}
+
+// Stats returns a snapshot of s. It may be called from any goroutine: off
+// the scheduler thread it is handed to the thread and waits.
+func (s *Scheduler) Stats() Stats {
+	var st Stats
+	if err := s.exec(func() { st = s.statsOnThread() }); err != nil {
+		st = s.statsOnThread() // the scheduler has finished: nothing races
+	}
+	return st
+}
+
+func (s *Scheduler) statsOnThread() Stats {
+	w, idle := s.grp.Live()
+	return Stats{
+		Tasks:    s.nTasks,
+		Runnable: s.runq.n,
+		Blocked:  s.nTasks - s.runq.n - boolInt(s.cur != nil),
+		Timers:   s.timers.len(),
+		FDs:      s.nFDs,
+		Workers:  w,
+		Idle:     idle,
+		Offloads: s.offload.inFlight(),
+		Switches: s.stats.switches,
+		Polls:    s.stats.polls,
+		Spawned:  s.stats.spawned,
+		Yields:   s.stats.yields,
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Dump writes one line per live task of s — its number, state, what it
+// waits for and its function — after a summary line. It may be called
+// from any goroutine.
+func (s *Scheduler) Dump(w io.Writer) error {
+	var b strings.Builder
+	if err := s.exec(func() { s.dumpOnThread(&b) }); err != nil {
+		s.dumpOnThread(&b) // the scheduler has finished: nothing races
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func (s *Scheduler) dumpOnThread(b *strings.Builder) {
+	st := s.statsOnThread()
+	fmt.Fprintf(b, "%s: %d tasks (%d runnable), %d timers, %d fds, %d switches, %d polls\n",
+		s.label, st.Tasks, st.Runnable, st.Timers, st.FDs, st.Switches, st.Polls)
+	for t := s.all.head; t != nil; t = t.allNext {
+		b.WriteString("\t" + t.describe() + "\n")
+	}
+}

@@ -1,0 +1,670 @@
+package sched
+
+import (
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coopgo/coop/asm"
+)
+
+// taskState is a task's life cycle, written on the scheduler thread.
+type taskState uint8
+
+const (
+	taskNew      taskState = iota // queued from another goroutine, not yet known to the scheduler
+	taskRunnable                  // in the run queue
+	taskRunning                   // the scheduler's running task
+	taskBlocked                   // parked in a blocking call
+	taskDone                      // its function returned or it was unwound
+)
+
+func (st taskState) String() string {
+	return [...]string{"new", "runnable", "running", "blocked", "done"}[st]
+}
+
+// A Task is a function running on a Scheduler with its own stack. Tasks of
+// one scheduler run one at a time on its thread and switch only when one
+// blocks or yields, so they share memory without locks.
+type Task struct {
+	s     *Scheduler
+	fn    func()
+	w     *worker // the goroutine running fn, from its first run to its end
+	id    uint64
+	state taskState
+
+	// While blocked.
+	why     waitReason
+	detail  string   // more about what it waits for, for Dump
+	cancel  canceler // removes the task from where it waits, on interrupt
+	waitSeq uint32   // which wait a cross-thread wake is for
+	wakeErr error    // what the blocking call returns
+
+	interruptPending bool // Interrupt arrived while not interruptibly blocked
+
+	// Links: next/prev for the run queue or one wait queue (a task is in
+	// at most one); allNext/allPrev for the scheduler's list of tasks.
+	next, prev       *Task
+	allNext, allPrev *Task
+	timer            timer // Sleep and timeouts of waits
+
+	// Joining.
+	result  error // nil, or the *PanicError of a handled panic
+	joiners []*Task
+	mu      sync.Mutex    // guards done for joiners on other goroutines
+	done    chan struct{} // closed when the task ends, if anyone outside asked
+	ended   bool          // under mu: the task ended
+}
+
+// String returns a short description such as "task 7".
+func (t *Task) String() string { return fmt.Sprintf("task %d", t.id) }
+
+// Scheduler returns the scheduler t runs on.
+func (t *Task) Scheduler() *Scheduler { return t.s }
+
+// describe is a task's line in Dump and deadlock reports.
+func (t *Task) describe() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "task %d: %v", t.id, t.state)
+	if t.state == taskBlocked {
+		fmt.Fprintf(&b, " on %v", t.why)
+		if t.detail != "" {
+			b.WriteString(" (" + t.detail + ")")
+		}
+		if t.timer.pending() {
+			fmt.Fprintf(&b, ", timer in %v", time.Duration(t.timer.when-t.s.nanotime()))
+		}
+	}
+	if t.fn != nil {
+		b.WriteString(" [" + funcName(t.fn) + "]")
+	}
+	return b.String()
+}
+
+// waitReason names what a blocked task waits for.
+type waitReason uint8
+
+const (
+	waitNone waitReason = iota
+	waitSleep
+	waitJoin
+	waitJoinExternal // a task of another scheduler
+	waitMutex
+	waitCond
+	waitWaitGroup
+	waitChanSend
+	waitChanRecv
+	waitSelect
+	waitRead
+	waitWrite
+	waitOffload
+	waitInbox
+	waitExternal // a hand-off from another goroutine (Do, Scheduler.Call)
+)
+
+var waitNames = [...]string{
+	waitNone:         "nothing",
+	waitSleep:        "sleep",
+	waitJoin:         "join",
+	waitJoinExternal: "join (task of another scheduler)",
+	waitMutex:        "mutex",
+	waitCond:         "cond",
+	waitWaitGroup:    "wait group",
+	waitChanSend:     "chan send",
+	waitChanRecv:     "chan receive",
+	waitSelect:       "select",
+	waitRead:         "read",
+	waitWrite:        "write",
+	waitOffload:      "offload",
+	waitInbox:        "inbox",
+	waitExternal:     "another goroutine",
+}
+
+func (w waitReason) String() string { return waitNames[w] }
+
+// external reports whether something outside the scheduler's tasks can
+// end the wait: such waits keep a scheduler from being deadlocked.
+func (w waitReason) external() bool {
+	switch w {
+	case waitJoinExternal, waitRead, waitWrite, waitOffload, waitInbox, waitExternal:
+		return true
+	}
+	return false
+}
+
+// A canceler removes a blocked task from whatever it waits in, so that
+// Interrupt can wake it. Waits with no canceler are not interruptible.
+type canceler interface {
+	cancelWait(t *Task)
+}
+
+// taskList is an intrusive FIFO of tasks through next/prev, or through
+// allNext/allPrev for the scheduler's list of all tasks.
+type taskList struct {
+	head, tail *Task
+	n          int
+}
+
+func (l *taskList) empty() bool { return l.head == nil }
+
+func (l *taskList) push(t *Task) {
+	t.next = nil
+	t.prev = l.tail
+	if l.tail != nil {
+		l.tail.next = t
+	} else {
+		l.head = t
+	}
+	l.tail = t
+	l.n++
+}
+
+func (l *taskList) pop() *Task {
+	t := l.head
+	if t != nil {
+		l.remove(t)
+	}
+	return t
+}
+
+func (l *taskList) remove(t *Task) {
+	if t.prev != nil {
+		t.prev.next = t.next
+	} else {
+		l.head = t.next
+	}
+	if t.next != nil {
+		t.next.prev = t.prev
+	} else {
+		l.tail = t.prev
+	}
+	t.next, t.prev = nil, nil
+	l.n--
+}
+
+func (l *taskList) pushAll(t *Task) {
+	t.allNext = nil
+	t.allPrev = l.tail
+	if l.tail != nil {
+		l.tail.allNext = t
+	} else {
+		l.head = t
+	}
+	l.tail = t
+	l.n++
+}
+
+func (l *taskList) removeAll(t *Task) {
+	if t.allPrev != nil {
+		t.allPrev.allNext = t.allNext
+	} else {
+		l.head = t.allNext
+	}
+	if t.allNext != nil {
+		t.allNext.allPrev = t.allPrev
+	} else {
+		l.tail = t.allPrev
+	}
+	t.allNext, t.allPrev = nil, nil
+	l.n--
+}
+
+// Go starts a task running fn and returns it. Called from a task of s, it
+// queues the task directly; from any other goroutine, or a task of another
+// scheduler, it hands the task to s through its inbox and wakes s. Go
+// before Run queues the task for Run. Go after s has finished returns a
+// task that never runs: its Wait returns ErrStopped.
+func (s *Scheduler) Go(fn func()) *Task {
+	if fn == nil {
+		panic("sched: Go with nil fn")
+	}
+	t := &Task{s: s, fn: fn}
+	t.timer.init(t, timerSleep)
+	if c := Current(); c != nil && c.s == s {
+		s.spawn(t)
+		return t
+	}
+	if !s.post(inboxItem{op: opSpawn, t: t}) {
+		t.abandon()
+	}
+	return t
+}
+
+// spawn makes a new task known and runnable, on the scheduler thread.
+func (s *Scheduler) spawn(t *Task) {
+	s.ids++
+	t.id = s.ids
+	s.nTasks++
+	s.stats.spawned++
+	s.all.pushAll(t)
+	if s.stopping {
+		t.interruptPending = true
+	}
+	t.state = taskRunnable
+	s.runq.push(t)
+}
+
+// abandon ends a task that never ran because its scheduler finished.
+func (t *Task) abandon() {
+	t.state = taskDone
+	t.result = ErrStopped
+	t.mu.Lock()
+	t.ended = true
+	if t.done != nil {
+		close(t.done)
+	}
+	t.mu.Unlock()
+}
+
+// attach gives t, which has not run yet, a worker goroutine.
+func (s *Scheduler) attach(t *Task) *worker {
+	w := s.grp.Get()
+	w.Data = t
+	t.w = w
+	return w
+}
+
+// work runs on a worker: the task in w.Data, then the next runnable task.
+// It returns true when the worker must exit (the end of Run).
+func (s *Scheduler) work(w *worker) bool {
+	t := w.Data
+	s.call(t)
+	s.finishTask(t)
+	t.w = nil
+	if s.grp.Ending {
+		return true
+	}
+	s.grp.Put(w)
+	var next *Task
+	if s.panicErr == nil {
+		next = s.next()
+	}
+	if next == nil {
+		s.cur = nil
+		return s.grp.Switch(&s.grp.Host)
+	}
+	if next.w == nil && s.attach(next) == w {
+		// The worker we just put back: run next here, with no switch.
+		next.state = taskRunning
+		s.cur = next
+		return false
+	}
+	next.state = taskRunning
+	s.cur = next
+	s.stats.switches++
+	s.wd.note(s)
+	return s.grp.Switch(next.w)
+}
+
+// call runs t's function, recovering its panic. The panic this package
+// raises to unwind a task at the end of Run is expected; any other is the
+// task's, recorded with its stack.
+func (s *Scheduler) call(t *Task) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == unwindSignal {
+				return
+			}
+			pe := &PanicError{Task: t.String(), Value: p, Stack: debug.Stack()}
+			if h := s.opts.panicHandler; h != nil {
+				t.result = pe
+				h(t, pe)
+				return
+			}
+			if s.panicErr == nil {
+				s.panicErr = pe
+			}
+		}
+	}()
+	t.fn()
+}
+
+// unwindSignal is the panic with which a task blocked at the end of Run
+// unwinds, so that its deferred calls run. A deferred recover that catches
+// it must re-panic it.
+var unwindSignal = &unwindError{}
+
+type unwindError struct{}
+
+func (*unwindError) Error() string {
+	return "sched: task unwound because its scheduler is ending"
+}
+
+// finishTask ends t: it leaves the task lists and its joiners wake.
+func (s *Scheduler) finishTask(t *Task) {
+	t.state = taskDone
+	if t.timer.pending() {
+		s.timers.stop(&t.timer)
+	}
+	s.nTasks--
+	s.all.removeAll(t)
+	for _, j := range t.joiners {
+		if j.s == s {
+			s.wake(j, nil)
+		} else {
+			j.s.post(inboxItem{op: opWake, t: j, seq: j.waitSeq})
+		}
+	}
+	t.joiners = nil
+	t.mu.Lock()
+	t.ended = true
+	if t.done != nil {
+		close(t.done)
+	}
+	t.mu.Unlock()
+}
+
+// next pops the task to run after the current one blocks, or returns nil
+// to send control to the host loop (nothing runnable, or time to poll).
+func (s *Scheduler) next() *Task {
+	if s.sinceHost >= pollEvery {
+		return nil
+	}
+	t := s.runq.pop()
+	if t != nil {
+		s.sinceHost++
+	}
+	return t
+}
+
+// block parks the running task t until wake. why and detail describe the
+// wait for Dump; cancel, if not nil, makes the wait interruptible: on
+// Interrupt or Stop it is called to take t out of whatever it waits in,
+// and block returns ErrInterrupted. An interrupt that arrived before the
+// call is reported at once, without blocking.
+func (s *Scheduler) block(t *Task, why waitReason, detail string, cancel canceler) error {
+	if cancel != nil && (t.interruptPending || s.stopping) {
+		t.interruptPending = false
+		return ErrInterrupted
+	}
+	t.state = taskBlocked
+	t.why = why
+	t.detail = detail
+	t.cancel = cancel
+	t.wakeErr = nil
+	if why.external() {
+		s.nExternal++
+	}
+	if s.park(t) {
+		panic(unwindSignal)
+	}
+	return t.wakeErr
+}
+
+// park switches from the running task t, which is blocked or queued, to
+// the next runnable task or the host loop. It returns when t runs again;
+// true means t must unwind (the end of Run).
+func (s *Scheduler) park(t *Task) (exit bool) {
+	next := s.next()
+	var w *worker
+	if next == nil {
+		s.cur = nil
+		w = &s.grp.Host
+	} else {
+		w = next.w
+		if w == nil {
+			w = s.attach(next)
+		}
+		next.state = taskRunning
+		s.cur = next
+		s.stats.switches++
+		s.wd.note(s)
+	}
+	if s.grp.Ending {
+		return true
+	}
+	// Group.Switch written out: no frame between here and coroswitch.
+	from := s.grp.Prepare(w)
+	if sl := from.In(); sl.Pending() {
+		sl.Yield()
+	} else {
+		sl.Next()
+	}
+	return s.grp.Ending && s.grp.Resumed(from)
+}
+
+// wake makes the blocked task t runnable; its blocking call returns err.
+func (s *Scheduler) wake(t *Task, err error) {
+	if t.state != taskBlocked {
+		return
+	}
+	if t.why.external() {
+		s.nExternal--
+	}
+	t.why = waitNone
+	t.detail = ""
+	t.cancel = nil
+	t.waitSeq++
+	t.wakeErr = err
+	t.state = taskRunnable
+	s.runq.push(t)
+}
+
+// interrupt delivers an interrupt to t on the scheduler thread.
+func (s *Scheduler) interrupt(t *Task) {
+	switch t.state {
+	case taskDone:
+		return
+	case taskBlocked:
+		if c := t.cancel; c != nil {
+			c.cancelWait(t)
+			s.wake(t, ErrInterrupted)
+			return
+		}
+	}
+	t.interruptPending = true
+}
+
+// Interrupt makes t's current blocking call, or its next one if it is not
+// blocked, return an error matching ErrInterrupted. Waits for a Mutex and
+// for Offload are not interruptible; an interrupt that arrives during one
+// is reported by the task's next interruptible call. Interrupt may be
+// called from any goroutine.
+func (t *Task) Interrupt() {
+	s := t.s
+	if s.onThread() {
+		s.interrupt(t)
+		return
+	}
+	s.post(inboxItem{op: opInterrupt, t: t})
+}
+
+// Wait waits for t to end and returns nil, or the *PanicError of its panic
+// if a panic handler let the scheduler go on, or ErrStopped if t never ran
+// because its scheduler had finished. Called from a task, it parks the
+// task (and returns ErrInterrupted if the task is interrupted); called
+// from any other goroutine, it blocks that goroutine.
+func (t *Task) Wait() error {
+	if c := Current(); c != nil {
+		if c == t {
+			panic("sched: task waits for itself")
+		}
+		s := c.s
+		if t.s == s {
+			if t.state == taskDone {
+				return t.result
+			}
+			t.joiners = append(t.joiners, c)
+			if err := s.block(c, waitJoin, t.String(), joinCanceler{t}); err != nil {
+				return err
+			}
+			return t.result
+		}
+		return t.waitFromOtherScheduler(c)
+	}
+	t.mu.Lock()
+	if t.ended {
+		t.mu.Unlock()
+		return t.result
+	}
+	if t.done == nil {
+		t.done = make(chan struct{})
+	}
+	done := t.done
+	t.mu.Unlock()
+	<-done
+	return t.result
+}
+
+// waitFromOtherScheduler joins t, of another scheduler, from task c: c
+// registers on t's scheduler thread, and t's end posts c's wake-up to c's
+// scheduler.
+func (t *Task) waitFromOtherScheduler(c *Task) error {
+	s := c.s
+	seq := c.waitSeq
+	registered := t.s.post(inboxItem{op: opCall, fn: func() {
+		if t.s.state.Load() == stateFinished || t.state == taskDone {
+			s.post(inboxItem{op: opWake, t: c, seq: seq})
+			return
+		}
+		t.joiners = append(t.joiners, c)
+	}})
+	if !registered {
+		if t.state != taskDone {
+			return ErrStopped
+		}
+		return t.result
+	}
+	// Not interruptible: t's scheduler holds a reference to c until t ends.
+	if err := s.block(c, waitJoinExternal, t.String(), nil); err != nil {
+		return err
+	}
+	return t.result
+}
+
+// joinCanceler takes a task off t's joiners.
+type joinCanceler struct{ t *Task }
+
+func (j joinCanceler) cancelWait(c *Task) {
+	js := j.t.joiners
+	for i, x := range js {
+		if x == c {
+			j.t.joiners = append(js[:i], js[i+1:]...)
+			return
+		}
+	}
+}
+
+// Timer arguments for a task's own timer.
+const (
+	timerSleep   uint8 = iota // Sleep: wake with no error
+	timerTimeout              // a wait with a timeout: cancel it, wake with ErrDeadlineExceeded-like error
+)
+
+// fire is the task's timer firing, on the scheduler thread.
+func (t *Task) fire(arg uint8) {
+	if t.state != taskBlocked {
+		return
+	}
+	switch arg {
+	case timerSleep:
+		t.s.wake(t, nil)
+	case timerTimeout:
+		if c := t.cancel; c != nil {
+			c.cancelWait(t)
+		}
+		t.s.wake(t, errTimeout)
+	}
+}
+
+// Current returns the task running on the calling goroutine, or nil if the
+// caller is not a task. It is safe with many schedulers running at once.
+func Current() *Task {
+	if w := byG.Load(asm.G()); w != nil {
+		return w.Data
+	}
+	return nil
+}
+
+// mustCurrent returns the calling task or panics naming the call.
+func mustCurrent(what string) *Task {
+	t := Current()
+	if t == nil {
+		panic("sched: " + what + " called outside a task")
+	}
+	return t
+}
+
+// Yield lets every other runnable task of the caller's scheduler run
+// before the caller continues. Outside a task it calls runtime.Gosched.
+func Yield() {
+	t := Current()
+	if t == nil {
+		goschedNoTask()
+		return
+	}
+	t.s.yield(t)
+}
+
+func (s *Scheduler) yield(t *Task) {
+	s.stats.yields++
+	t.state = taskRunnable
+	s.runq.push(t)
+	if s.park(t) {
+		panic(unwindSignal)
+	}
+}
+
+// Sleep parks the calling task for d, on its scheduler's clock. It returns
+// ErrInterrupted if the task is interrupted first, else nil. Outside a task
+// it calls time.Sleep and returns nil.
+func Sleep(d time.Duration) error {
+	t := Current()
+	if t == nil {
+		time.Sleep(d)
+		return nil
+	}
+	return t.s.sleep(t, d)
+}
+
+func (s *Scheduler) sleep(t *Task, d time.Duration) error {
+	if d <= 0 {
+		if t.interruptPending || s.stopping {
+			t.interruptPending = false
+			return ErrInterrupted
+		}
+		s.yield(t)
+		return nil
+	}
+	s.timers.set(&t.timer, s.nanotime()+int64(d))
+	t.timer.arg = timerSleep
+	err := s.block(t, waitSleep, "", sleepCanceler{})
+	if t.timer.pending() {
+		s.timers.stop(&t.timer)
+	}
+	return err
+}
+
+// sleepCanceler: the timer is stopped by sleep itself after the wake.
+type sleepCanceler struct{}
+
+func (sleepCanceler) cancelWait(*Task) {}
+
+// Now returns the current time on the calling task's scheduler clock: the
+// virtual clock with WithVirtualTime, else the wall clock. Outside a task
+// it returns time.Now().
+func Now() time.Time {
+	if t := Current(); t != nil {
+		return t.s.Now()
+	}
+	return time.Now()
+}
+
+// Now returns the time on s's clock. With virtual time it must be called
+// from the scheduler's thread (a task) or when s is not running.
+func (s *Scheduler) Now() time.Time {
+	if s.opts.virtual {
+		return s.timeOf(s.vnow)
+	}
+	return time.Now()
+}
+
+// Current returns the calling task if it is a task of s, else nil.
+func (s *Scheduler) Current() *Task {
+	if c := Current(); c != nil && c.s == s {
+		return c
+	}
+	return nil
+}
