@@ -67,7 +67,7 @@ type run struct {
 // byG maps the goroutine of each live worker to it, for Current and the
 // misuse messages. The switch path does not use it: it identifies the
 // caller by comparing asm.G() with the running context's goroutine.
-var byG gmap.Map[*worker]
+var byG gmap.Map[worker]
 
 // Run hosts contexts on the calling goroutine. It runs fn as the first
 // context, whose link is nil, and returns when a context whose link is nil
@@ -259,7 +259,7 @@ func Set(to *Context) {
 // Current returns the running context of the calling goroutine's Run
 // (getcontext), or nil if the caller is not a context.
 func Current() *Context {
-	if w, ok := byG.Load(asm.G()); ok {
+	if w := byG.Load(asm.G()); w != nil {
 		return w.Data
 	}
 	return nil

@@ -10,21 +10,21 @@ import (
 type Option func(*options)
 
 type options struct {
-	name          string
-	virtual       bool
-	virtualStart  time.Time
-	keepAlive     bool
-	watchdog      time.Duration
-	watchdogOut   io.Writer
-	panicHandler  func(*Task, *PanicError)
-	offloadLimit  int
-	pollBatch     int
-	logger        *log.Logger
-	noThreadLock  bool
+	name         string
+	virtual      bool
+	virtualStart time.Time
+	keepAlive    bool
+	watchdog     time.Duration
+	watchdogOut  io.Writer
+	panicHandler func(*Task, *PanicError)
+	offloadLimit int
+	pollBatch    int
+	logger       *log.Logger
+	noThreadLock bool
 }
 
 func defaultOptions() options {
-	return options{offloadLimit: 64, pollBatch: 128}
+	return options{offloadLimit: 64}
 }
 
 // WithName names the scheduler in Dump, watchdog reports, errors and

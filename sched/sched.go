@@ -46,9 +46,9 @@ type Scheduler struct {
 	fdSeq     uint32
 	pollReady bool // poller initialized
 	pollErr   error
-	nTasks    int   // live tasks
-	nExternal int   // blocked tasks that an event from outside can wake
-	sinceHost int   // tasks run since the host loop last polled
+	nTasks    int // live tasks
+	nExternal int // blocked tasks that an event from outside can wake
+	sinceHost int // tasks run since the host loop last polled
 	ids       uint64
 	vnow      int64 // virtual clock, ns since the virtual start
 	stopping  bool
@@ -59,13 +59,13 @@ type Scheduler struct {
 	// Shared with other goroutines.
 	mu         sync.Mutex
 	inbox      []inboxItem
-	inboxSpare []inboxItem // the previous inbox, reused
-	inboxN   atomic.Int32 // len(inbox), readable without the lock
-	sleeping atomic.Bool  // the thread is in, or about to enter, the poller
-	stopReq  atomic.Bool
-	state    atomic.Int32
-	host     atomic.Uintptr // asm.G of the goroutine in Run
-	wd       watchdogState
+	inboxSpare []inboxItem  // the previous inbox, reused
+	inboxN     atomic.Int32 // len(inbox), readable without the lock
+	sleeping   atomic.Bool  // the thread is in, or about to enter, the poller
+	stopReq    atomic.Bool
+	state      atomic.Int32
+	host       atomic.Uintptr // asm.G of the goroutine in Run
+	wd         watchdogState
 
 	opts  options
 	base  time.Time // real clock origin (monotonic)
