@@ -167,7 +167,7 @@ func (f *FD) wait(t *Task, d *fdDir, why waitReason) error {
 		return nil
 	}
 	d.waiters.push(t)
-	return f.s.block(t, why, f.String(), fdCanceler{d})
+	return f.s.block(t, why, f, fdCanceler{d})
 }
 
 // fdCanceler takes an interrupted task off a direction's waiters.
@@ -381,7 +381,7 @@ func (s *Scheduler) exec(fn func()) error {
 		if !ok {
 			return ErrStopped
 		}
-		cs.block(c, waitExternal, s.label, nil)
+		cs.block(c, waitExternal, s, nil)
 		return nil
 	}
 	done := make(chan struct{})

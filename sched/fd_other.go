@@ -1,13 +1,12 @@
-//go:build !unix
+//go:build !linux && !darwin && !dragonfly && !freebsd && !netbsd && !openbsd
 
 package sched
 
-import (
-	"errors"
-	"syscall"
-)
+import "errors"
 
-var errAgain error = syscall.Errno(0xb)
+// Descriptors are not supported here (see poll_other.go); errAgain only
+// needs to be an error no call returns.
+var errAgain = errors.New("sched: no descriptors on this system")
 
 func readFD(fd int, p []byte) (int, error)  { return 0, errors.ErrUnsupported }
 func writeFD(fd int, p []byte) (int, error) { return 0, errors.ErrUnsupported }

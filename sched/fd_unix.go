@@ -1,42 +1,10 @@
-//go:build unix
+//go:build linux || darwin || dragonfly || freebsd || netbsd || openbsd
 
 package sched
 
-import (
-	"unsafe"
-
-	"golang.org/x/sys/unix"
-)
+import "golang.org/x/sys/unix"
 
 // errAgain is the errno of a non-blocking call that would block.
 const errAgain = unix.EAGAIN
-
-// readFD and writeFD use raw syscalls: the descriptors are non-blocking,
-// so the calls never sleep in the kernel, and the runtime's syscall
-// bookkeeping (about 35 ns a call, and a chance for sysmon to take the
-// processor from the locked scheduler thread) buys nothing.
-func readFD(fd int, p []byte) (int, error) {
-	var ptr unsafe.Pointer
-	if len(p) > 0 {
-		ptr = unsafe.Pointer(&p[0])
-	}
-	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(ptr), uintptr(len(p)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
-}
-
-func writeFD(fd int, p []byte) (int, error) {
-	var ptr unsafe.Pointer
-	if len(p) > 0 {
-		ptr = unsafe.Pointer(&p[0])
-	}
-	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(ptr), uintptr(len(p)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
-}
 
 func closeFD(fd int) error { return unix.Close(fd) }

@@ -65,7 +65,7 @@ func (s *Scheduler) offloadCall(t *Task, fn func()) {
 	}
 	job := &offloadJob{fn: fn, s: s, t: t, seq: t.waitSeq}
 	p.jobs <- job // never blocks: at most limit jobs are in flight
-	s.block(t, waitOffload, funcName(fn), nil)
+	s.block(t, waitOffload, fn, nil)
 	p.n--
 	if w := p.waiting.pop(); w != nil {
 		s.wake(w, nil)

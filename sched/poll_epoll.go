@@ -109,11 +109,16 @@ func (p *poller) wait(s *Scheduler, timeout int64) error {
 	for i := range int(n) {
 		ev := &p.events[i]
 		if ev.Fd == evfdTag {
-			// Clear the flag first: a wake-up racing with this read then
-			// writes again, costing one spurious wake, never a lost one.
-			p.woken.Store(false)
+			// Drain, then clear (the runtime's order). Clearing first
+			// could lose every later wake-up: a racing wake() would see
+			// the flag clear and write, this read would consume that
+			// write, and the flag would stay set with nothing pending. A
+			// wake-up that races in between drain and clear finds the flag
+			// set and writes nothing; the scheduler is awake anyway and
+			// sees what was posted when it checks the inbox next.
 			var buf [8]byte
 			unix.RawSyscall(unix.SYS_READ, uintptr(p.evfd), uintptr(unsafe.Pointer(&buf[0])), 8)
+			p.woken.Store(false)
 			continue
 		}
 		read := ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0

@@ -46,10 +46,9 @@ type Scheduler struct {
 	fdSeq     uint32
 	pollReady bool // poller initialized
 	pollErr   error
-	nTasks    int // live tasks
-	nExternal int // blocked tasks that an event from outside can wake
-	sinceHost int // tasks run since the host loop last polled
-	ids       uint64
+	nTasks    int   // live tasks
+	nExternal int   // blocked tasks that an event from outside can wake
+	sinceHost int   // tasks run since the host loop last polled
 	vnow      int64 // virtual clock, ns since the virtual start
 	stopping  bool
 	panicErr  *PanicError
@@ -65,11 +64,13 @@ type Scheduler struct {
 	stopReq    atomic.Bool
 	state      atomic.Int32
 	host       atomic.Uintptr // asm.G of the goroutine in Run
+	ids        atomic.Uint64  // task numbers, given by Go
 	wd         watchdogState
 
 	opts  options
 	base  time.Time // real clock origin (monotonic)
 	label string
+	group *Group // nil unless s belongs to a Group
 }
 
 // byG maps the goroutine of each live worker to it, for the package-level
@@ -111,8 +112,14 @@ func (s *Scheduler) String() string { return s.label }
 // A Scheduler runs once: Run on a scheduler that is running or has run
 // returns an error.
 func (s *Scheduler) Run() (err error) {
-	s.mu.Lock() // excludes calls made under s.mu before Run (exec)
+	// s.mu excludes calls made under it before Run (exec) and wake-ups
+	// (post), which must not touch a poller that is being created.
+	s.mu.Lock()
 	ok := s.state.CompareAndSwap(stateIdle, stateRunning)
+	var err0 error
+	if ok {
+		err0 = s.initPoller()
+	}
 	s.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("sched: Run called twice on %s", s)
@@ -122,10 +129,9 @@ func (s *Scheduler) Run() (err error) {
 	// goroutine that created it.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-
-	if err := s.initPoller(); err != nil {
+	if err0 != nil {
 		s.finish()
-		return err
+		return err0
 	}
 	s.host.Store(asm.G())
 	s.grp.Init(s.work)
@@ -184,7 +190,7 @@ func (s *Scheduler) finish() {
 func (s *Scheduler) enterWorker(w *worker) {
 	byG.Store(w.G, w)
 	if s.wd.enabled {
-		s.wd.recordGoid(w.G)
+		s.wd.recordGoid(w)
 	}
 	pprof.SetGoroutineLabels(pprof.WithLabels(bgContext, pprof.Labels("coop.sched", s.label)))
 }
@@ -253,7 +259,10 @@ func (s *Scheduler) runFromHost(t *Task) {
 // the next timer instead, unless only the outside world can make progress.
 func (s *Scheduler) wait() error {
 	next := s.timers.next()
-	if s.opts.virtual && next != nil {
+	// Offloads in flight hold the virtual clock: they finish by
+	// themselves, and letting time jump past them would make a run depend
+	// on how fast they are.
+	if s.opts.virtual && next != nil && s.offload.n == 0 {
 		// Pick up what is already there, then jump.
 		if err := s.pollNow(0); err != nil {
 			return err
@@ -443,19 +452,23 @@ func (s *Scheduler) post(it inboxItem) bool {
 	}
 	s.inbox = append(s.inbox, it)
 	s.inboxN.Store(int32(len(s.inbox)))
-	s.mu.Unlock()
-	if s.sleeping.Load() {
-		s.wakeUp()
+	if s.sleeping.Load() && s.state.Load() == stateRunning {
+		s.poller.wake()
 	}
+	s.mu.Unlock()
 	return true
 }
 
 // wakeUp makes the poller return. Waking a scheduler that is not asleep
-// only costs it one spurious poll.
+// only costs it one spurious poll. The wake-up is written under s.mu, which
+// Run's end takes before it closes the poller: a late wake-up can never
+// write to a closed (or reused) descriptor.
 func (s *Scheduler) wakeUp() {
+	s.mu.Lock()
 	if s.state.Load() == stateRunning {
 		s.poller.wake()
 	}
+	s.mu.Unlock()
 }
 
 // drainInbox takes what other goroutines queued.

@@ -32,12 +32,12 @@ type Task struct {
 	s     *Scheduler
 	fn    func()
 	w     *worker // the goroutine running fn, from its first run to its end
-	id    uint64
+	id    uint64  // set by Go; read from any goroutine
 	state taskState
 
 	// While blocked.
 	why     waitReason
-	detail  string   // more about what it waits for, for Dump
+	on      any      // what it waits on, for Dump: a Stringer, string or func
 	cancel  canceler // removes the task from where it waits, on interrupt
 	waitSeq uint32   // which wait a cross-thread wake is for
 	wakeErr error    // what the blocking call returns
@@ -51,8 +51,9 @@ type Task struct {
 	timer            timer // Sleep and timeouts of waits
 
 	// Joining.
-	result  error // nil, or the *PanicError of a handled panic
-	joiners []*Task
+	result  error   // nil, or the *PanicError of a handled panic
+	joiner  *Task   // the first task waiting for this one to end
+	joiners []*Task // any others
 	mu      sync.Mutex    // guards done for joiners on other goroutines
 	done    chan struct{} // closed when the task ends, if anyone outside asked
 	ended   bool          // under mu: the task ended
@@ -70,8 +71,12 @@ func (t *Task) describe() string {
 	fmt.Fprintf(&b, "task %d: %v", t.id, t.state)
 	if t.state == taskBlocked {
 		fmt.Fprintf(&b, " on %v", t.why)
-		if t.detail != "" {
-			b.WriteString(" (" + t.detail + ")")
+		switch on := t.on.(type) {
+		case nil:
+		case func():
+			b.WriteString(" (" + funcName(on) + ")")
+		default:
+			fmt.Fprintf(&b, " (%v)", on)
 		}
 		if t.timer.pending() {
 			fmt.Fprintf(&b, ", timer in %v", time.Duration(t.timer.when-t.s.nanotime()))
@@ -220,8 +225,11 @@ func (s *Scheduler) Go(fn func()) *Task {
 	if fn == nil {
 		panic("sched: Go with nil fn")
 	}
-	t := &Task{s: s, fn: fn}
+	t := &Task{s: s, fn: fn, id: s.ids.Add(1)}
 	t.timer.init(t, timerSleep)
+	if s.group != nil {
+		s.group.taskStarted()
+	}
 	if c := Current(); c != nil && c.s == s {
 		s.spawn(t)
 		return t
@@ -234,8 +242,6 @@ func (s *Scheduler) Go(fn func()) *Task {
 
 // spawn makes a new task known and runnable, on the scheduler thread.
 func (s *Scheduler) spawn(t *Task) {
-	s.ids++
-	t.id = s.ids
 	s.nTasks++
 	s.stats.spawned++
 	s.all.pushAll(t)
@@ -248,6 +254,9 @@ func (s *Scheduler) spawn(t *Task) {
 
 // abandon ends a task that never ran because its scheduler finished.
 func (t *Task) abandon() {
+	if g := t.s.group; g != nil {
+		g.taskEnded()
+	}
 	t.state = taskDone
 	t.result = ErrStopped
 	t.mu.Lock()
@@ -305,6 +314,7 @@ func (s *Scheduler) call(t *Task) {
 	defer func() {
 		if p := recover(); p != nil {
 			if p == unwindSignal {
+				t.result = ErrStopped
 				return
 			}
 			pe := &PanicError{Task: t.String(), Value: p, Stack: debug.Stack()}
@@ -340,12 +350,12 @@ func (s *Scheduler) finishTask(t *Task) {
 	}
 	s.nTasks--
 	s.all.removeAll(t)
+	if j := t.joiner; j != nil {
+		t.joiner = nil
+		s.wakeJoiner(j)
+	}
 	for _, j := range t.joiners {
-		if j.s == s {
-			s.wake(j, nil)
-		} else {
-			j.s.post(inboxItem{op: opWake, t: j, seq: j.waitSeq})
-		}
+		s.wakeJoiner(j)
 	}
 	t.joiners = nil
 	t.mu.Lock()
@@ -354,6 +364,19 @@ func (s *Scheduler) finishTask(t *Task) {
 		close(t.done)
 	}
 	t.mu.Unlock()
+	if g := s.group; g != nil {
+		g.taskEnded()
+	}
+}
+
+// wakeJoiner wakes a task waiting for one of s to end: directly, or
+// through its own scheduler's inbox.
+func (s *Scheduler) wakeJoiner(j *Task) {
+	if j.s == s {
+		s.wake(j, nil)
+	} else {
+		j.s.post(inboxItem{op: opWake, t: j, seq: j.waitSeq})
+	}
 }
 
 // next pops the task to run after the current one blocks, or returns nil
@@ -369,19 +392,21 @@ func (s *Scheduler) next() *Task {
 	return t
 }
 
-// block parks the running task t until wake. why and detail describe the
-// wait for Dump; cancel, if not nil, makes the wait interruptible: on
+// block parks the running task t until wake. why and on describe the wait
+// for Dump (on is formatted only then, so passing a pointer costs
+// nothing); cancel, if not nil, makes the wait interruptible: on
 // Interrupt or Stop it is called to take t out of whatever it waits in,
 // and block returns ErrInterrupted. An interrupt that arrived before the
 // call is reported at once, without blocking.
-func (s *Scheduler) block(t *Task, why waitReason, detail string, cancel canceler) error {
+func (s *Scheduler) block(t *Task, why waitReason, on any, cancel canceler) error {
 	if cancel != nil && (t.interruptPending || s.stopping) {
 		t.interruptPending = false
+		t.waitSeq++ // a cross-thread wake meant for this wait is now stale
 		return ErrInterrupted
 	}
 	t.state = taskBlocked
 	t.why = why
-	t.detail = detail
+	t.on = on
 	t.cancel = cancel
 	t.wakeErr = nil
 	if why.external() {
@@ -398,6 +423,11 @@ func (s *Scheduler) block(t *Task, why waitReason, detail string, cancel cancele
 // true means t must unwind (the end of Run).
 func (s *Scheduler) park(t *Task) (exit bool) {
 	next := s.next()
+	if next == t {
+		// t yielded with nothing else runnable: carry on.
+		t.state = taskRunning
+		return false
+	}
 	var w *worker
 	if next == nil {
 		s.cur = nil
@@ -434,7 +464,7 @@ func (s *Scheduler) wake(t *Task, err error) {
 		s.nExternal--
 	}
 	t.why = waitNone
-	t.detail = ""
+	t.on = nil
 	t.cancel = nil
 	t.waitSeq++
 	t.wakeErr = err
@@ -486,8 +516,8 @@ func (t *Task) Wait() error {
 			if t.state == taskDone {
 				return t.result
 			}
-			t.joiners = append(t.joiners, c)
-			if err := s.block(c, waitJoin, t.String(), joinCanceler{t}); err != nil {
+			t.addJoiner(c)
+			if err := s.block(c, waitJoin, t, joinCanceler{t}); err != nil {
 				return err
 			}
 			return t.result
@@ -519,29 +549,41 @@ func (t *Task) waitFromOtherScheduler(c *Task) error {
 			s.post(inboxItem{op: opWake, t: c, seq: seq})
 			return
 		}
-		t.joiners = append(t.joiners, c)
+		t.addJoiner(c)
 	}})
 	if !registered {
-		if t.state != taskDone {
-			return ErrStopped
-		}
+		// t's scheduler has finished, so t has ended (or was abandoned).
+		t.mu.Lock()
+		defer t.mu.Unlock()
 		return t.result
 	}
 	// Not interruptible: t's scheduler holds a reference to c until t ends.
-	if err := s.block(c, waitJoinExternal, t.String(), nil); err != nil {
+	if err := s.block(c, waitJoinExternal, t, nil); err != nil {
 		return err
 	}
 	return t.result
+}
+
+func (t *Task) addJoiner(c *Task) {
+	if t.joiner == nil {
+		t.joiner = c
+	} else {
+		t.joiners = append(t.joiners, c)
+	}
 }
 
 // joinCanceler takes a task off t's joiners.
 type joinCanceler struct{ t *Task }
 
 func (j joinCanceler) cancelWait(c *Task) {
-	js := j.t.joiners
-	for i, x := range js {
+	t := j.t
+	if t.joiner == c {
+		t.joiner = nil
+		return
+	}
+	for i, x := range t.joiners {
 		if x == c {
-			j.t.joiners = append(js[:i], js[i+1:]...)
+			t.joiners = append(t.joiners[:i], t.joiners[i+1:]...)
 			return
 		}
 	}
@@ -630,7 +672,7 @@ func (s *Scheduler) sleep(t *Task, d time.Duration) error {
 	}
 	s.timers.set(&t.timer, s.nanotime()+int64(d))
 	t.timer.arg = timerSleep
-	err := s.block(t, waitSleep, "", sleepCanceler{})
+	err := s.block(t, waitSleep, nil, sleepCanceler{})
 	if t.timer.pending() {
 		s.timers.stop(&t.timer)
 	}

@@ -15,10 +15,10 @@ import (
 // scheduler thread and for how long.
 type watchdogState struct {
 	enabled bool
-	seq     atomic.Uint64        // bumped at every switch
-	cur     atomic.Pointer[Task] // the task switched to; nil for the host
-	curG    atomic.Uintptr       // the G token of its worker
-	goids   sync.Map             // worker G token -> goroutine id, for stacks
+	seq     atomic.Uint64          // bumped at every switch
+	cur     atomic.Pointer[Task]   // the task switched to; nil for the host
+	curW    atomic.Pointer[worker] // its worker
+	goids   sync.Map               // *worker -> goroutine id, for stacks
 	stop    chan struct{}
 	done    chan struct{}
 }
@@ -30,7 +30,7 @@ func (w *watchdogState) note(s *Scheduler) {
 		w.seq.Add(1)
 		w.cur.Store(s.cur)
 		if s.cur != nil {
-			w.curG.Store(s.cur.w.G)
+			w.curW.Store(s.cur.w)
 		}
 	}
 }
@@ -66,7 +66,7 @@ func (s *Scheduler) startWatchdog() {
 				if held := now.Sub(since); held >= threshold && !reported {
 					reported = true
 					fmt.Fprintf(out, "sched: watchdog: %s: %s [%s] has held the thread for %v without blocking or yielding\n%s\n",
-						s.label, t, funcName(t.fn), held.Round(time.Millisecond), w.stackOf(w.curG.Load()))
+						s.label, t, funcName(t.fn), held.Round(time.Millisecond), w.stackOf(w.curW.Load()))
 				}
 			}
 		}
@@ -83,21 +83,21 @@ func (s *Scheduler) stopWatchdog() {
 
 // recordGoid remembers the goroutine id of the calling worker, so that the
 // watchdog can find its stack in a dump of all goroutines.
-func (w *watchdogState) recordGoid(g uintptr) {
+func (w *watchdogState) recordGoid(wk *worker) {
 	buf := make([]byte, 64)
 	buf = buf[:runtime.Stack(buf, false)]
 	// "goroutine 123 [running]:"
 	if f := bytes.Fields(buf); len(f) > 1 {
 		if id, err := strconv.ParseUint(string(f[1]), 10, 64); err == nil {
-			w.goids.Store(g, id)
+			w.goids.Store(wk, id)
 		}
 	}
 }
 
-// stackOf returns the stack of the worker goroutine with token g, from a
-// dump of all goroutines, or a note saying why it cannot.
-func (w *watchdogState) stackOf(g uintptr) []byte {
-	v, ok := w.goids.Load(g)
+// stackOf returns the stack of the goroutine of worker wk, from a dump of
+// all goroutines, or a note saying why it cannot.
+func (w *watchdogState) stackOf(wk *worker) []byte {
+	v, ok := w.goids.Load(wk)
 	if !ok {
 		return []byte("\t(stack unavailable)")
 	}

@@ -1,0 +1,124 @@
+package sched
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// A Group is n schedulers, each on its own locked OS thread: the "multiple
+// instances of the event loop" with which an event-driven server uses
+// several cores. Tasks of different schedulers run in parallel and must
+// share memory as goroutines do (channels, sync, atomics, or Scheduler.Go
+// and Inbox to hand work to another scheduler); tasks of one scheduler
+// still need no locks among themselves.
+//
+// A Group runs until every task of every scheduler has finished (a task
+// may hand work to another scheduler at any time, so no scheduler stops
+// while the group has work), or until Stop; with WithKeepAlive, until Stop.
+type Group struct {
+	scheds []*Scheduler
+	live   atomic.Int64 // tasks of all schedulers started and not finished
+	keep   bool
+	next   atomic.Uint32
+	state  atomic.Int32
+}
+
+// NewGroup returns a group of n schedulers configured by opts. Each
+// scheduler is named "NAME-i" (WithName) or "group-i".
+func NewGroup(n int, opts ...Option) *Group {
+	if n <= 0 {
+		panic(fmt.Sprintf("sched: NewGroup with %d schedulers", n))
+	}
+	g := &Group{scheds: make([]*Scheduler, n)}
+	for i := range g.scheds {
+		s := New(opts...)
+		g.keep = s.opts.keepAlive
+		base := s.opts.name
+		if base == "" {
+			base = "group"
+		}
+		s.label = fmt.Sprintf("%s-%d", base, i)
+		// Each scheduler waits for work from the others; the group stops
+		// them all when its last task ends.
+		s.opts.keepAlive = true
+		s.group = g
+		g.scheds[i] = s
+	}
+	return g
+}
+
+// Len returns the number of schedulers.
+func (g *Group) Len() int { return len(g.scheds) }
+
+// Scheduler returns the i-th scheduler, 0 ≤ i < Len().
+func (g *Group) Scheduler(i int) *Scheduler { return g.scheds[i] }
+
+// Go starts fn on the group's schedulers in turn (round robin) and returns
+// its task.
+func (g *Group) Go(fn func()) *Task {
+	i := int(g.next.Add(1)-1) % len(g.scheds)
+	return g.scheds[i].Go(fn)
+}
+
+// Run runs every scheduler of g on its own goroutine and OS thread and
+// returns when all have returned: the errors of their Runs, joined. If a
+// task panics (with no panic handler), every scheduler is stopped and Run
+// panics with that task's *PanicError once all have returned.
+func (g *Group) Run() error {
+	if !g.state.CompareAndSwap(stateIdle, stateRunning) {
+		return errors.New("sched: Group.Run called twice")
+	}
+	defer g.state.Store(stateFinished)
+	if !g.keep && g.live.Load() == 0 {
+		g.Stop()
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(g.scheds))
+	panics := make([]any, len(g.scheds))
+	for i, s := range g.scheds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			exited := true
+			defer func() {
+				if p := recover(); p != nil {
+					panics[i] = p
+				} else if exited {
+					panics[i] = fmt.Errorf("sched: a task of %s called runtime.Goexit", s)
+				}
+				if panics[i] != nil {
+					g.Stop()
+				}
+			}()
+			errs[i] = s.Run()
+			exited = false
+		}()
+	}
+	wg.Wait()
+	for _, p := range panics {
+		if p != nil {
+			panic(p)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Stop stops every scheduler of g (see Scheduler.Stop). It may be called
+// from any goroutine.
+func (g *Group) Stop() {
+	for _, s := range g.scheds {
+		s.Stop()
+	}
+}
+
+// taskStarted and taskEnded keep the group's count of live tasks; the
+// group stops when it drops to zero.
+func (g *Group) taskStarted() { g.live.Add(1) }
+
+func (g *Group) taskEnded() {
+	if g.live.Add(-1) == 0 && !g.keep {
+		g.Stop()
+	}
+}
