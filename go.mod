@@ -3,7 +3,7 @@ module github.com/coopgo/coop
 go 1.26.0
 
 require (
-	github.com/google/go-cmp v0.7.0 // indirect
-	golang.org/x/arch v0.33.0 // indirect
-	golang.org/x/sys v0.50.0 // indirect
+	github.com/google/go-cmp v0.7.0
+	golang.org/x/arch v0.33.0
+	golang.org/x/sys v0.50.0
 )

@@ -51,9 +51,9 @@ type Task struct {
 	timer            timer // Sleep and timeouts of waits
 
 	// Joining.
-	result  error   // nil, or the *PanicError of a handled panic
-	joiner  *Task   // the first task waiting for this one to end
-	joiners []*Task // any others
+	result  error         // nil, or the *PanicError of a handled panic
+	joiner  *Task         // the first task waiting for this one to end
+	joiners []*Task       // any others
 	mu      sync.Mutex    // guards done for joiners on other goroutines
 	done    chan struct{} // closed when the task ends, if anyone outside asked
 	ended   bool          // under mu: the task ended
