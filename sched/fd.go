@@ -42,6 +42,7 @@ type FD struct {
 	seq    uint32
 	closed bool
 	rd, wr fdDir
+	hook   func(error) // SetReadHook's function while armed
 
 	// Closing when the scheduler is not running, from any goroutine.
 	closeMu   sync.Mutex
@@ -51,6 +52,7 @@ type FD struct {
 // fdDir is one direction of an FD.
 type fdDir struct {
 	ready    bool
+	hup      bool  // reading: the peer hung up; readable from now on
 	expired  bool  // the deadline has passed
 	deadline int64 // scheduler clock, ns; 0: none
 	waiters  taskList
@@ -125,12 +127,19 @@ func (f *FD) Writable() bool { return f.wr.ready }
 
 // ClearReadable records that f's input is drained: the next WaitRead waits
 // for a new edge. Call it after a read returned EAGAIN, or a short read on
-// a stream socket.
-func (f *FD) ClearReadable() { f.rd.ready = false }
+// a stream socket. Once the peer has hung up (an edge reported it), f stays
+// readable: no further edge will come, and reads return what is left, then
+// end of stream.
+func (f *FD) ClearReadable() { f.rd.ready = f.rd.hup }
 
 // ClearWritable records that f's output buffer is full: call it after a
 // write returned EAGAIN or wrote short.
 func (f *FD) ClearWritable() { f.wr.ready = false }
+
+// MarkWritable records that f is writable without waiting for an edge to
+// say so: a freshly connected or accepted socket nearly always is, and a
+// wrong guess costs one write that returns EAGAIN.
+func (f *FD) MarkWritable() { f.wr.ready = true }
 
 // CheckRead returns the error a read must fail with before touching the
 // descriptor — closed (matching net.ErrClosed) or past its read deadline
@@ -190,6 +199,42 @@ func (f *FD) fire(arg uint8) {
 	}
 	d.expired = true
 	f.s.wakeAll(d, os.ErrDeadlineExceeded)
+	if arg == fdTimerRead {
+		f.runHook(os.ErrDeadlineExceeded)
+	}
+}
+
+// SetReadHook arms h to be called once, on the scheduler thread, when f
+// next becomes readable while no task waits to read it: with nil when an
+// edge arrives (or at once if f is already readable), with an error
+// matching os.ErrDeadlineExceeded when the read deadline passes, or one
+// matching net.ErrClosed when f is closed. h must not block; it typically
+// starts a task (Scheduler.Go from the thread is direct). The hook is
+// disarmed before it is called; arm it again to be told again. A nil h
+// disarms. This is what lets an idle connection hold no task and no
+// stack (netio's ready mode). Only for tasks of f's scheduler.
+func (f *FD) SetReadHook(h func(error)) {
+	f.mustTask("SetReadHook")
+	f.hook = h
+	if h == nil {
+		return
+	}
+	switch {
+	case f.closed:
+		f.runHook(ErrClosed)
+	case f.rd.expired:
+		f.runHook(os.ErrDeadlineExceeded)
+	case f.rd.ready:
+		f.runHook(nil)
+	}
+}
+
+// runHook calls and disarms f's read hook, if armed.
+func (f *FD) runHook(err error) {
+	if h := f.hook; h != nil {
+		f.hook = nil
+		h(err)
+	}
 }
 
 // SetReadDeadline sets the time after which waits for reading fail with
@@ -207,15 +252,18 @@ func (f *FD) SetDeadline(t time.Time) error { return f.setDeadline(t, true, true
 func (f *FD) setDeadline(t time.Time, read, write bool) error {
 	s := f.s
 	if s.onThread() {
-		f.setDeadlineOnThread(t, read, write)
-		return nil
+		return f.setDeadlineOnThread(t, read, write)
 	}
-	return s.exec(func() { f.setDeadlineOnThread(t, read, write) })
+	var err error
+	if xerr := s.exec(func() { err = f.setDeadlineOnThread(t, read, write) }); xerr != nil {
+		return xerr
+	}
+	return err
 }
 
-func (f *FD) setDeadlineOnThread(t time.Time, read, write bool) {
+func (f *FD) setDeadlineOnThread(t time.Time, read, write bool) error {
 	if f.closed {
-		return
+		return ErrClosed
 	}
 	var when int64
 	if !t.IsZero() {
@@ -230,6 +278,7 @@ func (f *FD) setDeadlineOnThread(t time.Time, read, write bool) {
 	if write {
 		f.s.setFDDeadline(f, &f.wr, when)
 	}
+	return nil
 }
 
 func (s *Scheduler) setFDDeadline(f *FD, d *fdDir, when int64) {
@@ -276,6 +325,7 @@ func (f *FD) closeOnThread() error {
 	s.timers.stop(&f.wr.timer)
 	s.wakeAll(&f.rd, ErrClosed)
 	s.wakeAll(&f.wr, ErrClosed)
+	f.runHook(ErrClosed)
 	return f.closeSys()
 }
 
@@ -295,7 +345,7 @@ func (f *FD) closeSys() error {
 // no error on a non-empty p is end of file.
 func (f *FD) Read(p []byte) (n int, err error) {
 	if t := Current(); t == nil || t.s != f.s {
-		if derr := f.s.do(func() { n, err = f.Read(p) }); derr != nil {
+		if derr := f.s.Do(func() { n, err = f.Read(p) }); derr != nil {
 			return 0, derr
 		}
 		return n, err
@@ -325,7 +375,7 @@ func (f *FD) Read(p []byte) (n int, err error) {
 // Read, it may be called from any goroutine.
 func (f *FD) Write(p []byte) (n int, err error) {
 	if t := Current(); t == nil || t.s != f.s {
-		if derr := f.s.do(func() { n, err = f.Write(p) }); derr != nil {
+		if derr := f.s.Do(func() { n, err = f.Write(p) }); derr != nil {
 			return 0, derr
 		}
 		return n, err
@@ -392,11 +442,22 @@ func (s *Scheduler) exec(fn func()) error {
 	return nil
 }
 
+// Do runs fn in a task of s and waits for it to return. Called from a task
+// of s it simply calls fn. From any other goroutine it starts a task and
+// blocks that goroutine until fn returns; from a task of another scheduler
+// it parks that task. This is how code outside s uses what belongs to s
+// (descriptors, sync primitives) blocking-style. Do returns ErrStopped
+// if s has finished, a *PanicError if fn panicked and s has a panic
+// handler, and nil otherwise.
+func (s *Scheduler) Do(fn func()) error {
+	if t := Current(); t != nil && t.s == s {
+		fn()
+		return nil
+	}
+	return s.do(fn)
+}
+
 // do runs fn, which may block, in a new task of s and waits for it.
 func (s *Scheduler) do(fn func()) error {
-	t := s.Go(fn)
-	if err := t.Wait(); err != nil {
-		return err
-	}
-	return nil
+	return s.Go(fn).Wait()
 }

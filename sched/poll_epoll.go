@@ -123,7 +123,8 @@ func (p *poller) wait(s *Scheduler, timeout int64) error {
 		}
 		read := ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0
 		write := ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0
-		s.event(ev.Fd, uint32(ev.Pad), read, write)
+		hup := ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0
+		s.event(ev.Fd, uint32(ev.Pad), read, write, hup)
 	}
 	return nil
 }

@@ -150,10 +150,11 @@ func (p *poller) wait(s *Scheduler, timeout int64) error {
 		// see the condition.
 		read := ev.Filter == unix.EVFILT_READ
 		write := ev.Filter == unix.EVFILT_WRITE
-		if ev.Flags&(unix.EV_EOF|unix.EV_ERROR) != 0 {
+		hup := ev.Flags&(unix.EV_EOF|unix.EV_ERROR) != 0
+		if hup {
 			read, write = true, true
 		}
-		s.event(int32(fd), p.seqs[fd], read, write)
+		s.event(int32(fd), p.seqs[fd], read, write, hup)
 	}
 	return nil
 }

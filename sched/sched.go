@@ -299,7 +299,9 @@ func (s *Scheduler) pollNow(timeout int64) error {
 }
 
 // event is called by the poller for each descriptor event.
-func (s *Scheduler) event(fd int32, seq uint32, read, write bool) {
+// hup says the event reports a hang-up or error (EPOLLRDHUP, EPOLLHUP,
+// EPOLLERR, EV_EOF): the descriptor stays readable from then on.
+func (s *Scheduler) event(fd int32, seq uint32, read, write, hup bool) {
 	if int(fd) >= len(s.fds) {
 		return
 	}
@@ -309,8 +311,11 @@ func (s *Scheduler) event(fd int32, seq uint32, read, write bool) {
 	}
 	if read {
 		f.rd.ready = true
+		f.rd.hup = f.rd.hup || hup
 		if !f.rd.waiters.empty() {
 			s.wakeAll(&f.rd, nil)
+		} else if f.hook != nil {
+			f.runHook(nil)
 		}
 	}
 	if write {
@@ -392,6 +397,12 @@ func (s *Scheduler) onThread() bool {
 		return c.s == s
 	}
 	return s.state.Load() == stateRunning && s.host.Load() == asm.G()
+}
+
+// onHost reports whether the caller is the goroutine in s.Run, outside any
+// task: the host loop, running poller events and hooks.
+func (s *Scheduler) onHost() bool {
+	return s.host.Load() == asm.G() && s.state.Load() == stateRunning
 }
 
 // checkDeadlock returns a *DeadlockError when tasks remain, none is

@@ -230,8 +230,13 @@ func (s *Scheduler) Go(fn func()) *Task {
 	if s.group != nil {
 		s.group.taskStarted()
 	}
-	if c := Current(); c != nil && c.s == s {
-		s.spawn(t)
+	if c := Current(); c != nil {
+		if c.s == s {
+			s.spawn(t)
+			return t
+		}
+	} else if s.onHost() {
+		s.spawn(t) // from the host loop, e.g. a descriptor's read hook
 		return t
 	}
 	if !s.post(inboxItem{op: opSpawn, t: t}) {

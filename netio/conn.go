@@ -1,0 +1,320 @@
+//go:build linux || darwin || dragonfly || freebsd || netbsd || openbsd
+
+package netio
+
+import (
+	"errors"
+	"io"
+	"net"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/coopgo/coop/sched"
+)
+
+// A Conn is a stream socket (TCP or Unix) served by a scheduler. It
+// implements net.Conn, and is safe for concurrent use by multiple
+// goroutines: see the package comment for what that costs off the
+// scheduler's thread.
+type Conn struct {
+	s      *sched.Scheduler
+	fd     *sched.FD
+	sysfd  int
+	net    string
+	laddr  net.Addr
+	raddr  net.Addr
+	stream bool
+
+	// On the scheduler thread.
+	wmu  sched.Mutex // a Write that parks midway keeps others out
+	rerr error       // a reset, remembered: later reads fail the same way
+
+	value any // the user's (SetValue)
+}
+
+// newConn wraps a connected, non-blocking socket and registers it with s.
+// It runs on s's thread.
+func newConn(s *sched.Scheduler, sysfd int, network string, laddr, raddr net.Addr) (*Conn, error) {
+	fd, err := s.Register(sysfd)
+	if err != nil {
+		unix.Close(sysfd)
+		return nil, err
+	}
+	return connFrom(s, fd, sysfd, network, laddr, raddr), nil
+}
+
+// connFrom makes the Conn of a registered, connected socket.
+func connFrom(s *sched.Scheduler, fd *sched.FD, sysfd int, network string, laddr, raddr net.Addr) *Conn {
+	// A fresh connection can nearly always be written at once: don't wait
+	// for the first edge to say so.
+	fd.MarkWritable()
+	return &Conn{s: s, fd: fd, sysfd: sysfd, net: network, laddr: laddr, raddr: raddr, stream: true}
+}
+
+// Scheduler returns the scheduler c belongs to.
+func (c *Conn) Scheduler() *sched.Scheduler { return c.s }
+
+// FD returns c's registered descriptor, for code that drives the socket
+// itself. Its readiness methods are for tasks of c's scheduler only.
+func (c *Conn) FD() *sched.FD { return c.fd }
+
+// onThread reports whether the caller is a task of c's scheduler: then
+// c's thread-owned state may be touched directly.
+func (c *Conn) onThread() bool {
+	t := sched.Current()
+	return t != nil && t.Scheduler() == c.s
+}
+
+// Read reads up to len(b) bytes. It returns io.EOF at the end of the
+// stream. From a task of c's scheduler it parks the task until data
+// arrives; from anywhere else it blocks only the caller.
+func (c *Conn) Read(b []byte) (int, error) {
+	if !c.onThread() {
+		var n int
+		var err error
+		if derr := c.s.Do(func() { n, err = c.read(b) }); derr != nil {
+			return 0, c.opError("read", derr)
+		}
+		return n, err
+	}
+	return c.read(b)
+}
+
+func (c *Conn) read(b []byte) (int, error) {
+	fd := c.fd
+	if err := fd.CheckRead(); err != nil {
+		return 0, c.opError("read", err)
+	}
+	if c.rerr != nil {
+		return 0, c.rerr
+	}
+	if len(b) == 0 {
+		return 0, nil
+	}
+	for {
+		if !fd.Readable() {
+			if err := fd.WaitRead(); err != nil {
+				return 0, c.opError("read", err)
+			}
+		}
+		n, e := rawRead(c.sysfd, b)
+		if e != 0 {
+			switch e {
+			case syscall.EAGAIN:
+				fd.ClearReadable()
+				continue
+			case syscall.EINTR:
+				continue
+			}
+			err := c.opError("read", errnoErr("read", e))
+			if e == syscall.ECONNRESET || e == syscall.ETIMEDOUT || e == syscall.EHOSTUNREACH {
+				c.rerr = err // the kernel reports it once; we keep saying it
+			}
+			return 0, err
+		}
+		if n == 0 {
+			return 0, io.EOF
+		}
+		if n < len(b) && c.stream {
+			// The receive queue is empty now: the next read waits for the
+			// next edge rather than asking the kernel to say EAGAIN.
+			fd.ClearReadable()
+		}
+		return n, nil
+	}
+}
+
+// Write writes all of b, parking (or blocking, off the scheduler thread)
+// while the socket's send buffer is full. Concurrent Writes do not
+// interleave.
+func (c *Conn) Write(b []byte) (int, error) {
+	if !c.onThread() {
+		var n int
+		var err error
+		if derr := c.s.Do(func() { n, err = c.write(b) }); derr != nil {
+			return 0, c.opError("write", derr)
+		}
+		return n, err
+	}
+	return c.write(b)
+}
+
+func (c *Conn) write(b []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	fd := c.fd
+	if err := fd.CheckWrite(); err != nil {
+		return 0, c.opError("write", err)
+	}
+	nn := 0
+	for {
+		if !fd.Writable() {
+			if err := fd.WaitWrite(); err != nil {
+				return nn, c.opError("write", err)
+			}
+		}
+		n, e := rawWrite(c.sysfd, b[nn:])
+		if e != 0 {
+			switch e {
+			case syscall.EAGAIN:
+				fd.ClearWritable()
+				continue
+			case syscall.EINTR:
+				continue
+			}
+			return nn, c.opError("write", errnoErr("write", e))
+		}
+		nn += n
+		if nn == len(b) {
+			return nn, nil
+		}
+		fd.ClearWritable() // the send buffer is full
+	}
+}
+
+// Close closes the connection; blocked Reads and Writes return an error
+// matching net.ErrClosed. It may be called from any goroutine.
+func (c *Conn) Close() error {
+	if err := c.fd.Close(); err != nil {
+		return c.opError("close", err)
+	}
+	return nil
+}
+
+// onThreadDo runs fn on c's scheduler thread: directly from one of its
+// tasks, else through Scheduler.Do.
+func (c *Conn) onThreadDo(fn func() error) error {
+	if c.onThread() {
+		return fn()
+	}
+	var err error
+	if derr := c.s.Do(func() { err = fn() }); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// shutdown shuts down one direction of the socket.
+func (c *Conn) shutdown(how int) error {
+	return c.onThreadDo(func() error {
+		if err := c.fd.CheckRead(); errors.Is(err, sched.ErrClosed) {
+			return err
+		}
+		return wrapSyscall("shutdown", unix.Shutdown(c.sysfd, how))
+	})
+}
+
+// CloseRead shuts down the reading side of the connection.
+func (c *Conn) CloseRead() error {
+	return c.opError("close", c.shutdown(unix.SHUT_RD))
+}
+
+// CloseWrite shuts down the writing side: the peer reads end of stream
+// once everything written before has arrived.
+func (c *Conn) CloseWrite() error {
+	return c.opError("close", c.shutdown(unix.SHUT_WR))
+}
+
+// LocalAddr returns the local address.
+func (c *Conn) LocalAddr() net.Addr { return c.laddr }
+
+// RemoteAddr returns the remote address.
+func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+
+// SetDeadline sets the read and write deadlines (see net.Conn). It may be
+// called from any goroutine, also while a Read or Write is blocked.
+func (c *Conn) SetDeadline(t time.Time) error {
+	return c.opError("set", c.fd.SetDeadline(t))
+}
+
+// SetReadDeadline sets the deadline for Reads.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	return c.opError("set", c.fd.SetReadDeadline(t))
+}
+
+// SetWriteDeadline sets the deadline for Writes.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	return c.opError("set", c.fd.SetWriteDeadline(t))
+}
+
+// setsockopt sets an integer socket option on c's thread.
+func (c *Conn) setsockopt(level, opt, value int) error {
+	return c.opError("set", c.onThreadDo(func() error {
+		if err := c.fd.CheckRead(); errors.Is(err, sched.ErrClosed) {
+			return err
+		}
+		return wrapSyscall("setsockopt", unix.SetsockoptInt(c.sysfd, level, opt, value))
+	}))
+}
+
+// SetNoDelay controls Nagle's algorithm (TCP_NODELAY); like package net,
+// netio sets no-delay on every TCP connection it makes.
+func (c *Conn) SetNoDelay(noDelay bool) error {
+	return c.setsockopt(unix.IPPROTO_TCP, unix.TCP_NODELAY, boolInt(noDelay))
+}
+
+// SetKeepAlive enables TCP keep-alive probes.
+func (c *Conn) SetKeepAlive(keepalive bool) error {
+	return c.setsockopt(unix.SOL_SOCKET, unix.SO_KEEPALIVE, boolInt(keepalive))
+}
+
+// SetKeepAlivePeriod sets the idle time before keep-alive probes.
+func (c *Conn) SetKeepAlivePeriod(d time.Duration) error {
+	return c.setsockopt(unix.IPPROTO_TCP, tcpKeepIdle, max(int(d.Round(time.Second)/time.Second), 1))
+}
+
+// SetLinger sets SO_LINGER: see net.TCPConn.SetLinger. SetLinger(0) makes
+// Close reset the connection.
+func (c *Conn) SetLinger(sec int) error {
+	return c.opError("set", c.onThreadDo(func() error {
+		l := unix.Linger{}
+		if sec >= 0 {
+			l.Onoff, l.Linger = 1, int32(sec)
+		}
+		return wrapSyscall("setsockopt", unix.SetsockoptLinger(c.sysfd, unix.SOL_SOCKET, unix.SO_LINGER, &l))
+	}))
+}
+
+// SetReadBuffer sets the socket's receive buffer size.
+func (c *Conn) SetReadBuffer(bytes int) error {
+	return c.setsockopt(unix.SOL_SOCKET, unix.SO_RCVBUF, bytes)
+}
+
+// SetWriteBuffer sets the socket's send buffer size.
+func (c *Conn) SetWriteBuffer(bytes int) error {
+	return c.setsockopt(unix.SOL_SOCKET, unix.SO_SNDBUF, bytes)
+}
+
+// Value returns the value set by SetValue.
+func (c *Conn) Value() any { return c.value }
+
+// SetValue attaches a value to c: per-connection state for a ready-mode
+// handler, which runs afresh each time the connection becomes readable.
+// Like c's other thread-owned state, it is for tasks of c's scheduler.
+func (c *Conn) SetValue(v any) { c.value = v }
+
+// opError wraps err in a *net.OpError for op on c.
+func (c *Conn) opError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := err.(*net.OpError); ok {
+		return err
+	}
+	src, addr := c.laddr, c.raddr
+	if op == "close" || op == "set" {
+		src = nil
+	}
+	return opError(op, c.net, src, addr, err)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+var _ net.Conn = (*Conn)(nil)

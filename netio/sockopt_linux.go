@@ -1,0 +1,7 @@
+//go:build linux || dragonfly || freebsd || netbsd || openbsd
+
+package netio
+
+import "golang.org/x/sys/unix"
+
+const tcpKeepIdle = unix.TCP_KEEPIDLE
