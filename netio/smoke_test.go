@@ -63,12 +63,17 @@ func TestEchoSmoke(t *testing.T) {
 	})
 	s.Go(func() {
 		c, err := netio.Dial(s, "tcp", l.Addr().String())
-		if err != nil { t.Error(err); return }
+		if err != nil {
+			t.Error(err)
+			return
+		}
 		defer c.Close()
 		c.Write([]byte("hello"))
 		c.CloseWrite()
 		b, err := io.ReadAll(c)
-		if string(b) != "hello" { t.Errorf("%q %v", b, err) }
+		if string(b) != "hello" {
+			t.Errorf("%q %v", b, err)
+		}
 	})
 	if err := s.Run(); err != nil {
 		t.Fatal(err)
