@@ -1,0 +1,188 @@
+// Package exampletest starts the example servers as real processes for
+// their tests, which then drive them with real clients (nc, wrk, redis-cli,
+// openssl, ...): the test talks to the binary a user would run.
+package exampletest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Build compiles the main package in dir (relative to the test's package
+// directory, usually ".") into a temporary directory and returns the
+// binary's path. It is meant for TestMain, so that every test of the
+// package shares one build.
+func Build(dir string) (bin string, cleanup func(), err error) {
+	tmp, err := os.MkdirTemp("", "coop-example-")
+	if err != nil {
+		return "", nil, err
+	}
+	bin = filepath.Join(tmp, "server")
+	cmd := exec.Command("go", "build", "-o", bin, dir)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		os.RemoveAll(tmp)
+		return "", nil, fmt.Errorf("go build %s: %w", dir, err)
+	}
+	return bin, func() { os.RemoveAll(tmp) }, nil
+}
+
+// Server is a running example process.
+type Server struct {
+	Addr string // host:port it listens on
+	cmd  *exec.Cmd
+	out  *lockedBuffer
+	done chan error
+}
+
+// Start runs bin with args plus -addr 127.0.0.1:PORT on a free port, waits
+// until the port accepts connections, and stops the process (SIGTERM, then
+// SIGKILL) when the test ends. Its output is logged if the test fails.
+func Start(t testing.TB, bin string, args ...string) *Server {
+	t.Helper()
+	addr := FreeAddr(t)
+	return StartAt(t, addr, bin, append([]string{"-addr", addr}, args...)...)
+}
+
+// StartAt runs bin with exactly args and waits until addr accepts.
+func StartAt(t testing.TB, addr, bin string, args ...string) *Server {
+	t.Helper()
+	s := &Server{Addr: addr, out: new(lockedBuffer), done: make(chan error, 1)}
+	s.cmd = exec.Command(bin, args...)
+	s.cmd.Stdout = s.out
+	s.cmd.Stderr = s.out
+	s.cmd.SysProcAttr = dieWithParent()
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	go func() { s.done <- s.cmd.Wait() }()
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() {
+			t.Logf("server output:\n%s", s.Output())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return s
+		}
+		select {
+		case err := <-s.done:
+			s.done <- err
+			t.Fatalf("%s exited before listening: %v\n%s", bin, err, s.Output())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not listen on %s within 10s: %v\n%s", bin, addr, err, s.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop ends the process: SIGTERM, and SIGKILL if it has not exited within
+// five seconds. It returns the process's exit error (nil for a clean exit
+// after SIGTERM).
+func (s *Server) Stop() error {
+	if s.cmd.ProcessState != nil {
+		return nil
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		s.done <- err
+		return err
+	case <-time.After(5 * time.Second):
+		s.cmd.Process.Kill()
+		err := <-s.done
+		s.done <- err
+		return fmt.Errorf("did not exit within 5s of SIGTERM: %v", err)
+	}
+}
+
+// Pid returns the process id.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
+// Output returns what the process has written so far.
+func (s *Server) Output() string { return s.out.String() }
+
+// FreeAddr returns a loopback address with a port that was free a moment
+// ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// Need skips the test, with a one-line reason, unless every named client
+// program is installed. .ci/run installs them all.
+func Need(t testing.TB, programs ...string) {
+	t.Helper()
+	for _, p := range programs {
+		if _, err := exec.LookPath(p); err != nil {
+			t.Skipf("skipped: %s is not installed (Debian: see .ci/run)", p)
+		}
+	}
+}
+
+// Run runs a client program with a timeout and returns its combined
+// output; it fails the test if the program fails.
+func Run(t testing.TB, timeout time.Duration, name string, args ...string) string {
+	t.Helper()
+	out, err := RunErr(timeout, nil, name, args...)
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// RunErr runs a client program with stdin (may be nil) and a timeout, and
+// returns its combined output and error.
+func RunErr(timeout time.Duration, stdin []byte, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("timed out after %v: %w", timeout, err)
+	}
+	return out.String(), err
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
