@@ -417,38 +417,9 @@ func (s *Scheduler) block(t *Task, why waitReason, on any, cancel canceler) erro
 	if why.external() {
 		s.nExternal++
 	}
-	if s.park(t) {
-		panic(unwindSignal)
-	}
-	return t.wakeErr
-}
-
-// park switches from the running task t, which is blocked or queued, to
-// the next runnable task or the host loop. It returns when t runs again;
-// true means t must unwind (the end of Run).
-func (s *Scheduler) park(t *Task) (exit bool) {
-	next := s.next()
-	if next == t {
-		// t yielded with nothing else runnable: carry on.
-		t.state = taskRunning
-		return false
-	}
-	var w *worker
-	if next == nil {
-		s.cur = nil
-		w = &s.grp.Host
-	} else {
-		w = next.w
-		if w == nil {
-			w = s.attach(next)
-		}
-		next.state = taskRunning
-		s.cur = next
-		s.stats.switches++
-		s.wd.note(s)
-	}
+	w := s.pick(t) // never nil: t is not in the run queue
 	if s.grp.Ending {
-		return true
+		panic(unwindSignal)
 	}
 	// Group.Switch written out: no frame between here and coroswitch.
 	from := s.grp.Prepare(w)
@@ -457,7 +428,37 @@ func (s *Scheduler) park(t *Task) (exit bool) {
 	} else {
 		sl.Next()
 	}
-	return s.grp.Ending && s.grp.Resumed(from)
+	if s.grp.Ending && s.grp.Resumed(from) {
+		panic(unwindSignal)
+	}
+	return t.wakeErr
+}
+
+// pick chooses what runs after the running task t stops: the worker of
+// the next runnable task, or the host loop. It returns nil if t itself is
+// next (it yielded with nothing else runnable). The switch itself is
+// written out by the callers (block, yield): every call frame alive across
+// a coroutine switch is a return the CPU mispredicts when the switch comes
+// back, so the frames between a blocking call and coroswitch are kept few.
+func (s *Scheduler) pick(t *Task) *worker {
+	next := s.next()
+	if next == t {
+		t.state = taskRunning
+		return nil
+	}
+	if next == nil {
+		s.cur = nil
+		return &s.grp.Host
+	}
+	w := next.w
+	if w == nil {
+		w = s.attach(next)
+	}
+	next.state = taskRunning
+	s.cur = next
+	s.stats.switches++
+	s.wd.note(s)
+	return w
 }
 
 // wake makes the blocked task t runnable; its blocking call returns err.
@@ -642,14 +643,25 @@ func Yield() {
 		goschedNoTask()
 		return
 	}
-	t.s.yield(t)
-}
-
-func (s *Scheduler) yield(t *Task) {
+	s := t.s
 	s.stats.yields++
 	t.state = taskRunnable
 	s.runq.push(t)
-	if s.park(t) {
+	w := s.pick(t)
+	if w == nil {
+		return // nothing else to run
+	}
+	if s.grp.Ending {
+		panic(unwindSignal)
+	}
+	// Group.Switch written out, as in block.
+	from := s.grp.Prepare(w)
+	if sl := from.In(); sl.Pending() {
+		sl.Yield()
+	} else {
+		sl.Next()
+	}
+	if s.grp.Ending && s.grp.Resumed(from) {
 		panic(unwindSignal)
 	}
 }
@@ -672,7 +684,7 @@ func (s *Scheduler) sleep(t *Task, d time.Duration) error {
 			t.interruptPending = false
 			return ErrInterrupted
 		}
-		s.yield(t)
+		Yield()
 		return nil
 	}
 	s.timers.set(&t.timer, s.nanotime()+int64(d))
