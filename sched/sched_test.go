@@ -873,3 +873,57 @@ func pipe(t *testing.T) [2]int {
 	}
 	return p
 }
+
+func TestGroupExchangesAMillionMessages(t *testing.T) {
+	checkLeaks(t)
+	n := 1_000_000
+	if raceEnabled || testing.Short() {
+		n = 100_000
+	}
+	const window = 1024 // messages in flight, so neither queue grows without bound
+	g := sched.NewGroup(2)
+	s0, s1 := g.Scheduler(0), g.Scheduler(1)
+	to1 := sched.NewInbox[int](s1, 0)
+	to0 := sched.NewInbox[int](s0, 0)
+	var sum, got int
+	s1.Go(func() { // echoes every message back, doubled
+		for {
+			v, err := to1.Recv()
+			if err != nil {
+				return // closed: done
+			}
+			if err := to0.Send(2 * v); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	s0.Go(func() {
+		defer to1.Close()
+		sent := 0
+		for ; sent < window && sent < n; sent++ {
+			to1.Send(sent)
+		}
+		for got < n {
+			v, err := to0.Recv()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			sum += v
+			got++
+			if sent < n {
+				to1.Send(sent)
+				sent++
+			}
+		}
+	})
+	start := time.Now()
+	if err := g.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if want := n * (n - 1); got != n || sum != want {
+		t.Errorf("received %d messages summing to %d, want %d summing to %d", got, sum, n, want)
+	}
+	t.Logf("%d round trips between two schedulers in %v", n, time.Since(start))
+}
