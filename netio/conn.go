@@ -262,6 +262,9 @@ func (c *Conn) SetKeepAlive(keepalive bool) error {
 
 // SetKeepAlivePeriod sets the idle time before keep-alive probes.
 func (c *Conn) SetKeepAlivePeriod(d time.Duration) error {
+	if tcpKeepIdle < 0 {
+		return nil
+	}
 	return c.setsockopt(unix.IPPROTO_TCP, tcpKeepIdle, max(int(d.Round(time.Second)/time.Second), 1))
 }
 

@@ -18,13 +18,12 @@ import (
 // implements net.Listener. Accept parks the calling task until a
 // connection arrives; from any other goroutine it blocks only the caller.
 type Listener struct {
-	s        *sched.Scheduler
-	fd       *sched.FD
-	sysfd    int
-	net      string
-	addr     net.Addr
-	unlink   string // a Unix socket's path, removed on Close
-	unlinked bool
+	s      *sched.Scheduler
+	fd     *sched.FD
+	sysfd  int
+	net    string
+	addr   net.Addr
+	unlink string // a Unix socket's path, removed on Close
 }
 
 // ListenConfig holds options for listening, as net.ListenConfig does.
@@ -264,13 +263,12 @@ func (l *Listener) accept() (*Conn, error) {
 // Unix socket, Close removes the socket file. It may be called from any
 // goroutine.
 func (l *Listener) Close() error {
-	err := l.fd.Close()
-	if l.unlink != "" && !l.unlinked && err == nil {
-		l.unlinked = true
-		os.Remove(l.unlink)
-	}
-	if err != nil {
+	if err := l.fd.Close(); err != nil {
 		return l.opError(err)
+	}
+	// fd.Close succeeds exactly once, so the file is removed once.
+	if l.unlink != "" {
+		os.Remove(l.unlink)
 	}
 	return nil
 }

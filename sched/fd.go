@@ -132,6 +132,14 @@ func (f *FD) Writable() bool { return f.wr.ready }
 // end of stream.
 func (f *FD) ClearReadable() { f.rd.ready = f.rd.hup }
 
+// ClearHangup is ClearReadable for a descriptor whose hang-up or error is
+// not final: it also forgets that an edge reported one. On a datagram
+// socket an error (EPOLLERR after an ICMP error on a connected UDP
+// socket) is consumed by the receive that reports it, and a new error
+// brings a new edge; kept, it would make every later receive retry at
+// once, forever. Only for tasks of f's scheduler.
+func (f *FD) ClearHangup() { f.rd.ready, f.rd.hup = false, false }
+
 // ClearWritable records that f's output buffer is full: call it after a
 // write returned EAGAIN or wrote short.
 func (f *FD) ClearWritable() { f.wr.ready = false }
@@ -291,6 +299,9 @@ func (s *Scheduler) setFDDeadline(f *FD, d *fdDir, when int64) {
 		s.timers.stop(&d.timer)
 		d.expired = true
 		s.wakeAll(d, os.ErrDeadlineExceeded)
+		if d == &f.rd {
+			f.runHook(os.ErrDeadlineExceeded)
+		}
 	default:
 		d.expired = false
 		s.timers.set(&d.timer, when)

@@ -1,4 +1,4 @@
-//go:build linux || dragonfly || freebsd || netbsd || openbsd
+//go:build linux || dragonfly || freebsd || netbsd
 
 package netio
 

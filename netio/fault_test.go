@@ -1,0 +1,549 @@
+package netio_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"math/rand/v2"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/coopgo/coop/netio"
+	"github.com/coopgo/coop/sched"
+)
+
+// EMFILE: in a child whose descriptor limit is 64, accept backs off
+// without spinning, existing connections keep being served, new clients
+// are served once descriptors free up, and the server never stops.
+func TestServerEMFILE(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("counts descriptors through /proc")
+	}
+	const dials = 100
+	ch := startChild(t, "emfile")
+	first := ch.next()
+	if first.Addr == "" {
+		t.Fatalf("child: %+v", first)
+	}
+	conns := make([]net.Conn, dials)
+	for i := range conns {
+		c, err := net.DialTimeout("tcp", first.Addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err) // the kernel completes them all: the backlog is large
+		}
+		defer c.Close()
+		conns[i] = c
+		if _, err := fmt.Fprintf(c, "ping%03d", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Those the child could accept echo; the rest wait in the backlog.
+	echoed := make([]bool, dials)
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			buf := make([]byte, 7)
+			if _, err := io.ReadFull(c, buf); err == nil {
+				echoed[i] = string(buf) == fmt.Sprintf("ping%03d", i)
+			}
+			c.SetReadDeadline(time.Time{})
+		}()
+	}
+	wg.Wait()
+	var served, pending []net.Conn
+	for i, c := range conns {
+		if echoed[i] {
+			served = append(served, c)
+		} else {
+			pending = append(pending, c)
+		}
+	}
+	t.Logf("child under a limit of 64 descriptors: %d connections served, %d waiting", len(served), len(pending))
+	if len(served) < 20 || len(pending) < 20 {
+		t.Fatalf("served %d, waiting %d: the limit did not bite as planned", len(served), len(pending))
+	}
+
+	// While accept fails: back-off, and the served connections still work.
+	ch.send("report")
+	r1 := ch.next()
+	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); {
+		for _, c := range served[:10] {
+			if err := roundTrip(c, []byte("still served")); err != nil {
+				t.Fatalf("existing connection while accept fails: %v", err)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ch.send("report")
+	r2 := ch.next()
+	window := r2.T - r1.T
+	rate := float64(r2.AcceptErrors-r1.AcceptErrors) / window
+	cpu := (r2.CPU - r1.CPU) / window
+	t.Logf("over %.2fs of EMFILE: %d accept errors (%.1f/s), child CPU %.1f%%, %d log lines in all",
+		window, r2.AcceptErrors-r1.AcceptErrors, rate, 100*cpu, r2.LogLines)
+	if r2.AcceptErrors == 0 {
+		t.Errorf("no accept error counted")
+	}
+	if rate > 50 {
+		t.Errorf("%.1f accept errors a second: the accept loop spins", rate)
+	}
+	if cpu > 0.25 {
+		t.Errorf("child used %.0f%% of a CPU while accept failed", 100*cpu)
+	}
+	if limit := int(r2.T) + 3; r2.LogLines > limit {
+		t.Errorf("%d log lines in %.1fs: accept errors are not rate-limited", r2.LogLines, r2.T)
+	}
+
+	// Clients leave; the waiting ones are served.
+	for _, c := range served {
+		c.Close()
+	}
+	for _, c := range pending {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			buf := make([]byte, 7)
+			if _, err := io.ReadFull(c, buf); err != nil || !strings.HasPrefix(string(buf), "ping") {
+				t.Errorf("waiting connection once descriptors freed up: %q, %v", buf, err)
+			}
+			c.Close()
+		}()
+	}
+	wg.Wait()
+	for i := range 5 {
+		c := dialT(t, first.Addr)
+		if err := roundTrip(c, []byte(fmt.Sprintf("new client %d", i))); err != nil {
+			t.Errorf("new client after EMFILE: %v", err)
+		}
+		c.Close()
+	}
+	ch.close()
+	final := ch.next()
+	if !final.Final || !strings.Contains(final.ServeErr, "server closed") || final.Err != "" {
+		t.Errorf("child's final report: %+v", final)
+	}
+	if final.Accepted < dials+5 {
+		t.Errorf("child accepted %d connections, want %d", final.Accepted, dials+5)
+	}
+}
+
+// emfileChild serves an echo under a descriptor limit of 64: "report"
+// prints the server's counters, end of input shuts it down.
+func emfileChild(out *json.Encoder) {
+	start := time.Now()
+	var rl unix.Rlimit
+	unix.Getrlimit(unix.RLIMIT_NOFILE, &rl)
+	rl.Cur = 64
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		out.Encode(childReport{Err: err.Error()})
+		return
+	}
+	s := sched.New()
+	l, err := netio.Listen(s, "tcp", "127.0.0.1:0")
+	if err != nil {
+		out.Encode(childReport{Err: err.Error()})
+		return
+	}
+	var logs lockedBuffer
+	srv := &netio.Server{Handler: echoTask, Logger: log.New(&logs, "", 0)}
+	served := make(chan error, 1)
+	s.Go(func() { served <- srv.Serve(l) })
+	ran := make(chan error, 1)
+	go func() { ran <- s.Run() }()
+	report := func() childReport {
+		var ru unix.Rusage
+		unix.Getrusage(unix.RUSAGE_SELF, &ru)
+		st := srv.Stats()
+		return childReport{
+			T:            time.Since(start).Seconds(),
+			CPU:          time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds(),
+			Accepted:     st.Accepted,
+			AcceptErrors: st.AcceptErrors,
+			Active:       st.Active,
+			LogLines:     strings.Count(logs.String(), "\n"),
+		}
+	}
+	out.Encode(childReport{Addr: l.Addr().String()})
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		if sc.Text() == "report" {
+			out.Encode(report())
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r := report()
+	if err := srv.Shutdown(ctx); err != nil {
+		r.Err = "Shutdown: " + err.Error()
+	}
+	r.ServeErr = fmt.Sprint(<-served)
+	if err := <-ran; err != nil {
+		r.Err += " Run: " + err.Error()
+	}
+	r.Final = true
+	out.Encode(r)
+}
+
+// Deadlines on served connections: a past deadline fails at once without
+// consuming data; a deadline moved while a read is blocked holds.
+func TestServerDeadlines(t *testing.T) {
+	type result struct {
+		step string
+		err  error
+		d    time.Duration
+		got  string
+	}
+	results := make(chan result, 16)
+	srv := &netio.Server{Handler: func(c *netio.Conn) {
+		buf := make([]byte, 16)
+		// Wait for the data with a one-byte read: it stays readable.
+		n, err := c.Read(buf[:1])
+		results <- result{step: "first", err: err, got: string(buf[:n])}
+
+		c.SetReadDeadline(time.Now().Add(-time.Second))
+		start := time.Now()
+		_, err = c.Read(buf)
+		results <- result{step: "past", err: err, d: time.Since(start)}
+		c.SetReadDeadline(time.Time{})
+		n, err = c.Read(buf)
+		results <- result{step: "kept", err: err, got: string(buf[:n])}
+
+		// Extended from another goroutine while blocked: holds.
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		go func() {
+			time.Sleep(30 * time.Millisecond)
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		}()
+		start = time.Now()
+		n, err = c.Read(buf)
+		results <- result{step: "extended", err: err, got: string(buf[:n]), d: time.Since(start)}
+
+		// Shortened while blocked: fires.
+		go func() {
+			time.Sleep(30 * time.Millisecond)
+			c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		}()
+		start = time.Now()
+		_, err = c.Read(buf)
+		results <- result{step: "shortened", err: err, d: time.Since(start)}
+	}}
+	ts := startServer(t, srv)
+	c := dialT(t, ts.addr)
+	c.Write([]byte("abc"))
+	next := func(step string) result {
+		r := <-results
+		if r.step != step {
+			t.Fatalf("step %s, want %s", r.step, step)
+		}
+		return r
+	}
+	if r := next("first"); r.err != nil || r.got != "a" {
+		t.Fatalf("first read: %q, %v", r.got, r.err)
+	}
+	if r := next("past"); !errors.Is(r.err, os.ErrDeadlineExceeded) || r.d > 50*time.Millisecond {
+		t.Errorf("read past its deadline: %v after %v; want os.ErrDeadlineExceeded at once", r.err, r.d)
+	}
+	if r := next("kept"); r.err != nil || r.got != "bc" {
+		t.Errorf("read after a past deadline: %q, %v; want the data it did not consume", r.got, r.err)
+	}
+	time.Sleep(500 * time.Millisecond) // past the first deadline, before the extended one
+	c.Write([]byte("late"))
+	if r := next("extended"); r.err != nil || r.got != "late" || r.d < 400*time.Millisecond {
+		t.Errorf("read with its deadline extended: %q, %v after %v", r.got, r.err, r.d)
+	}
+	if r := next("shortened"); !errors.Is(r.err, os.ErrDeadlineExceeded) || r.d > time.Second {
+		t.Errorf("read with its deadline shortened: %v after %v", r.err, r.d)
+	}
+}
+
+// Idle connections time out: IdleTimeout in ready mode, between requests;
+// ReadTimeout in task mode.
+func TestServerIdleTimeout(t *testing.T) {
+	const timeout = 150 * time.Millisecond
+	for _, tc := range []struct {
+		name string
+		srv  *netio.Server
+	}{
+		{"ready IdleTimeout", &netio.Server{Ready: echoReady, IdleTimeout: timeout}},
+		{"ready ReadTimeout", &netio.Server{Ready: echoReady, ReadTimeout: timeout}},
+		{"task ReadTimeout", &netio.Server{Handler: echoTask, ReadTimeout: timeout}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := startServer(t, tc.srv)
+			base := ts.s.Stats()
+			// Silent from the start.
+			c := dialT(t, ts.addr)
+			start := time.Now()
+			expectEOF(t, c, 5*time.Second)
+			if d := time.Since(start); d < timeout-20*time.Millisecond || d > 3*time.Second {
+				t.Errorf("silent connection closed after %v, want about %v", d, timeout)
+			}
+			if tc.srv.Ready == nil {
+				return
+			}
+			// Ready mode: the timeout counts from the end of each request.
+			c = dialT(t, ts.addr)
+			for range 6 {
+				time.Sleep(timeout / 2)
+				if err := roundTrip(c, []byte("busy")); err != nil {
+					t.Fatalf("active connection: %v", err)
+				}
+			}
+			start = time.Now()
+			expectEOF(t, c, 5*time.Second)
+			if d := time.Since(start); d < timeout-20*time.Millisecond || d > 3*time.Second {
+				t.Errorf("connection idle after a request closed after %v, want about %v", d, timeout)
+			}
+			waitFor(t, 5*time.Second, "connections to end", func() bool { return tc.srv.Stats().Active == 0 })
+			if st := ts.waitTasks(base.Tasks); st.Timers != base.Timers {
+				t.Errorf("timers: %d, want %d", st.Timers, base.Timers)
+			}
+		})
+	}
+}
+
+// Half-close: 1 MiB then CloseWrite comes back byte-exact; data that
+// arrives together with FIN is never lost.
+func TestServerHalfClose(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name+"/1MiB", func(t *testing.T) {
+			ts := startServer(t, m.srv())
+			c := dialT(t, ts.addr)
+			msg := make([]byte, 1<<20)
+			rng := rand.New(rand.NewPCG(1, 2))
+			for i := range msg {
+				msg[i] = byte(rng.Uint32())
+			}
+			go func() {
+				c.Write(msg)
+				c.(*net.TCPConn).CloseWrite()
+			}()
+			c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			got, err := io.ReadAll(c)
+			if err != nil || !bytes.Equal(got, msg) {
+				t.Errorf("echo of 1 MiB: %d bytes, equal %v, %v", len(got), bytes.Equal(got, msg), err)
+			}
+		})
+	}
+	// The server reads everything to EOF and reports what it got.
+	type got struct {
+		data string
+		err  error
+	}
+	results := make(chan got, 1000)
+	readAll := func(c *netio.Conn) {
+		b, err := io.ReadAll(c)
+		results <- got{string(b), err}
+	}
+	for _, tc := range []struct {
+		name string
+		srv  *netio.Server
+	}{
+		{"task/data+FIN", &netio.Server{Handler: readAll}},
+		{"ready/data+FIN", &netio.Server{Ready: func(c *netio.Conn) error {
+			b, _ := c.Value().(*bytes.Buffer)
+			if b == nil {
+				b = new(bytes.Buffer)
+				c.SetValue(b)
+			}
+			buf := make([]byte, 7) // small: the data takes several calls
+			n, err := c.Read(buf)
+			b.Write(buf[:n])
+			if err != nil {
+				results <- got{b.String(), err}
+			}
+			return err
+		}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := startServer(t, tc.srv)
+			const n = 100
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c, err := net.Dial("tcp", ts.addr)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					fmt.Fprintf(c, "message %d, sent with its FIN", i)
+					c.Close()
+				}()
+			}
+			wg.Wait()
+			seen := make(map[string]bool)
+			for range n {
+				select {
+				case r := <-results:
+					if r.err != nil && r.err != io.EOF {
+						t.Errorf("server read %q, then %v; want io.EOF", r.data, r.err)
+					}
+					seen[r.data] = true
+				case <-time.After(10 * time.Second):
+					t.Fatal("not every connection reached EOF")
+				}
+			}
+			for i := range n {
+				if want := fmt.Sprintf("message %d, sent with its FIN", i); !seen[want] {
+					t.Errorf("lost %q", want)
+				}
+			}
+		})
+	}
+}
+
+// Reset: a peer closing with linger 0 yields ECONNRESET, not EOF, and
+// later reads say the same; writes to a dead peer are errors, not SIGPIPE.
+func TestServerReset(t *testing.T) {
+	type result struct {
+		first, second, write error
+	}
+	results := make(chan result, 1)
+	blocked := make(chan struct{}, 1)
+	srv := &netio.Server{Handler: func(c *netio.Conn) {
+		var r result
+		buf := make([]byte, 16)
+		blocked <- struct{}{}
+		_, r.first = c.Read(buf) // blocked when the reset arrives
+		_, r.second = c.Read(buf)
+		for range 100 {
+			if _, r.write = c.Write([]byte("to a dead peer")); r.write != nil {
+				break
+			}
+			sched.Sleep(time.Millisecond)
+		}
+		results <- r
+	}}
+	ts := startServer(t, srv)
+	c := dialT(t, ts.addr)
+	<-blocked
+	time.Sleep(20 * time.Millisecond)
+	c.(*net.TCPConn).SetLinger(0)
+	c.Close()
+	r := <-results
+	if !errors.Is(r.first, syscall.ECONNRESET) || errors.Is(r.first, io.EOF) {
+		t.Errorf("read after a reset: %v; want ECONNRESET", r.first)
+	}
+	if r.second == nil || r.second.Error() != fmt.Sprint(r.first) {
+		t.Errorf("second read after a reset: %v; want %v again", r.second, r.first)
+	}
+	if !errors.Is(r.write, syscall.EPIPE) && !errors.Is(r.write, syscall.ECONNRESET) {
+		t.Errorf("write after a reset: %v; want EPIPE or ECONNRESET", r.write)
+	}
+
+	// A peer that closed normally: the first write is accepted, the peer
+	// answers with a reset, later writes fail — and the process lives.
+	results2 := make(chan error, 1)
+	srv2 := &netio.Server{Handler: func(c *netio.Conn) {
+		c.Read(make([]byte, 1)) // EOF: the peer is gone
+		var err error
+		for range 100 {
+			if _, err = c.Write(bytes.Repeat([]byte("x"), 1024)); err != nil {
+				break
+			}
+			sched.Sleep(time.Millisecond)
+		}
+		results2 <- err
+	}}
+	ts2 := startServer(t, srv2)
+	dialT(t, ts2.addr).Close()
+	if err := <-results2; !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("writes to a closed peer: %v; want EPIPE or ECONNRESET", err)
+	}
+}
+
+// Backpressure: a peer that never reads parks the writer with bounded
+// memory, other sessions stay responsive, and WriteTimeout fires.
+func TestServerBackpressure(t *testing.T) {
+	const writeTimeout = 1500 * time.Millisecond
+	var written atomic.Int64
+	floodErr := make(chan error, 1)
+	srv := &netio.Server{WriteTimeout: writeTimeout, Handler: func(c *netio.Conn) {
+		var role [1]byte
+		if _, err := io.ReadFull(c, role[:]); err != nil {
+			return
+		}
+		if role[0] != 'F' {
+			echoTask(c)
+			return
+		}
+		chunk := make([]byte, 64<<10)
+		for {
+			n, err := c.Write(chunk)
+			written.Add(int64(n))
+			if err != nil {
+				floodErr <- err
+				return
+			}
+		}
+	}}
+	ts := startServer(t, srv)
+	flood := dialT(t, ts.addr)
+	flood.Write([]byte("F"))
+	start := time.Now()
+	// Parked: the count stops growing once the socket buffers are full.
+	var last int64 = -1
+	waitFor(t, writeTimeout/2, "the writer to park", func() bool {
+		time.Sleep(20 * time.Millisecond)
+		n := written.Load()
+		parked := n == last && n > 0
+		last = n
+		return parked
+	})
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	// Other sessions stay responsive meanwhile.
+	for i := range 5 {
+		c := dialT(t, ts.addr)
+		c.Write([]byte("E"))
+		for r := range 10 {
+			if err := roundTrip(c, []byte(fmt.Sprintf("echo %d %d while a writer is parked", i, r))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	if n := written.Load(); n != last {
+		t.Errorf("the writer was not parked: %d bytes written, then %d", last, n)
+	}
+	if grow := int64(m1.HeapInuse) - int64(m0.HeapInuse); grow > 4<<20 {
+		t.Errorf("heap grew by %d bytes while the writer was parked", grow)
+	}
+	t.Logf("writer parked after %d bytes (the sockets' buffers)", last)
+	select {
+	case err := <-floodErr:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("parked write ended with %v, want os.ErrDeadlineExceeded", err)
+		}
+		if d := time.Since(start); d < writeTimeout-100*time.Millisecond || d > writeTimeout+2*time.Second {
+			t.Errorf("write deadline fired after %v, want about %v", d, writeTimeout)
+		}
+	case <-time.After(writeTimeout + 5*time.Second):
+		t.Fatal("WriteTimeout did not fire")
+	}
+	if last > 64<<20 {
+		t.Errorf("%d bytes accepted by a peer that never reads", last)
+	}
+}

@@ -1,0 +1,833 @@
+//go:build linux || darwin || dragonfly || freebsd || netbsd || openbsd
+
+package netio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coopgo/coop/sched"
+)
+
+// ErrServerClosed is returned by Serve and ServeGroup once Shutdown or
+// Close has been called. It matches net.ErrClosed.
+var ErrServerClosed = fmt.Errorf("netio: server closed: %w", net.ErrClosed)
+
+// Accept back-off after an error such as EMFILE, as net/http does: 5 ms,
+// doubling up to 1 s, back to the start after a successful accept.
+const (
+	acceptDelayMin = 5 * time.Millisecond
+	acceptDelayMax = time.Second
+)
+
+// readyBurst is how many Ready calls one task makes in a row for a
+// connection that stays readable before it yields to the scheduler's other
+// tasks: a peer that pipelines without pause must not starve the rest.
+const readyBurst = 16
+
+// A Server serves the connections of Listeners, each on its listener's
+// scheduler. Set exactly one of Handler (task mode) or Ready (ready mode).
+//
+// # Task mode
+//
+// Each connection gets a task that runs Handler(c), blocking-style, and
+// the connection is closed when Handler returns. Before Handler runs the
+// server sets the read deadline to now+ReadTimeout and the write deadline
+// to now+WriteTimeout (each if not zero); from then on the deadlines are
+// the handler's, to renew per request as its protocol knows best.
+// IdleTimeout does not apply: only the handler knows when its connection
+// is idle.
+//
+// # Ready mode
+//
+// An idle connection holds no task and no stack: a read hook is armed on
+// its descriptor (sched.FD.SetReadHook). When the connection becomes
+// readable a pooled task calls Ready(c), which may block as it likes (read
+// the rest of a request, write the reply). Ready returning nil puts the
+// connection back to idle — or, if input is already waiting, calls Ready
+// again at once in the same task (yielding to other tasks every 16 calls);
+// an error (io.EOF included) closes it. Whether input waits is known for
+// free after a read that came up short; after one that filled its buffer
+// it costs one MSG_PEEK system call. Ready must consume what it is given: data it leaves buffered in user
+// space (a bufio.Reader kept with SetValue) is not seen as input waiting,
+// so Ready should serve every request it has buffered before returning.
+//
+// In ready mode the server owns the deadlines: while the connection is
+// idle its read deadline is now+IdleTimeout (or ReadTimeout if IdleTimeout
+// is zero, as in net/http; none if both are zero), and an idle connection
+// whose deadline passes is closed. At the start of each Ready call the read
+// deadline becomes now+ReadTimeout (none if zero) and, if WriteTimeout is
+// set, the write deadline now+WriteTimeout.
+//
+// # Limits and faults
+//
+// With MaxConns > 0 a scheduler serves at most MaxConns connections at
+// once: a connection accepted above the limit is closed at once (its
+// client reads end of stream, or a reset if it had sent data), so that
+// clients are refused promptly rather than left waiting in the kernel's
+// accept queue. The limit is per scheduler, like nginx's
+// worker_connections: a server on a Group of n schedulers serves up to
+// n×MaxConns, and no count is shared between threads.
+//
+// A panic in Handler or Ready is recovered in its task, logged with its
+// stack and the remote address, and closes that connection only. An
+// accept error never stops the server unless the listener is closed: after
+// EMFILE, ENFILE, ENOBUFS, ENOMEM and the like the accept loop logs (at
+// most once a second) and backs off, 5 ms doubling up to 1 s.
+//
+// # Threading
+//
+// Everything a connection does runs on its scheduler's thread with no
+// lock; Serve, Shutdown, Close and Stats may be called from any goroutine.
+// The hooks (ConnState) and the logger run on the scheduler's thread and
+// must not block it. A Server must not be copied after first use.
+type Server struct {
+	// Handler serves a connection in task mode.
+	Handler func(c *Conn)
+
+	// Ready serves a readable connection in ready mode.
+	Ready func(c *Conn) error
+
+	// MaxConns bounds the connections each scheduler serves at once; 0
+	// means no limit.
+	MaxConns int
+
+	// IdleTimeout closes a ready-mode connection idle this long; 0 falls
+	// back to ReadTimeout. It does not apply in task mode.
+	IdleTimeout time.Duration
+
+	// ReadTimeout and WriteTimeout set the connection's deadlines: once
+	// before Handler in task mode, at every Ready call in ready mode.
+	ReadTimeout, WriteTimeout time.Duration
+
+	// Logger receives handler panics and accept errors; nil means
+	// log.Default().
+	Logger *log.Logger
+
+	// ConnState, if not nil, is called on the connection's scheduler
+	// thread when a connection changes state. It must not block.
+	ConnState func(c *Conn, state ConnState)
+
+	closing atomic.Bool // Shutdown or Close has begun
+
+	mu        sync.Mutex
+	listeners map[*Listener]*servedListener
+	shards    map[*sched.Scheduler]*shard
+	order     []*shard // shards in creation order, for Stats and Shutdown
+}
+
+// A ConnState is a stage in the life of a connection served by a Server,
+// reported to Server.ConnState.
+type ConnState int
+
+const (
+	// StateNew: just accepted, before anything ran for it.
+	StateNew ConnState = iota
+	// StateActive: Handler or Ready is running for it.
+	StateActive
+	// StateIdle: ready mode, waiting to become readable, with no task.
+	StateIdle
+	// StateClosed: closed; the last state.
+	StateClosed
+)
+
+func (st ConnState) String() string {
+	switch st {
+	case StateNew:
+		return "new"
+	case StateActive:
+		return "active"
+	case StateIdle:
+		return "idle"
+	case StateClosed:
+		return "closed"
+	}
+	return "ConnState(" + strconv.Itoa(int(st)) + ")"
+}
+
+// ServerStats is a snapshot of a Server's counters, summed over its
+// schedulers.
+type ServerStats struct {
+	Accepted     uint64 // connections accepted, refused ones included
+	Refused      uint64 // connections closed at once because MaxConns was reached
+	AcceptErrors uint64 // accept calls that failed and were retried after a back-off
+	Panics       uint64 // panics recovered from Handler or Ready
+	Active       int    // connections being served now
+}
+
+// Serve accepts connections on l and serves them on l's scheduler until
+// Shutdown or Close, then returns ErrServerClosed; if l is closed or fails
+// otherwise, Serve returns that error. Connections already accepted are
+// not affected by Serve returning: Shutdown and Close end them. Serve
+// always closes l before it returns.
+//
+// Called from a task of l's scheduler, Serve runs the accept loop in that
+// task. From any other goroutine it runs the loop in a new task of l's
+// scheduler and blocks until it ends; the scheduler must be running, or
+// be run, for anything to happen. To serve from the start of a program,
+// start Serve in a task before Run:
+//
+//	s.Go(func() { srv.Serve(l) })
+//	s.Run()
+func (srv *Server) Serve(l *Listener) error {
+	if l == nil {
+		return errors.New("netio: Serve with a nil Listener")
+	}
+	if err := srv.validate(); err != nil {
+		l.Close()
+		return err
+	}
+	if srv.closing.Load() {
+		l.Close()
+		return ErrServerClosed
+	}
+	s := l.Scheduler()
+	if t := sched.Current(); t != nil && t.Scheduler() == s {
+		return srv.serve(l)
+	}
+	var err error
+	if derr := s.Do(func() { err = srv.serve(l) }); derr != nil {
+		l.Close()
+		return derr
+	}
+	return err
+}
+
+// Serve serves the connections of l with handler in task mode until l is
+// closed; see Server.Serve.
+func Serve(l *Listener, handler func(*Conn)) error {
+	srv := &Server{Handler: handler}
+	return srv.Serve(l)
+}
+
+func (srv *Server) validate() error {
+	if (srv.Handler == nil) == (srv.Ready == nil) {
+		return errors.New("netio: Server needs exactly one of Handler and Ready")
+	}
+	if srv.MaxConns < 0 || srv.IdleTimeout < 0 || srv.ReadTimeout < 0 || srv.WriteTimeout < 0 {
+		return errors.New("netio: Server with a negative limit or timeout")
+	}
+	return nil
+}
+
+// Shutdown stops the server gracefully: it closes the listeners first (new
+// connections are refused from then on), closes idle ready-mode
+// connections, and waits for the others to finish — a task-mode handler
+// to return, a ready-mode connection its current Ready call. If ctx ends
+// first, Shutdown closes every remaining connection, as Close does, and
+// returns ctx.Err(). Otherwise it returns the error of closing a listener,
+// if any.
+//
+// Shutdown may be called from any goroutine; from a task it parks the
+// task. Called from a Handler, it waits for that handler too: start it in
+// a goroutine of its own instead. A task-mode handler blocked waiting for
+// a next request that never comes keeps Shutdown waiting until ctx ends:
+// bound such waits with deadlines, or use ready mode.
+func (srv *Server) Shutdown(ctx context.Context) error {
+	srv.closing.Store(true)
+	lerr := srv.closeListeners()
+	shards := srv.shardList()
+	for _, sh := range shards {
+		t := sh.s.Go(sh.beginShutdown)
+		go func() {
+			// A scheduler that has finished runs nothing more: it has
+			// nothing left to wait for either.
+			if errors.Is(t.Wait(), sched.ErrStopped) {
+				sh.markDone()
+			}
+		}()
+	}
+	wait := func() error {
+		for _, sh := range shards {
+			select {
+			case <-sh.done:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	}
+	var err error
+	if sched.Current() != nil {
+		// A task must not block its scheduler's thread on a channel.
+		sched.Offload(func() { err = wait() })
+	} else {
+		err = wait()
+	}
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	return lerr
+}
+
+// Close closes the listeners and every connection at once: blocked reads
+// and writes of the handlers return errors matching net.ErrClosed. It
+// returns the error of closing a listener, if any. It may be called from
+// any goroutine.
+func (srv *Server) Close() error {
+	srv.closing.Store(true)
+	err := srv.closeListeners()
+	for _, sh := range srv.shardList() {
+		sh.s.Do(sh.closeAll) // ErrStopped: the scheduler is gone, and its tasks
+	}
+	return err
+}
+
+// Stats returns the server's counters. It may be called from any
+// goroutine.
+func (srv *Server) Stats() ServerStats {
+	var st ServerStats
+	for _, sh := range srv.shardList() {
+		st.Accepted += sh.accepted.Load()
+		st.Refused += sh.refused.Load()
+		st.AcceptErrors += sh.acceptErrors.Load()
+		st.Panics += sh.panics.Load()
+		st.Active += int(sh.active.Load())
+	}
+	return st
+}
+
+// A servedListener is a listener a Serve call owns. Serve closes it when
+// it returns and Shutdown when it begins, whichever comes first: a CAS
+// rather than a sync.Once, because the loser must not wait — the close
+// runs on the listener's scheduler thread, which may be the loser's.
+type servedListener struct {
+	l      *Listener
+	closed atomic.Bool
+}
+
+func (e *servedListener) close() error {
+	if !e.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if err := e.l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+// closeListeners closes the listeners being served. Never under srv.mu:
+// a close waits for the listener's scheduler thread, which may itself be
+// waiting for srv.mu.
+func (srv *Server) closeListeners() error {
+	srv.mu.Lock()
+	ls := make([]*servedListener, 0, len(srv.listeners))
+	for _, e := range srv.listeners {
+		ls = append(ls, e)
+	}
+	srv.mu.Unlock()
+	var first error
+	for _, e := range ls {
+		if err := e.close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func (srv *Server) shardList() []*shard {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return append([]*shard(nil), srv.order...)
+}
+
+// serve runs the accept loop for l, on l's scheduler thread.
+func (srv *Server) serve(l *Listener) error {
+	sh, e := srv.register(l)
+	if sh == nil {
+		l.Close()
+		return ErrServerClosed
+	}
+	defer func() {
+		e.close()
+		srv.mu.Lock()
+		delete(srv.listeners, l)
+		srv.mu.Unlock()
+	}()
+	return sh.acceptLoop(l)
+}
+
+// register records l as served and returns the shard of its scheduler, or
+// nil once the server is closing. The check is under srv.mu, as is
+// Shutdown's listing of listeners and shards after it sets closing: a
+// listener is either listed or refused here.
+func (srv *Server) register(l *Listener) (*shard, *servedListener) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.closing.Load() {
+		return nil, nil
+	}
+	if srv.listeners == nil {
+		srv.listeners = make(map[*Listener]*servedListener)
+		srv.shards = make(map[*sched.Scheduler]*shard)
+	}
+	e := &servedListener{l: l}
+	srv.listeners[l] = e
+	s := l.Scheduler()
+	sh := srv.shards[s]
+	if sh == nil {
+		sh = &shard{srv: srv, s: s, done: make(chan struct{}), kick: sched.NewChan[struct{}](1)}
+		srv.shards[s] = sh
+		srv.order = append(srv.order, sh)
+	}
+	return sh, e
+}
+
+func (srv *Server) logf(format string, args ...any) {
+	l := srv.Logger
+	if l == nil {
+		l = log.Default()
+	}
+	l.Printf(format, args...)
+}
+
+// idleTimeout is the read deadline of an idle ready-mode connection.
+func (srv *Server) idleTimeout() time.Duration {
+	if srv.IdleTimeout > 0 {
+		return srv.IdleTimeout
+	}
+	return srv.ReadTimeout
+}
+
+// A shard is the part of a Server that lives on one scheduler: its
+// connections, its accept loops, its counters. Apart from the counters and
+// done, it belongs to the scheduler's thread, which needs no lock for it:
+// nothing on the hot path is shared between threads.
+type shard struct {
+	srv *Server
+	s   *sched.Scheduler
+
+	// On the scheduler thread.
+	sessions   sessionList
+	loops      int                  // accept loops running
+	quit       sched.Chan[struct{}] // closed when the server closes: wakes back-off sleeps and the keeper
+	quitDone   bool
+	keeper     bool                  // a keeper task runs
+	abandoning bool                  // the scheduler is ending: start no task
+	kick       *sched.Chan[struct{}] // wakes the keeper when the last connection ends
+	lastLog    time.Time             // last accept error logged
+	unlogged   int                   // accept errors not logged since
+
+	// Closed when the shard has drained after Shutdown began.
+	done     chan struct{}
+	doneOnce sync.Once
+
+	// Written on the scheduler thread, read by Stats.
+	accepted, refused, acceptErrors, panics atomic.Uint64
+	active                                  atomic.Int64
+}
+
+// acceptLoop accepts connections on l until the server closes or l fails.
+func (sh *shard) acceptLoop(l *Listener) error {
+	srv := sh.srv
+	sh.loops++
+	normal := false
+	defer func() {
+		sh.loops--
+		if !normal {
+			// The task is unwinding because the scheduler is ending:
+			// connections with no task of their own must not outlive it.
+			sh.abandon()
+			return
+		}
+		sh.loopEnded()
+	}()
+	var delay time.Duration
+	for {
+		c, err := l.AcceptConn()
+		if err != nil {
+			switch {
+			case srv.closing.Load():
+				normal = true
+				return ErrServerClosed
+			case errors.Is(err, sched.ErrInterrupted):
+				// The scheduler is stopping (Scheduler.Stop): let go of
+				// the connections that hold no task.
+				sh.closeAll()
+				normal = true
+				return err
+			case errors.Is(err, net.ErrClosed):
+				normal = true
+				return err
+			}
+			// EMFILE, ENFILE, ENOBUFS, ENOMEM, a listener deadline...:
+			// the listener stays good, so try again after a pause. The
+			// listener stays readable, so the retry needs no new edge.
+			delay = min(max(2*delay, acceptDelayMin), acceptDelayMax)
+			sh.acceptFailed(l, err, delay)
+			if _, serr := sched.SelectTimeout(delay, sh.quit.RecvCase(nil)); errors.Is(serr, sched.ErrInterrupted) {
+				sh.closeAll()
+				normal = true
+				return serr
+			}
+			continue
+		}
+		delay = 0
+		sh.accepted.Add(1)
+		if srv.closing.Load() {
+			c.Close()
+			normal = true
+			return ErrServerClosed
+		}
+		if srv.MaxConns > 0 && sh.sessions.n >= srv.MaxConns {
+			sh.refused.Add(1)
+			c.Close()
+			continue
+		}
+		sh.start(c)
+	}
+}
+
+// acceptFailed counts an accept error and logs it, at most once a second.
+func (sh *shard) acceptFailed(l *Listener, err error, delay time.Duration) {
+	sh.acceptErrors.Add(1)
+	now := time.Now()
+	if !sh.lastLog.IsZero() && now.Sub(sh.lastLog) < time.Second {
+		sh.unlogged++
+		return
+	}
+	more := ""
+	if sh.unlogged > 0 {
+		more = fmt.Sprintf(" (%d more since the last report)", sh.unlogged)
+	}
+	sh.lastLog, sh.unlogged = now, 0
+	sh.srv.logf("netio: accept error on %v: %v; retrying in %v%s", l.Addr(), err, delay, more)
+}
+
+// loopEnded runs when an accept loop returns normally.
+func (sh *shard) loopEnded() {
+	if sh.loops > 0 {
+		return
+	}
+	if sh.srv.closing.Load() {
+		// Do it now rather than wait for Shutdown's task: idle ready-mode
+		// connections hold no task, so with the last accept loop gone the
+		// scheduler's Run could return before that task arrives.
+		sh.beginShutdown()
+		return
+	}
+	if sh.srv.Ready != nil && sh.sessions.n > 0 && !sh.keeper {
+		// The listener was closed, not the server: the idle ready-mode
+		// connections hold no task, and without one the scheduler's Run
+		// would return under them.
+		sh.keeper = true
+		sh.s.Go(sh.keep)
+	}
+}
+
+// keep is the keeper task: it holds the scheduler while ready-mode
+// connections remain and no accept loop runs. Its long timeout only keeps
+// the scheduler from reporting a deadlock: the waits it ends are woken
+// through quit and kick.
+func (sh *shard) keep() {
+	normal := false
+	defer func() {
+		sh.keeper = false
+		if !normal {
+			sh.abandon()
+		}
+	}()
+	for sh.sessions.n > 0 && sh.loops == 0 && !sh.srv.closing.Load() {
+		_, err := sched.SelectTimeout(time.Hour, sh.quit.RecvCase(nil), sh.kick.RecvCase(nil))
+		if errors.Is(err, sched.ErrInterrupted) {
+			sh.closeAll() // the scheduler is stopping
+			break
+		}
+	}
+	normal = true
+}
+
+// kickKeeper wakes the keeper; it runs as a task (Chan needs one).
+func (sh *shard) kickKeeper() { sh.kick.TrySend(struct{}{}) }
+
+// start begins serving c.
+func (sh *shard) start(c *Conn) {
+	ss := &session{sh: sh, c: c}
+	sh.sessions.push(ss)
+	sh.active.Add(1)
+	sh.setState(c, StateNew)
+	if sh.srv.Ready != nil {
+		ss.hook = ss.onReadable
+		ss.run = ss.serveReady
+		ss.arm()
+		return
+	}
+	sh.s.Go(ss.serveTask)
+}
+
+func (sh *shard) setState(c *Conn, st ConnState) {
+	if h := sh.srv.ConnState; h != nil {
+		h(c, st)
+	}
+}
+
+// untrack forgets an ended session.
+func (sh *shard) untrack(ss *session) {
+	sh.sessions.remove(ss)
+	sh.active.Add(-1)
+	if sh.sessions.n == 0 {
+		if sh.keeper && !sh.abandoning {
+			sh.s.Go(sh.kickKeeper) // untrack may run on the host loop, outside any task
+		}
+		sh.checkDone()
+	}
+}
+
+// beginShutdown runs in a task when Shutdown begins: idle ready-mode
+// connections close now, busy ones when their Ready call returns.
+func (sh *shard) beginShutdown() {
+	sh.closeQuit()
+	if sh.srv.Ready != nil {
+		for ss := sh.sessions.head; ss != nil; {
+			next := ss.next
+			if !ss.busy {
+				ss.end()
+			}
+			ss = next
+		}
+	}
+	sh.checkDone()
+}
+
+// closeAll closes every connection at once; it runs in a task. Tasks
+// blocked on them wake with errors and end their sessions; idle ready-mode
+// sessions end now, through their hooks.
+func (sh *shard) closeAll() {
+	sh.closeQuit()
+	for ss := sh.sessions.head; ss != nil; {
+		next := ss.next
+		ss.c.Close()
+		ss = next
+	}
+	sh.checkDone()
+}
+
+// abandon closes every connection while the scheduler unwinds its tasks
+// at the end of Run. Chan operations need a running task, so it leaves
+// quit alone: nothing will wait on it again.
+func (sh *shard) abandon() {
+	sh.abandoning = true
+	for ss := sh.sessions.head; ss != nil; {
+		next := ss.next
+		ss.end()
+		ss = next
+	}
+	sh.markDone()
+}
+
+func (sh *shard) closeQuit() {
+	if !sh.quitDone {
+		sh.quitDone = true
+		sh.quit.Close()
+	}
+}
+
+// checkDone marks the shard drained once the server is closing and no
+// connection or accept loop is left.
+func (sh *shard) checkDone() {
+	if sh.srv.closing.Load() && sh.loops == 0 && sh.sessions.n == 0 {
+		sh.markDone()
+	}
+}
+
+func (sh *shard) markDone() { sh.doneOnce.Do(func() { close(sh.done) }) }
+
+// A session is one connection served by a shard.
+type session struct {
+	sh         *shard
+	c          *Conn
+	prev, next *session
+	busy       bool // ready mode: a task runs Ready or is about to
+	ended      bool
+
+	// Ready mode: the hook and task functions, made once per connection
+	// so that arming and running allocate nothing.
+	hook func(error)
+	run  func()
+	peek [1]byte // moreInput's buffer
+}
+
+// serveTask is a task-mode connection's task.
+func (ss *session) serveTask() {
+	defer ss.end()
+	sh, srv, c := ss.sh, ss.sh.srv, ss.c
+	if srv.ReadTimeout > 0 || srv.WriteTimeout > 0 {
+		now := sh.s.Now()
+		if srv.ReadTimeout > 0 {
+			c.fd.SetReadDeadline(now.Add(srv.ReadTimeout))
+		}
+		if srv.WriteTimeout > 0 {
+			c.fd.SetWriteDeadline(now.Add(srv.WriteTimeout))
+		}
+	}
+	sh.setState(c, StateActive)
+	ss.callHandler()
+}
+
+func (ss *session) callHandler() {
+	defer func() {
+		if p := recover(); p != nil {
+			ss.sh.panicked(ss.c, p)
+		}
+	}()
+	ss.sh.srv.Handler(ss.c)
+}
+
+// errPanicked ends a session whose Ready call panicked.
+var errPanicked = errors.New("netio: Ready panicked")
+
+func (ss *session) callReady() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			ss.sh.panicked(ss.c, p)
+			err = errPanicked
+		}
+	}()
+	return ss.sh.srv.Ready(ss.c)
+}
+
+// panicked logs a recovered panic of a handler; the scheduler's unwinding
+// goes on.
+func (sh *shard) panicked(c *Conn, p any) {
+	if sched.IsUnwind(p) {
+		panic(p)
+	}
+	sh.panics.Add(1)
+	sh.srv.logf("netio: panic serving %v: %v\n%s", c.RemoteAddr(), p, debug.Stack())
+}
+
+// arm puts a ready-mode connection to idle: no task, a read hook armed.
+// It runs in a task (SetReadHook requires one).
+func (ss *session) arm() {
+	sh := ss.sh
+	fd := ss.c.fd
+	ss.busy = false
+	var deadline time.Time
+	if d := sh.srv.idleTimeout(); d > 0 {
+		deadline = sh.s.Now().Add(d)
+	}
+	// Also clears a deadline Ready set for itself. A deadline already
+	// past makes SetReadHook report it at once.
+	fd.SetReadDeadline(deadline)
+	sh.setState(ss.c, StateIdle)
+	fd.SetReadHook(ss.hook)
+}
+
+// onReadable is the read hook. It runs on the scheduler thread — the host
+// loop, or a task arming the hook — and must not block.
+func (ss *session) onReadable(err error) {
+	if err != nil || ss.sh.srv.closing.Load() {
+		// Idle too long, closed, or shutting down while idle.
+		ss.end()
+		return
+	}
+	ss.busy = true
+	ss.sh.s.Go(ss.run)
+}
+
+// serveReady is the task a readable ready-mode connection gets.
+func (ss *session) serveReady() {
+	sh, srv, c := ss.sh, ss.sh.srv, ss.c
+	fd := c.fd
+	normal := false
+	defer func() {
+		if !normal {
+			ss.end() // unwinding at the end of Run
+		}
+	}()
+	for runs := 1; ; runs++ {
+		if srv.ReadTimeout > 0 || srv.WriteTimeout > 0 {
+			now := sh.s.Now()
+			if srv.ReadTimeout > 0 {
+				fd.SetReadDeadline(now.Add(srv.ReadTimeout))
+			}
+			if srv.WriteTimeout > 0 {
+				fd.SetWriteDeadline(now.Add(srv.WriteTimeout))
+			}
+		} else if srv.IdleTimeout > 0 {
+			fd.SetReadDeadline(time.Time{}) // the idle deadline does not bound Ready
+		}
+		sh.setState(c, StateActive)
+		err := ss.callReady()
+		if err != nil || srv.closing.Load() || errors.Is(fd.CheckRead(), net.ErrClosed) {
+			normal = true
+			ss.end()
+			return
+		}
+		if !ss.moreInput() {
+			break
+		}
+		if runs%readyBurst == 0 {
+			sched.Yield()
+		}
+	}
+	normal = true
+	ss.arm()
+}
+
+// moreInput reports whether input waits after a Ready call. The FD's
+// flag says only that the last read did not come up short; then a peek
+// tells, for one system call, whether the hook or another Ready call is
+// due — else an idle connection would hold its task in a read.
+func (ss *session) moreInput() bool {
+	fd := ss.c.fd
+	if !fd.Readable() {
+		return false
+	}
+	if !peekEmpty(ss.c.sysfd, ss.peek[:]) {
+		return true // data, end of stream or an error: Ready sees which
+	}
+	fd.ClearReadable()
+	return false
+}
+
+// end closes the session's connection and forgets it, once. It runs on the
+// scheduler thread, in a task or in a hook.
+func (ss *session) end() {
+	if ss.ended {
+		return
+	}
+	ss.ended = true
+	ss.c.Close() // in ready mode, fires the hook if armed: onReadable sees ended
+	sh := ss.sh
+	sh.untrack(ss)
+	sh.setState(ss.c, StateClosed)
+}
+
+// sessionList is an intrusive list of the live sessions of a shard.
+type sessionList struct {
+	head *session
+	n    int
+}
+
+func (l *sessionList) push(ss *session) {
+	ss.prev = nil
+	ss.next = l.head
+	if l.head != nil {
+		l.head.prev = ss
+	}
+	l.head = ss
+	l.n++
+}
+
+func (l *sessionList) remove(ss *session) {
+	if ss.prev != nil {
+		ss.prev.next = ss.next
+	} else {
+		l.head = ss.next
+	}
+	if ss.next != nil {
+		ss.next.prev = ss.prev
+	}
+	ss.prev, ss.next = nil, nil
+	l.n--
+}
