@@ -1,0 +1,719 @@
+package loadgen
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"runtime"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/coopgo/coop/bench/internal/echo"
+	"github.com/coopgo/coop/bench/internal/hist"
+	"github.com/coopgo/coop/bench/internal/rawsys"
+)
+
+// Mode selects what the client does; see the package comment.
+type Mode string
+
+// The modes.
+const (
+	Closed Mode = "closed"
+	Open   Mode = "open"
+	Stream Mode = "stream"
+	Idle   Mode = "idle"
+)
+
+// Config is one run of the client.
+type Config struct {
+	Mode  Mode   `json:"mode"`
+	Addr  string `json:"addr"` // ip:port, loopback only
+	Conns int    `json:"conns"`
+
+	// Rate is the open mode's total request rate, per second.
+	Rate float64 `json:"rate,omitempty"`
+
+	// The run: Warmup, then Intervals intervals of Interval each, each
+	// reported on its own.
+	Warmup    time.Duration `json:"warmup_ns"`
+	Interval  time.Duration `json:"interval_ns"`
+	Intervals int           `json:"intervals"`
+
+	// ServerPIDs are the processes whose CPU clocks are charged to the
+	// server at each interval boundary.
+	ServerPIDs []int `json:"server_pids,omitempty"`
+
+	// Limits. Zero values take the defaults below.
+	ConnectTimeout time.Duration `json:"connect_timeout_ns,omitempty"` // all connections up and checked
+	StallTimeout   time.Duration `json:"stall_timeout_ns,omitempty"`   // no reply while requests are outstanding
+	HoldTimeout    time.Duration `json:"hold_timeout_ns,omitempty"`    // idle: longest hold
+}
+
+func (c *Config) defaults() {
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = 60 * time.Second
+	}
+	if c.StallTimeout == 0 {
+		c.StallTimeout = 5 * time.Second
+	}
+	if c.HoldTimeout == 0 {
+		c.HoldTimeout = 120 * time.Second
+	}
+}
+
+func (c *Config) check() error {
+	ap, err := netip.ParseAddrPort(c.Addr)
+	switch {
+	case err != nil:
+		return fmt.Errorf("loadgen: address %q: %w", c.Addr, err)
+	case !ap.Addr().IsLoopback():
+		return fmt.Errorf("loadgen: address %q is not loopback; the study only targets this machine", c.Addr)
+	case c.Conns < 1:
+		return fmt.Errorf("loadgen: %d connections", c.Conns)
+	case c.Mode == Open && c.Rate <= 0:
+		return fmt.Errorf("loadgen: open mode needs a positive rate")
+	case c.Mode != Closed && c.Mode != Open && c.Mode != Stream && c.Mode != Idle:
+		return fmt.Errorf("loadgen: unknown mode %q", c.Mode)
+	case c.Mode != Idle && (c.Intervals < 1 || c.Interval <= 0):
+		return fmt.Errorf("loadgen: %d intervals of %v", c.Intervals, c.Interval)
+	}
+	return nil
+}
+
+// Interval is what one measurement interval recorded.
+type Interval struct {
+	Wall      time.Duration `json:"wall_ns"`
+	Requests  uint64        `json:"requests"` // replies completed (closed, open)
+	Bytes     uint64        `json:"bytes"`    // bytes echoed back and checked (stream)
+	ServerCPU time.Duration `json:"server_cpu_ns"`
+	ClientCPU time.Duration `json:"client_cpu_ns"`
+	// Open mode: replies completed in this interval.
+	Latency *hist.Summary `json:"latency,omitempty"`
+}
+
+// Result is the outcome of a run.
+type Result struct {
+	Config      Config        `json:"config"`
+	ConnectTime time.Duration `json:"connect_ns"`
+	Intervals   []Interval    `json:"intervals"`
+	// Open mode: every reply of the measured intervals, and how late the
+	// client sent requests after their scheduled times (its own lag).
+	Latency *hist.Summary `json:"latency,omitempty"`
+	SendLag *hist.Summary `json:"send_lag,omitempty"`
+	// ClientCPUs is the client's CPU affinity as the kernel reports it.
+	ClientCPUs string `json:"client_cpus"`
+	// Checked counts every reply (request/response modes) or byte (stream
+	// mode) compared with what was sent, warm-up and drain included.
+	Checked uint64 `json:"checked"`
+}
+
+// Hold is called in idle mode once every connection is up and checked; the
+// connections stay open until it returns.
+type Hold func() error
+
+const (
+	maxConnecting = 256         // connections in set-up at once: keeps the server's accept queue short
+	maxQueued     = 10_000      // open mode: outstanding requests on one connection before giving up
+	maxBehind     = time.Second // open mode: how far the replies may fall behind the schedule
+	readBufSize   = 64 << 10    // the client's own read buffer: big enough that it rarely reads twice
+	batch         = 256         // epoll events per wait
+)
+
+type connState uint8
+
+const (
+	stConnecting connState = iota // connect issued, waiting for EPOLLOUT
+	stChecking                    // connected, first echo outstanding
+	stReady                       // first echo checked
+	stRunning                     // under load
+)
+
+type conn struct {
+	fd    int
+	id    uint32
+	state connState
+
+	// Request/response modes: requests sent and replies completed, and how
+	// much of the current reply has arrived.
+	sent, done uint64
+	got        int
+	exp        [echo.MsgSize]byte // the reply being received, regenerated per reply
+
+	// Stream mode: offsets into the connection's stream.
+	sOff, rOff uint64
+
+	out       []byte // request bytes the socket did not take yet, from outHead
+	outHead   int
+	writeWait bool // a write came up short: wait for EPOLLOUT
+
+	sched []int64 // open mode: scheduled send times of outstanding requests
+	head  int
+}
+
+type client struct {
+	cfg    Config
+	epfd   int
+	conns  []*conn
+	byFD   []*conn
+	rbuf   []byte
+	events []unix.EpollEvent
+	msg    [echo.MsgSize]byte
+	base   time.Time
+	sa     unix.SockaddrInet4
+
+	ready    int // connections past their first echo
+	running  bool
+	requests uint64
+	bytes    uint64
+	lastDone int64 // time of the last reply completed
+	lat, lag hist.Histogram
+	latAll   hist.Histogram
+
+	// open mode schedule
+	inFlight int    // requests sent and not answered, all connections
+	next     uint64 // index of the next request to send
+	t0       int64
+	period   float64
+}
+
+func (c *client) now() int64 { return int64(time.Since(c.base)) }
+
+// Run runs the client on the calling goroutine, which it locks to its
+// thread. A non-nil error means the run is invalid, whatever it measured.
+func Run(cfg Config, hold Hold) (res Result, err error) {
+	cfg.defaults()
+	if err := cfg.check(); err != nil {
+		return Result{Config: cfg}, err
+	}
+	res.Config = cfg
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if res.ClientCPUs, err = rawsys.AllowedCPUs(os.Getpid()); err != nil {
+		return res, err
+	}
+	// Open mode's send timers must fire on time: see SetTimerSlack.
+	if err := rawsys.SetTimerSlack(1); err != nil {
+		return res, err
+	}
+	ap := netip.MustParseAddrPort(cfg.Addr)
+	c := &client{
+		cfg:    cfg,
+		rbuf:   make([]byte, readBufSize),
+		events: make([]unix.EpollEvent, batch),
+		base:   time.Now(),
+		sa:     unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()},
+	}
+	if !ap.Addr().Is4() {
+		return res, fmt.Errorf("loadgen: %s: only IPv4 loopback is supported", cfg.Addr)
+	}
+	c.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return res, os.NewSyscallError("epoll_create1", err)
+	}
+	defer unix.Close(c.epfd)
+	defer c.closeAll()
+
+	start := c.now()
+	if err := c.connectAll(); err != nil {
+		return res, err
+	}
+	res.ConnectTime = time.Duration(c.now() - start)
+
+	if cfg.Mode == Idle {
+		if hold != nil {
+			if err := hold(); err != nil {
+				return res, err
+			}
+		}
+		// The server must still be serving every connection after the hold.
+		for _, k := range c.conns {
+			k.state = stChecking
+			c.ready--
+			if err := c.sendRequest(k); err != nil {
+				return res, err
+			}
+		}
+		if err := c.loopUntil(func() bool { return c.ready == len(c.conns) }, c.now()+int64(cfg.ConnectTimeout), "second check of idle connections"); err != nil {
+			return res, err
+		}
+		return res, nil
+	}
+
+	err = c.measure(&res)
+	res.Checked = c.requests + c.bytes
+	return res, err
+}
+
+// connectAll opens every connection, at most maxConnecting in set-up at a
+// time, and checks one echo on each.
+func (c *client) connectAll() error {
+	deadline := c.now() + int64(c.cfg.ConnectTimeout)
+	for i := 0; i < c.cfg.Conns; i++ {
+		for i-c.ready >= maxConnecting {
+			if err := c.step(deadline); err != nil {
+				return fmt.Errorf("loadgen: connecting %d connections (%d up): %w", c.cfg.Conns, c.ready, err)
+			}
+		}
+		if err := c.dial(uint32(i)); err != nil {
+			return err
+		}
+	}
+	return c.loopUntil(func() bool { return c.ready == len(c.conns) }, deadline, fmt.Sprintf("connecting %d connections", c.cfg.Conns))
+}
+
+func (c *client) dial(id uint32) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("loadgen: connection %d: %w", id, os.NewSyscallError("socket", err))
+	}
+	if err := rawsys.SetNoDelay(fd); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("loadgen: %w", os.NewSyscallError("setsockopt(TCP_NODELAY)", err))
+	}
+	// A reset on close: no TIME_WAIT (see the package comment).
+	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("loadgen: %w", os.NewSyscallError("setsockopt(SO_LINGER)", err))
+	}
+	k := &conn{fd: fd, id: id}
+	for fd >= len(c.byFD) {
+		c.byFD = append(c.byFD, make([]*conn, len(c.byFD)+1024)...)
+	}
+	c.byFD[fd] = k
+	c.conns = append(c.conns, k)
+	// Edge-triggered, registered once, as the servers do.
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
+	if err := unix.EpollCtl(c.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return fmt.Errorf("loadgen: %w", os.NewSyscallError("epoll_ctl", err))
+	}
+	switch err := unix.Connect(fd, &c.sa); err {
+	case nil, unix.EINPROGRESS:
+		return nil
+	default:
+		return fmt.Errorf("loadgen: connection %d to %s: %w", id, c.cfg.Addr, os.NewSyscallError("connect", err))
+	}
+}
+
+func (c *client) closeAll() {
+	for _, k := range c.conns {
+		if k.fd >= 0 {
+			unix.Close(k.fd)
+			k.fd = -1
+		}
+	}
+}
+
+// loopUntil runs the event loop until cond holds, or fails at deadline.
+func (c *client) loopUntil(cond func() bool, deadline int64, what string) error {
+	for !cond() {
+		if c.now() >= deadline {
+			return fmt.Errorf("loadgen: %s: %w", what, errDeadline)
+		}
+		if err := c.step(deadline); err != nil {
+			return fmt.Errorf("loadgen: %s: %w", what, err)
+		}
+	}
+	return nil
+}
+
+var errDeadline = errors.New("deadline exceeded")
+
+// ErrOverCapacity reports an open-loop rate the server cannot sustain.
+var ErrOverCapacity = errors.New("over capacity")
+
+// step waits for events until at most wake (nanoseconds on c's clock) and
+// handles them. Events already pending are taken with a raw non-blocking
+// poll; only a wait that may sleep goes through the runtime. Reaching wake
+// with no events is not an error: callers check their own deadlines.
+func (c *client) step(wake int64) error {
+	n, e := rawsys.EpollPoll(c.epfd, c.events)
+	if e == 0 && n == 0 {
+		d := wake - c.now()
+		if d <= 0 {
+			return nil
+		}
+		n, e = rawsys.EpollWaitNS(c.epfd, c.events, d)
+	}
+	if e != 0 {
+		return os.NewSyscallError("epoll_pwait", e)
+	}
+	for i := range n {
+		ev := &c.events[i]
+		if err := c.handle(c.byFD[ev.Fd], ev.Events); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *client) handle(k *conn, events uint32) error {
+	if k.state == stConnecting {
+		if events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
+			return nil
+		}
+		soerr, err := unix.GetsockoptInt(k.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		if err != nil {
+			return fmt.Errorf("connection %d: %w", k.id, os.NewSyscallError("getsockopt(SO_ERROR)", err))
+		}
+		if soerr != 0 {
+			return fmt.Errorf("connection %d to %s: %w", k.id, c.cfg.Addr, os.NewSyscallError("connect", syscall.Errno(soerr)))
+		}
+		k.state = stChecking
+		return c.sendRequest(k)
+	}
+	if events&unix.EPOLLIN != 0 || events&(unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLRDHUP) != 0 {
+		if err := c.readable(k); err != nil {
+			return err
+		}
+	}
+	if events&unix.EPOLLOUT != 0 && k.writeWait {
+		k.writeWait = false
+		if err := c.flush(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readable reads what arrived. One read per edge: a read shorter than the
+// buffer drained the socket, and the next arrival brings a new edge.
+func (c *client) readable(k *conn) error {
+	for {
+		n, e := rawsys.Read(k.fd, c.rbuf)
+		switch {
+		case e == unix.EAGAIN:
+			return nil
+		case e != 0:
+			return fmt.Errorf("connection %d: %w", k.id, os.NewSyscallError("read", e))
+		case n == 0:
+			return fmt.Errorf("connection %d: server closed the connection (%d requests sent, %d replies)", k.id, k.sent, k.done)
+		}
+		if err := c.consume(k, c.rbuf[:n]); err != nil {
+			return err
+		}
+		if n < len(c.rbuf) {
+			return nil
+		}
+	}
+}
+
+// consume checks received bytes against what was sent and acts on each
+// completed reply.
+func (c *client) consume(k *conn, data []byte) error {
+	if k.state == stRunning && c.cfg.Mode == Stream {
+		return c.consumeStream(k, data)
+	}
+	for len(data) > 0 {
+		if k.done >= k.sent {
+			return fmt.Errorf("connection %d: %d unsolicited bytes after reply %d", k.id, len(data), k.done)
+		}
+		if k.got == 0 {
+			echo.Message(k.exp[:], k.id, k.done)
+		}
+		m := min(len(data), echo.MsgSize-k.got)
+		if !bytes.Equal(data[:m], k.exp[k.got:k.got+m]) {
+			return fmt.Errorf("connection %d: reply %d, bytes %d..%d: got %x, want %x", k.id, k.done, k.got, k.got+m, data[:m], k.exp[k.got:k.got+m])
+		}
+		data = data[m:]
+		k.got += m
+		if k.got < echo.MsgSize {
+			return nil
+		}
+		k.got = 0
+		k.done++
+		if err := c.replied(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *client) replied(k *conn) error {
+	now := c.now()
+	c.lastDone = now
+	switch k.state {
+	case stChecking:
+		k.state = stReady
+		c.ready++
+		if c.running {
+			return c.start(k)
+		}
+		return nil
+	case stRunning:
+	default:
+		return fmt.Errorf("connection %d: reply in state %d", k.id, k.state)
+	}
+	c.requests++
+	switch c.cfg.Mode {
+	case Closed:
+		if c.running {
+			return c.sendRequest(k)
+		}
+	case Open:
+		t := k.sched[k.head]
+		k.head++
+		if k.head == len(k.sched) {
+			k.sched, k.head = k.sched[:0], 0
+		}
+		c.lat.Record(now - t)
+		c.inFlight--
+	}
+	return nil
+}
+
+func (c *client) consumeStream(k *conn, data []byte) error {
+	for len(data) > 0 {
+		m := min(len(data), echo.StreamChunk)
+		if k.rOff+uint64(m) > k.sOff {
+			return fmt.Errorf("connection %d: %d bytes back at offset %d, only %d sent", k.id, m, k.rOff, k.sOff)
+		}
+		if want := echo.Stream(k.id, k.rOff, m); !bytes.Equal(data[:m], want) {
+			i := 0
+			for data[i] == want[i] {
+				i++
+			}
+			return fmt.Errorf("connection %d: stream byte %d: got %#x, want %#x", k.id, k.rOff+uint64(i), data[i], want[i])
+		}
+		k.rOff += uint64(m)
+		c.bytes += uint64(m)
+		data = data[m:]
+	}
+	c.lastDone = c.now()
+	if c.running && !k.writeWait {
+		return c.flush(k)
+	}
+	return nil
+}
+
+// start puts a checked connection under load.
+func (c *client) start(k *conn) error {
+	k.state = stRunning
+	switch c.cfg.Mode {
+	case Closed:
+		return c.sendRequest(k)
+	case Stream:
+		return c.flush(k)
+	}
+	return nil // open: the schedule sends
+}
+
+// sendRequest sends the connection's next 64-byte request.
+func (c *client) sendRequest(k *conn) error {
+	echo.Message(c.msg[:], k.id, k.sent)
+	k.sent++
+	if len(k.out) > k.outHead || k.writeWait {
+		if k.outHead > 0 && k.outHead >= len(k.out)/2 {
+			k.out = k.out[:copy(k.out, k.out[k.outHead:])]
+			k.outHead = 0
+		}
+		k.out = append(k.out, c.msg[:]...)
+		return nil
+	}
+	n, e := rawsys.Write(k.fd, c.msg[:])
+	switch {
+	case e == unix.EAGAIN:
+		n = 0
+	case e != 0:
+		return fmt.Errorf("connection %d: %w", k.id, os.NewSyscallError("write", e))
+	}
+	if n < len(c.msg) {
+		k.out = append(k.out, c.msg[n:]...)
+		k.writeWait = true
+	}
+	return nil
+}
+
+// flush writes pending request bytes, or in stream mode tops the window up.
+func (c *client) flush(k *conn) error {
+	if k.state == stRunning && c.cfg.Mode == Stream {
+		for c.running && k.sOff-k.rOff < echo.StreamWindow {
+			m := int(min(echo.StreamChunk, echo.StreamWindow-(k.sOff-k.rOff)))
+			n, e := rawsys.Write(k.fd, echo.Stream(k.id, k.sOff, m))
+			switch {
+			case e == unix.EAGAIN:
+				k.writeWait = true
+				return nil
+			case e != 0:
+				return fmt.Errorf("connection %d: %w", k.id, os.NewSyscallError("write", e))
+			}
+			k.sOff += uint64(n)
+			if n < m {
+				k.writeWait = true
+				return nil
+			}
+		}
+		return nil
+	}
+	for len(k.out) > k.outHead {
+		n, e := rawsys.Write(k.fd, k.out[k.outHead:])
+		switch {
+		case e == unix.EAGAIN:
+			k.writeWait = true
+			return nil
+		case e != 0:
+			return fmt.Errorf("connection %d: %w", k.id, os.NewSyscallError("write", e))
+		}
+		k.outHead += n
+	}
+	k.out, k.outHead = k.out[:0], 0
+	return nil
+}
+
+// snapshot is the cumulative state at an interval boundary.
+type snapshot struct {
+	t                    int64
+	requests, bytes      uint64
+	serverCPU, clientCPU time.Duration
+}
+
+func (c *client) snapshot() (snapshot, error) {
+	s := snapshot{requests: c.requests, bytes: c.bytes}
+	for _, pid := range c.cfg.ServerPIDs {
+		d, err := rawsys.ProcessCPU(pid)
+		if err != nil {
+			return s, fmt.Errorf("loadgen: server process %d gone? %w", pid, err)
+		}
+		s.serverCPU += d
+	}
+	s.clientCPU = rawsys.SelfCPU()
+	s.t = c.now() // after the clock reads, which cost up to a millisecond for a pool of 1,000
+	return s, nil
+}
+
+// outstanding reports whether any request (or stream byte) awaits its echo.
+func (c *client) outstanding() bool {
+	for _, k := range c.conns {
+		if k.done < k.sent || k.rOff < k.sOff {
+			return true
+		}
+	}
+	return false
+}
+
+// measure runs the warm-up and the measured intervals, then drains.
+func (c *client) measure(res *Result) error {
+	cfg := c.cfg
+	c.running = true
+	for _, k := range c.conns {
+		if err := c.start(k); err != nil {
+			return err
+		}
+	}
+	now := c.now()
+	c.lastDone = now
+	c.t0, c.period = now, 1e9/cfg.Rate
+	boundary := now + int64(cfg.Warmup)
+	interval := -1 // the warm-up
+	var prev snapshot
+	for {
+		now = c.now()
+		if now >= boundary {
+			s, err := c.snapshot()
+			if err != nil {
+				return err
+			}
+			if interval >= 0 {
+				iv := Interval{
+					Wall:      time.Duration(s.t - prev.t),
+					Requests:  s.requests - prev.requests,
+					Bytes:     s.bytes - prev.bytes,
+					ServerCPU: s.serverCPU - prev.serverCPU,
+					ClientCPU: s.clientCPU - prev.clientCPU,
+				}
+				if cfg.Mode == Open {
+					sum := c.lat.Summary()
+					iv.Latency = &sum
+					c.latAll.Merge(&c.lat)
+				}
+				res.Intervals = append(res.Intervals, iv)
+			} else {
+				c.lag.Reset() // the warm-up's lag is not reported
+			}
+			c.lat.Reset()
+			prev = s
+			interval++
+			if interval == cfg.Intervals {
+				break
+			}
+			boundary += int64(cfg.Interval)
+			now = c.now()
+		}
+		wake := boundary
+		if cfg.Mode == Open {
+			next, err := c.sendDue(now)
+			if err != nil {
+				return err
+			}
+			wake = min(wake, next)
+		}
+		if now-c.lastDone > int64(cfg.StallTimeout) && c.outstanding() {
+			return fmt.Errorf("loadgen: no reply for %v with requests outstanding: the server stalled", cfg.StallTimeout)
+		}
+		// Wake at least every stall period to check for a stall.
+		if err := c.step(min(wake, now+int64(cfg.StallTimeout))); err != nil {
+			return fmt.Errorf("loadgen: %w", err)
+		}
+	}
+	// Drain: every request sent gets its reply checked, and in open mode
+	// its latency counted, before the run counts as valid.
+	c.running = false
+	if err := c.drain(); err != nil {
+		return err
+	}
+	if cfg.Mode == Open {
+		c.latAll.Merge(&c.lat)
+		lat, lag := c.latAll.Summary(), c.lag.Summary()
+		res.Latency, res.SendLag = &lat, &lag
+	}
+	return nil
+}
+
+// drain waits for every outstanding reply. It fails when no reply arrives
+// for a stall period, or after maxDrain in all.
+func (c *client) drain() error {
+	const maxDrain = time.Minute
+	start := c.now()
+	for c.outstanding() {
+		now := c.now()
+		switch {
+		case now-c.lastDone > int64(c.cfg.StallTimeout):
+			return fmt.Errorf("loadgen: draining outstanding requests: no reply for %v: the server stalled", c.cfg.StallTimeout)
+		case now-start > int64(maxDrain):
+			return fmt.Errorf("loadgen: draining outstanding requests: still not done after %v", maxDrain)
+		}
+		if err := c.step(now + int64(c.cfg.StallTimeout)/4); err != nil {
+			return fmt.Errorf("loadgen: draining outstanding requests: %w", err)
+		}
+	}
+	return nil
+}
+
+// sendDue sends every open-mode request whose scheduled time has come and
+// returns the next scheduled time.
+func (c *client) sendDue(now int64) (int64, error) {
+	n := uint64(len(c.conns))
+	for {
+		s := c.t0 + int64(float64(c.next)*c.period)
+		if s > now {
+			return s, nil
+		}
+		k := c.conns[c.next%n]
+		if len(k.sched)-k.head >= maxQueued {
+			return 0, fmt.Errorf("loadgen: connection %d has %d requests outstanding at %.0f/s: the server is not keeping up", k.id, maxQueued, c.cfg.Rate)
+		}
+		if c.inFlight > max(1000, int(c.cfg.Rate*maxBehind.Seconds())) {
+			return 0, fmt.Errorf("loadgen: %d requests outstanding at %.0f/s: replies are more than %v behind the schedule; the server cannot sustain this rate (%w)", c.inFlight, c.cfg.Rate, maxBehind, ErrOverCapacity)
+		}
+		k.sched = append(k.sched, s)
+		c.inFlight++
+		if err := c.sendRequest(k); err != nil {
+			return 0, err
+		}
+		c.lag.Record(now - s)
+		c.next++
+	}
+}

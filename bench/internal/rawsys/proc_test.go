@@ -1,0 +1,53 @@
+package rawsys_test
+
+import (
+	"os"
+	"os/exec"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/coopgo/coop/bench/internal/rawsys"
+)
+
+func TestProcessCPUOfSelf(t *testing.T) {
+	for end := time.Now().Add(20 * time.Millisecond); time.Now().Before(end); {
+	}
+	self := rawsys.SelfCPU()
+	got, err := rawsys.ProcessCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got < 10*time.Millisecond || got < self {
+		t.Errorf("process clock %v, own clock read before it %v: want at least the 20ms spun", got, self)
+	}
+}
+
+func TestTreeAndMemoryOfChild(t *testing.T) {
+	cmd := exec.Command("sleep", "10")
+	if err := cmd.Start(); err != nil {
+		t.Skip("no sleep command:", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	tree, err := rawsys.Tree(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tree[0] != os.Getpid() || !slices.Contains(tree, cmd.Process.Pid) {
+		t.Errorf("Tree = %v, want this process first and child %d in it", tree, cmd.Process.Pid)
+	}
+	m, err := rawsys.Memory(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.RSS <= 0 || m.PSS <= 0 || m.PSS > m.RSS || m.AnonPSS > m.PSS {
+		t.Errorf("Memory = %+v: want 0 < AnonPSS ≤ PSS ≤ RSS", m)
+	}
+}
+
+func TestMachine(t *testing.T) {
+	m := rawsys.ThisMachine()
+	if m.Cores < 1 || m.Kernel == "" || m.GoVersion == "" {
+		t.Errorf("ThisMachine = %+v", m)
+	}
+}

@@ -1,0 +1,129 @@
+// Command bench is coop's study: for an I/O server with thousands of
+// sessions, what do user contexts cost next to a hand-written event loop,
+// threads, goroutines and a process pool?
+//
+// Run it from the repository root:
+//
+//	go -C bench run .                  # quick: under 3 minutes on 2 cores
+//	go -C bench run . -full            # longer intervals, more repeats, 10,000 idle connections
+//	go -C bench run . -smoke           # tiny durations: checks that everything runs (CI)
+//	go -C bench run . -full -md RESULTS.md   # also rewrite bench/RESULTS.md
+//	go -C bench run . -render -md RESULTS.md # re-render tables, plots and page from results/latest.json
+//
+// It prints a machine line and tables on stdout and progress on stderr, and
+// writes results/run-<time>.json, results/latest.json and the plots
+// (results/*.png, *.svg). It measures four things:
+//
+//   - the switch ladder: one transfer of control, from a plain call to a
+//     switch between two processes;
+//   - spawn cost and memory per suspended goroutine, context or coroutine;
+//   - the echo server written in every daemon model (package
+//     internal/models), each in a server process pinned to CPU 0, driven by
+//     a load generator pinned to CPU 1 (package internal/loadgen): server
+//     CPU per request, throughput, open-loop latency, streaming, and memory
+//     per idle connection;
+//   - nothing else: every row that cannot run prints why.
+//
+// The binary re-executes itself for every server, worker and client
+// process (package internal/child); all of them die with it.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/coopgo/coop/bench/internal/child"
+	"github.com/coopgo/coop/bench/internal/report"
+)
+
+func main() {
+	child.Main() // a re-executed child runs its role and exits here
+	os.Exit(run())
+}
+
+func run() (code int) {
+	full := flag.Bool("full", false, "the full study: longer intervals, more repeats, 10,000 idle connections")
+	smoke := flag.Bool("smoke", false, "tiny durations and counts: checks that every row runs (CI)")
+	md := flag.String("md", "", "also write the markdown page to this file (relative to bench/, e.g. RESULTS.md)")
+	out := flag.String("out", "results", "directory for JSON results and plots (relative to bench/)")
+	render := flag.Bool("render", false, "do not measure: re-render tables, plots and -md from <out>/latest.json")
+	only := flag.String("only", "", "comma-separated parts to run: ladder, spawn, servers (default: all)")
+	modelsFlag := flag.String("models", "", "comma-separated server models to run (default: all)")
+	rate := flag.Float64("rate", 0, "open-loop request rate, the same for every model (default: the mode's)")
+	flag.Parse()
+
+	// Children must never outlive the study: on return, on a panic, on
+	// Ctrl-C or SIGTERM.
+	defer child.KillAll()
+	defer func() {
+		if p := recover(); p != nil {
+			child.KillAll()
+			panic(p)
+		}
+	}()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sig
+		child.KillAll()
+		fmt.Fprintf(os.Stderr, "\nbench: %v: children killed\n", s)
+		os.Exit(130)
+	}()
+
+	var r *report.Run
+	if *render {
+		var err error
+		if r, err = report.Load(filepath.Join(*out, "latest.json")); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+	} else {
+		mode := "quick"
+		switch {
+		case *full && *smoke:
+			fmt.Fprintln(os.Stderr, "bench: -full and -smoke exclude each other")
+			return 2
+		case *full:
+			mode = "full"
+		case *smoke:
+			mode = "smoke"
+		}
+		cfg := studyConfig{mode: mode, parts: split(*only), models: split(*modelsFlag), rate: *rate, command: "go -C bench run . " + strings.Join(os.Args[1:], " ")}
+		var err error
+		if r, err = runStudy(cfg); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+		name, err := report.Save(r, *out)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: saving results:", err)
+			return 1
+		}
+		defer fmt.Fprintf(os.Stderr, "bench: results in %s and %s\n", name, filepath.Join(*out, "latest.json"))
+	}
+	report.Text(os.Stdout, r)
+	if err := report.Plot(r, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: plots:", err)
+		code = 1
+	}
+	if *md != "" {
+		if err := report.WriteMarkdown(*md, r, *out); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: markdown:", err)
+			return 1
+		}
+		fmt.Fprintf(os.Stderr, "bench: wrote %s\n", *md)
+	}
+	return code
+}
+
+func split(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}

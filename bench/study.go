@@ -1,0 +1,190 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/coopgo/coop/bench/internal/harness"
+	"github.com/coopgo/coop/bench/internal/ladder"
+	"github.com/coopgo/coop/bench/internal/models"
+	"github.com/coopgo/coop/bench/internal/rawsys"
+	"github.com/coopgo/coop/bench/internal/report"
+	"github.com/coopgo/coop/bench/internal/spawn"
+)
+
+type studyConfig struct {
+	mode    string   // quick, full, smoke
+	parts   []string // ladder, spawn, servers; nil: all
+	models  []string // nil: all
+	rate    float64  // open-loop rate; 0: chosen from the closed-loop rows (see harness.OpenRate)
+	command string
+}
+
+// modePlan is everything a mode decides.
+type modePlan struct {
+	ladderTarget time.Duration // per batch
+	ladderReps   int
+	spawnN       int // per batch
+	spawnReps    int
+	parkN        int // suspended at once
+	servers      harness.Plan
+}
+
+// The open-loop rate is openFraction of the slowest model's closed-loop
+// throughput at the open-loop connection count, unless -rate sets it.
+const (
+	openFraction = 0.5
+	fallbackRate = 2000.0
+)
+
+var plans = map[string]modePlan{
+	"quick": {
+		ladderTarget: 20 * time.Millisecond, ladderReps: 5,
+		spawnN: 100_000, spawnReps: 5, parkN: 100_000,
+		servers: harness.Plan{
+			Conns: []int{1, 100, 1000}, Warmup: 200 * time.Millisecond, Interval: 400 * time.Millisecond, Intervals: 3,
+			OpenConns: 100, OpenWindow: 500 * time.Millisecond,
+			StreamConns: 100, IdleConns: 1000, CheckConns: 100, PoolCap: 100,
+		},
+	},
+	"full": {
+		ladderTarget: 200 * time.Millisecond, ladderReps: 11,
+		spawnN: 1_000_000, spawnReps: 11, parkN: 100_000,
+		servers: harness.Plan{
+			Conns: []int{1, 100, 1000}, Warmup: time.Second, Interval: 2 * time.Second, Intervals: 9,
+			OpenConns: 100, OpenWindow: 2 * time.Second,
+			StreamConns: 100, IdleConns: 10_000, CheckConns: 100, PoolCap: 1000,
+		},
+	},
+	"smoke": {
+		ladderTarget: 2 * time.Millisecond, ladderReps: 3,
+		spawnN: 2_000, spawnReps: 3, parkN: 2_000,
+		servers: harness.Plan{
+			Conns: []int{1, 10, 50}, Warmup: 50 * time.Millisecond, Interval: 100 * time.Millisecond, Intervals: 2,
+			OpenConns: 10, OpenWindow: 100 * time.Millisecond,
+			StreamConns: 10, IdleConns: 50, CheckConns: 20,
+		},
+	},
+}
+
+func (c studyConfig) wants(part string) bool { return c.parts == nil || slices.Contains(c.parts, part) }
+
+// runStudy measures everything cfg asks for. Rows that cannot run are
+// recorded with their reason; only a failure of the harness itself is an
+// error.
+func runStudy(cfg studyConfig) (*report.Run, error) {
+	mp, ok := plans[cfg.mode]
+	if !ok {
+		return nil, fmt.Errorf("unknown mode %q", cfg.mode)
+	}
+	if _, err := rawsys.RaiseNoFile(); err != nil {
+		return nil, err
+	}
+	r := &report.Run{
+		Started: time.Now(),
+		Mode:    cfg.mode,
+		Command: cfg.command,
+		Machine: rawsys.ThisMachine(),
+		Pinning: fmt.Sprintf("pinning: servers on CPU %d (multi-core rows: all CPUs), load generator on CPU %d; ladder and spawn rows in processes of their own (see CPUs)", harness.ServerCPU, harness.ClientCPU),
+		Ticks:   ladder.TickSource(),
+		Plan:    mp.servers,
+
+		LoadStart: rawsys.LoadAverage(),
+	}
+	fmt.Fprintln(os.Stderr, r.Machine.String())
+	if r.Machine.Cores < 2 {
+		return nil, fmt.Errorf("the study needs 2 CPUs (server and client pinned apart); this machine has %d", r.Machine.Cores)
+	}
+
+	var ms []models.Model
+	for _, m := range models.All() {
+		if cfg.models == nil || slices.Contains(cfg.models, m.Name) {
+			ms = append(ms, m)
+		}
+	}
+	for _, name := range cfg.models {
+		if _, ok := models.Lookup(name); !ok {
+			return nil, fmt.Errorf("no server model %q", name)
+		}
+	}
+	steps := 0
+	if cfg.wants("ladder") {
+		steps += len(ladder.Rows())
+	}
+	if cfg.wants("spawn") {
+		steps += 2 * len(spawn.Kinds())
+	}
+	if cfg.wants("servers") {
+		steps += len(ms) * mp.servers.Steps()
+	}
+	prog := newProgress(steps)
+	step := prog.step
+	defer prog.finish()
+
+	if cfg.wants("ladder") {
+		for _, row := range ladder.Rows() {
+			prog.doing("ladder: " + row.Name)
+			r.Ladder = append(r.Ladder, ladder.Measure(row, mp.ladderTarget, mp.ladderReps))
+			step("ladder: " + row.Name)
+		}
+	}
+	if cfg.wants("spawn") {
+		for _, k := range spawn.Kinds() {
+			r.Spawn = append(r.Spawn, spawn.Spawn(k, mp.spawnN, mp.spawnReps))
+			step("spawn: " + k.Name)
+		}
+		for _, k := range spawn.Kinds() {
+			r.Memory = append(r.Memory, spawn.Memory(k, mp.parkN))
+			step("suspended memory: " + k.Name)
+		}
+	}
+	if cfg.wants("servers") {
+		// Three phases, so that the open-loop rate can be chosen below
+		// every model's capacity from the closed-loop rows.
+		for _, m := range ms {
+			prog.doing(m.Name + ": start and check")
+			r.Models = append(r.Models, harness.RunLoadRows(m, mp.servers, step))
+		}
+		p := &r.Plan
+		if cfg.rate > 0 {
+			p.OpenRate = cfg.rate
+			p.RateNote = "open-loop rate set with -rate"
+		} else if rate, who := harness.OpenRate(r.Models, *p, openFraction); rate > 0 {
+			p.OpenRate = rate
+			p.RateNote = fmt.Sprintf("open-loop rate: %.0f%% of the lowest closed-loop throughput at %d connections (%s), so that every model runs below its capacity", 100*openFraction, p.OpenConns, who)
+		} else {
+			p.OpenRate = fallbackRate
+			p.RateNote = fmt.Sprintf("open-loop rate: %.0f/s, fixed (no closed-loop row at %d connections to choose from)", fallbackRate, p.OpenConns)
+		}
+		for i, m := range ms {
+			prog.doing(m.Name + ": open loop")
+			harness.RunOpen(m, *p, &r.Models[i], step)
+		}
+		for i, m := range ms {
+			prog.doing(m.Name + ": memory")
+			harness.RunMemory(m, *p, &r.Models[i], step)
+		}
+		r.Notes = append(r.Notes, serverNotes(r)...)
+	}
+	r.Elapsed = time.Since(r.Started)
+	r.LoadEnd = rawsys.LoadAverage()
+	return r, nil
+}
+
+// serverNotes states what the server rows rest on.
+func serverNotes(r *report.Run) []string {
+	notes := []string{
+		fmt.Sprintf("every model reads at most %d bytes per read, sets TCP_NODELAY, listens with backlog %d, and was checked byte-exact (%d connections, streaming, odd sizes to 1 MiB) before it was timed",
+			16<<10, models.Backlog, r.Plan.CheckConns),
+		fmt.Sprintf("medians over %d measured intervals per row (min–max in brackets), after %v of warm-up", r.Plan.Intervals, r.Plan.Warmup),
+		r.Plan.RateNote,
+	}
+	for _, m := range r.Models {
+		if m.Model == "procpool" && m.Error == "" && m.Skipped == "" {
+			notes = append(notes, "procpool starts one worker process per connection of the largest row it serves; starting a Go process costs ~15-30 ms of CPU here, so a pool of 1,000 takes seconds (outside the measured intervals)")
+		}
+	}
+	return notes
+}
