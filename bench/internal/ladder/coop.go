@@ -3,6 +3,7 @@ package ladder
 import (
 	"github.com/coopgo/coop/asm"
 	ucontext "github.com/coopgo/coop/context"
+	"github.com/coopgo/coop/sched"
 )
 
 // The rows coop provides. A new one is one Register call; a row that cannot
@@ -10,9 +11,8 @@ import (
 // silently.
 func init() {
 	Register(Row{Name: "asm.Switch", What: "one raw SP/BP/PC switch between assembly contexts on mmap'd stacks (asm.PingPong)", CPUs: pinned, Run: runAsm, Skip: asmSkip()})
-	Register(Row{Name: "ucontext.Swap", What: "one Swap between two contexts (two coroutine switches through the Run's host)", CPUs: pinned, Run: runSwap})
-	Register(Row{Name: "sched hand-off", What: "one task waking another and yielding to it on one scheduler",
-		Skip: "package sched is not ready for the bench yet (issue 3)"})
+	Register(Row{Name: "ucontext.Swap", What: "one Swap between two contexts (one runtime coroutine switch, no host in between)", CPUs: pinned, Run: runSwap})
+	Register(Row{Name: "sched hand-off", What: "one hand-off between two tasks of one scheduler that Yield to each other", CPUs: pinned, Run: runHandoff})
 }
 
 func asmSkip() string {
@@ -67,4 +67,25 @@ func runSwap(n int, t *Timer) error {
 		ucontext.Swap(a)
 	})
 	return nil
+}
+
+// runHandoff is sched/bench_test.go's BenchmarkYieldHandoff: two tasks
+// yielding to each other, n hand-offs in all.
+func runHandoff(n int, t *Timer) error {
+	s := sched.New()
+	k := max(n/2, 1)
+	s.Go(func() {
+		sched.Yield() // both tasks started, outside the timing
+		t.Start()
+		for range k {
+			sched.Yield()
+		}
+		t.Stop()
+	})
+	s.Go(func() {
+		for range k + 1 {
+			sched.Yield()
+		}
+	})
+	return s.Run()
 }

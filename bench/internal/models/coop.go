@@ -1,15 +1,85 @@
 package models
 
-// The coop models. They plug in here, one Register call each, when netio
-// lands (issue 4): replace Skip with Serve, for example
-//
-//	Register(Model{Name: "coop-task", What: "...", Serve: serveCoopTask})
-//
-// with serveCoopTask in a file of its own (coop_task.go). Until then the
-// study prints each row as "skipped: <Skip>", so no row silently vanishes.
+import (
+	"github.com/coopgo/coop/netio"
+	"github.com/coopgo/coop/sched"
+)
+
+// The coop models: the same echo protocol on coop's scheduler and netio.
+// The handler is written blocking-style, like the net model's; what
+// differs is underneath: one locked thread per scheduler, raw syscalls on
+// non-blocking sockets, readiness edges remembered, one read and one write
+// per request.
 func init() {
-	const notYet = "coop netio has not landed yet (issue 4)"
-	Register(Model{Name: "coop-task", What: "coop: task per connection (netio.Server)", Skip: notYet})
-	Register(Model{Name: "coop-ready", What: "coop: ready mode, no task while idle (netio.Server.Ready)", Skip: notYet})
-	Register(Model{Name: "coop-group", What: "coop: sched.Group over both CPUs, SO_REUSEPORT listener per scheduler", GOMAXPROCS: 2, MultiCore: true, Skip: notYet})
+	Register(Model{
+		Name:  "coop-task",
+		What:  "coop: a task per connection (netio.Server.Handler), one scheduler",
+		Serve: func(opt Options) error { return serveCoop(opt, false, 1) },
+	})
+	Register(Model{
+		Name:  "coop-ready",
+		What:  "coop: ready mode, no task or stack while idle (netio.Server.Ready), one scheduler",
+		Serve: func(opt Options) error { return serveCoop(opt, true, 1) },
+	})
+	Register(Model{
+		Name:       "coop-group",
+		What:       "coop: sched.Group of 2 schedulers, a SO_REUSEPORT listener each, task per connection",
+		GOMAXPROCS: 2,
+		MultiCore:  true,
+		Serve:      func(opt Options) error { return serveCoop(opt, false, 2) },
+	})
+}
+
+// serveCoop serves echo with n schedulers; ready selects ready mode.
+func serveCoop(opt Options, ready bool, n int) error {
+	g := sched.NewGroup(n, sched.WithKeepAlive())
+	lc := netio.ListenConfig{Backlog: Backlog}
+	ls, err := lc.ListenGroup(g, "tcp4", opt.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &netio.Server{}
+	if ready {
+		// Ready runs when the connection is readable and returns to idle
+		// once it has answered what arrived. The buffer is per scheduler:
+		// tasks of one scheduler never run at once.
+		bufs := make(map[*sched.Scheduler][]byte, n)
+		for i := range n {
+			bufs[g.Scheduler(i)] = make([]byte, opt.BufSize)
+		}
+		srv.Ready = func(c *netio.Conn) error {
+			buf := bufs[c.Scheduler()]
+			n, err := c.Read(buf)
+			if n > 0 {
+				if _, werr := c.Write(buf[:n]); werr != nil {
+					return werr
+				}
+			}
+			return err
+		}
+	} else {
+		srv.Handler = func(c *netio.Conn) {
+			buf := make([]byte, opt.BufSize)
+			for {
+				n, err := c.Read(buf)
+				if n > 0 {
+					if _, werr := c.Write(buf[:n]); werr != nil {
+						endSession("coop", werr)
+						return
+					}
+				}
+				if err != nil {
+					endSession("coop", err)
+					return
+				}
+			}
+		}
+	}
+	opt.Ready(ls[0].Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeGroup(ls) }()
+	if err := g.Run(); err != nil {
+		return err
+	}
+	return <-errc
 }
