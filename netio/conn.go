@@ -70,19 +70,14 @@ func (c *Conn) onThread() bool {
 // Read reads up to len(b) bytes. It returns io.EOF at the end of the
 // stream. From a task of c's scheduler it parks the task until data
 // arrives; from anywhere else it blocks only the caller.
+//
+// The loop is written out here rather than in a helper: a parked reader's
+// frames stay on its stack while the connection is idle, and they decide
+// whether that stack fits its first 2 KiB.
 func (c *Conn) Read(b []byte) (int, error) {
-	if !c.onThread() {
-		var n int
-		var err error
-		if derr := c.s.Do(func() { n, err = c.read(b) }); derr != nil {
-			return 0, c.opError("read", derr)
-		}
-		return n, err
+	if t := sched.Current(); t == nil || t.Scheduler() != c.s {
+		return c.readForeign(b)
 	}
-	return c.read(b)
-}
-
-func (c *Conn) read(b []byte) (int, error) {
 	fd := c.fd
 	if err := fd.CheckRead(); err != nil {
 		return 0, c.opError("read", err)
@@ -108,11 +103,7 @@ func (c *Conn) read(b []byte) (int, error) {
 			case syscall.EINTR:
 				continue
 			}
-			err := c.opError("read", errnoErr("read", e))
-			if e == syscall.ECONNRESET || e == syscall.ETIMEDOUT || e == syscall.EHOSTUNREACH {
-				c.rerr = err // the kernel reports it once; we keep saying it
-			}
-			return 0, err
+			return 0, c.readErr(e)
 		}
 		if n == 0 {
 			return 0, io.EOF
@@ -126,22 +117,32 @@ func (c *Conn) read(b []byte) (int, error) {
 	}
 }
 
+// readForeign is Read called off c's scheduler thread: the read runs in a
+// task of c's scheduler.
+func (c *Conn) readForeign(b []byte) (n int, err error) {
+	if derr := c.s.Do(func() { n, err = c.Read(b) }); derr != nil {
+		return 0, c.opError("read", derr)
+	}
+	return n, err
+}
+
+// readErr wraps a read's errno; a reset is remembered, since the kernel
+// reports it only once.
+func (c *Conn) readErr(e syscall.Errno) error {
+	err := c.opError("read", errnoErr("read", e))
+	if e == syscall.ECONNRESET || e == syscall.ETIMEDOUT || e == syscall.EHOSTUNREACH {
+		c.rerr = err
+	}
+	return err
+}
+
 // Write writes all of b, parking (or blocking, off the scheduler thread)
 // while the socket's send buffer is full. Concurrent Writes do not
 // interleave.
 func (c *Conn) Write(b []byte) (int, error) {
-	if !c.onThread() {
-		var n int
-		var err error
-		if derr := c.s.Do(func() { n, err = c.write(b) }); derr != nil {
-			return 0, c.opError("write", derr)
-		}
-		return n, err
+	if t := sched.Current(); t == nil || t.Scheduler() != c.s {
+		return c.writeForeign(b)
 	}
-	return c.write(b)
-}
-
-func (c *Conn) write(b []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	fd := c.fd
@@ -172,6 +173,14 @@ func (c *Conn) write(b []byte) (int, error) {
 		}
 		fd.ClearWritable() // the send buffer is full
 	}
+}
+
+// writeForeign is Write called off c's scheduler thread.
+func (c *Conn) writeForeign(b []byte) (n int, err error) {
+	if derr := c.s.Do(func() { n, err = c.Write(b) }); derr != nil {
+		return 0, c.opError("write", derr)
+	}
+	return n, err
 }
 
 // Close closes the connection; blocked Reads and Writes return an error

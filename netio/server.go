@@ -656,30 +656,39 @@ type session struct {
 	peek [1]byte // moreInput's buffer
 }
 
-// serveTask is a task-mode connection's task.
+// serveTask is a task-mode connection's task. The handler's panic is
+// recovered here, in the same frame that ends the session: every frame
+// below a parked handler is stack an idle connection keeps.
 func (ss *session) serveTask() {
-	defer ss.end()
-	sh, srv, c := ss.sh, ss.sh.srv, ss.c
-	if srv.ReadTimeout > 0 || srv.WriteTimeout > 0 {
-		now := sh.s.Now()
-		if srv.ReadTimeout > 0 {
-			c.fd.SetReadDeadline(now.Add(srv.ReadTimeout))
-		}
-		if srv.WriteTimeout > 0 {
-			c.fd.SetWriteDeadline(now.Add(srv.WriteTimeout))
-		}
-	}
-	sh.setState(c, StateActive)
-	ss.callHandler()
-}
-
-func (ss *session) callHandler() {
 	defer func() {
-		if p := recover(); p != nil {
+		p := recover()
+		ss.end()
+		if p != nil {
 			ss.sh.panicked(ss.c, p)
 		}
 	}()
-	ss.sh.srv.Handler(ss.c)
+	sh, srv, c := ss.sh, ss.sh.srv, ss.c
+	if srv.ReadTimeout > 0 || srv.WriteTimeout > 0 {
+		ss.setTimeouts()
+	}
+	sh.setState(c, StateActive)
+	srv.Handler(c)
+}
+
+// setTimeouts sets the connection's deadlines from the server's timeouts.
+// It is a function of its own, kept out of serveTask, whose frame stays
+// on the stack of every parked handler.
+//
+//go:noinline
+func (ss *session) setTimeouts() {
+	srv, fd := ss.sh.srv, ss.c.fd
+	now := ss.sh.s.Now()
+	if srv.ReadTimeout > 0 {
+		fd.SetReadDeadline(now.Add(srv.ReadTimeout))
+	}
+	if srv.WriteTimeout > 0 {
+		fd.SetWriteDeadline(now.Add(srv.WriteTimeout))
+	}
 }
 
 // errPanicked ends a session whose Ready call panicked.
