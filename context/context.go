@@ -80,7 +80,7 @@ func Run(fn func()) {
 		panic("ucontext: Run with nil fn")
 	}
 	r := new(run)
-	r.grp.Init(r.work)
+	r.grp.Init(r)
 	r.grp.Enter = func(w *worker) { byG.Store(w.G, w) }
 	r.grp.Leave = func(w *worker) { byG.Delete(w.G) }
 	defer r.grp.End() // also when the host itself panics or Goexits
@@ -117,9 +117,9 @@ func (r *run) attach(to *Context) *worker {
 	return w
 }
 
-// work runs on a worker: the context in w.Data, then wherever control goes
+// Work runs on a worker: the context in w.Data, then wherever control goes
 // next. It returns true when the worker must exit.
-func (r *run) work(w *worker) bool {
+func (r *run) Work(w *worker) bool {
 	c := w.Data
 	r.call(c)
 	c.state = stateDone

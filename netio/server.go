@@ -561,7 +561,7 @@ func (sh *shard) start(c *Conn) {
 		ss.arm()
 		return
 	}
-	sh.s.Go(ss.serveTask)
+	sh.s.Spawn(ss.serveTask) // no handle needed: Spawn recycles the task
 }
 
 func (sh *shard) setState(c *Conn, st ConnState) {
@@ -740,7 +740,7 @@ func (ss *session) onReadable(err error) {
 		return
 	}
 	ss.busy = true
-	ss.sh.s.Go(ss.run)
+	ss.sh.s.Spawn(ss.run) // a recycled task: a request allocates no task
 }
 
 // serveReady is the task a readable ready-mode connection gets.

@@ -171,20 +171,26 @@ func (f *FD) check(d *fdDir) error {
 // returns the error that ends the wait: f closed (net.ErrClosed), the read
 // deadline (os.ErrDeadlineExceeded), an interrupt (ErrInterrupted). It
 // returns at once if f is already readable.
-func (f *FD) WaitRead() error { return f.wait(f.mustTask("WaitRead"), &f.rd, waitRead) }
-
-// WaitWrite is WaitRead for writability.
-func (f *FD) WaitWrite() error { return f.wait(f.mustTask("WaitWrite"), &f.wr, waitWrite) }
-
-func (f *FD) wait(t *Task, d *fdDir, why waitReason) error {
-	if err := f.check(d); err != nil {
+//
+// WaitRead and WaitWrite are written out rather than sharing a helper: an
+// idle connection's task keeps these frames on its stack.
+func (f *FD) WaitRead() error {
+	t := f.mustTask("WaitRead")
+	if err := f.check(&f.rd); err != nil || f.rd.ready {
 		return err
 	}
-	if d.ready {
-		return nil
+	f.rd.waiters.push(t)
+	return f.s.block(t, waitRead, f, fdCanceler{&f.rd})
+}
+
+// WaitWrite is WaitRead for writability.
+func (f *FD) WaitWrite() error {
+	t := f.mustTask("WaitWrite")
+	if err := f.check(&f.wr); err != nil || f.wr.ready {
+		return err
 	}
-	d.waiters.push(t)
-	return f.s.block(t, why, f, fdCanceler{d})
+	f.wr.waiters.push(t)
+	return f.s.block(t, waitWrite, f, fdCanceler{&f.wr})
 }
 
 // fdCanceler takes an interrupted task off a direction's waiters.

@@ -52,6 +52,8 @@ type Scheduler struct {
 	vnow      int64 // virtual clock, ns since the virtual start
 	stopping  bool
 	panicErr  *PanicError
+	freeTasks *Task // ended Spawn tasks, for reuse (linked by next)
+	nFree     int
 	stats     counters
 	offload   offloadPool
 
@@ -134,7 +136,7 @@ func (s *Scheduler) Run() (err error) {
 		return err0
 	}
 	s.host.Store(asm.G())
-	s.grp.Init(s.work)
+	s.grp.Init((*engine)(s))
 	s.grp.Enter = s.enterWorker
 	s.grp.Leave = func(w *worker) { byG.Delete(w.G) }
 	if s.opts.watchdog > 0 {
@@ -223,9 +225,11 @@ func (s *Scheduler) loop() error {
 			polled = true
 			continue
 		}
-		if !polled {
+		if !polled && s.nFDs > 0 {
 			// Tasks ran pollEvery in a row and more are runnable: look
 			// at the descriptors without sleeping, so I/O keeps flowing.
+			// (Timers and the inbox need no system call; with no
+			// descriptor there is nothing to poll.)
 			if err := s.pollNow(0); err != nil {
 				return err
 			}

@@ -927,3 +927,36 @@ func TestGroupExchangesAMillionMessages(t *testing.T) {
 	}
 	t.Logf("%d round trips between two schedulers in %v", n, time.Since(start))
 }
+
+func TestSpawn(t *testing.T) {
+	checkLeaks(t)
+	var ran, fromOutside atomic.Int32
+	s := sched.New()
+	var wg sched.WaitGroup
+	s.Go(func() {
+		body := func() {
+			ran.Add(1)
+			sched.Yield()
+			wg.Done()
+		}
+		for range 1000 {
+			wg.Add(1)
+			s.Spawn(body)
+		}
+		wg.Wait()
+		// Ended Spawn tasks are reused: a steady stream allocates nothing.
+		allocs := testing.AllocsPerRun(100, func() {
+			wg.Add(1)
+			s.Spawn(body)
+			wg.Wait()
+		})
+		if allocs != 0 {
+			t.Errorf("Spawn+run+exit allocates %v times, want 0", allocs)
+		}
+	})
+	s.Spawn(func() { fromOutside.Add(1) }) // before Run: queued through the inbox
+	mustRun(t, s)
+	if ran.Load() != 1101 || fromOutside.Load() != 1 {
+		t.Errorf("ran %d tasks from a task (want 1101) and %d from a goroutine (want 1)", ran.Load(), fromOutside.Load())
+	}
+}

@@ -43,6 +43,7 @@ type Task struct {
 	wakeErr error    // what the blocking call returns
 
 	interruptPending bool // Interrupt arrived while not interruptibly blocked
+	pooled           bool // started by Spawn: recycled when it ends
 
 	// Links: next/prev for the run queue or one wait queue (a task is in
 	// at most one); allNext/allPrev for the scheduler's list of tasks.
@@ -166,6 +167,18 @@ func (l *taskList) push(t *Task) {
 	l.n++
 }
 
+func (l *taskList) pushFront(t *Task) {
+	t.prev = nil
+	t.next = l.head
+	if l.head != nil {
+		l.head.prev = t
+	} else {
+		l.tail = t
+	}
+	l.head = t
+	l.n++
+}
+
 func (l *taskList) pop() *Task {
 	t := l.head
 	if t != nil {
@@ -245,6 +258,62 @@ func (s *Scheduler) Go(fn func()) *Task {
 	return t
 }
 
+// Spawn starts a task running fn, like Go, but returns no handle: the
+// scheduler recycles the task when fn returns, so a Spawn from a task of s
+// allocates nothing (Go allocates the *Task it returns). It is for the
+// many short tasks nobody joins — a connection's handler, a ready-mode
+// request. The *Task that Current returns inside such a task is valid
+// only while fn runs; keeping it beyond (to Interrupt or Wait on it later)
+// is a bug, as the scheduler will have reused it for another task.
+func (s *Scheduler) Spawn(fn func()) {
+	if fn == nil {
+		panic("sched: Spawn with nil fn")
+	}
+	if c := Current(); (c != nil && c.s == s) || (c == nil && s.onHost()) {
+		t := s.freeTasks
+		if t != nil {
+			s.freeTasks = t.next
+			t.next = nil
+			s.nFree--
+		} else {
+			t = &Task{s: s, pooled: true}
+			t.timer.init(t, timerSleep)
+		}
+		t.fn = fn
+		t.id = s.ids.Add(1)
+		if s.group != nil {
+			s.group.taskStarted()
+		}
+		s.spawn(t)
+		return
+	}
+	t := &Task{s: s, fn: fn, id: s.ids.Add(1), pooled: true}
+	t.timer.init(t, timerSleep)
+	if s.group != nil {
+		s.group.taskStarted()
+	}
+	if !s.post(inboxItem{op: opSpawn, t: t}) {
+		t.abandon()
+	}
+}
+
+// maxFreeTasks bounds the tasks kept for reuse by Spawn.
+const maxFreeTasks = 1024
+
+// recycle keeps an ended Spawn task for reuse. Its waitSeq goes on
+// counting, so that a wake-up still in flight for its last wait stays
+// stale.
+func (s *Scheduler) recycle(t *Task) {
+	if s.nFree >= maxFreeTasks {
+		return
+	}
+	seq := t.waitSeq
+	*t = Task{s: s, pooled: true, waitSeq: seq, timer: t.timer}
+	t.next = s.freeTasks
+	s.freeTasks = t
+	s.nFree++
+}
+
 // spawn makes a new task known and runnable, on the scheduler thread.
 func (s *Scheduler) spawn(t *Task) {
 	s.nTasks++
@@ -280,13 +349,22 @@ func (s *Scheduler) attach(t *Task) *worker {
 	return w
 }
 
-// work runs on a worker: the task in w.Data, then the next runnable task.
+// engine is the Scheduler seen as the client of its coroutine group: its
+// Work method runs on the workers without the wrapper frame a method value
+// would add to every task's stack, and without adding to Scheduler's API.
+type engine Scheduler
+
+// Work runs on a worker: the task in w.Data, then the next runnable task.
 // It returns true when the worker must exit (the end of Run).
-func (s *Scheduler) work(w *worker) bool {
+func (e *engine) Work(w *worker) bool {
+	s := (*Scheduler)(e)
 	t := w.Data
 	s.call(t)
 	s.finishTask(t)
 	t.w = nil
+	if t.pooled {
+		s.recycle(t)
+	}
 	if s.grp.Ending {
 		return true
 	}
@@ -363,15 +441,18 @@ func (s *Scheduler) finishTask(t *Task) {
 		s.wakeJoiner(j)
 	}
 	t.joiners = nil
+	if g := s.group; g != nil {
+		g.taskEnded()
+	}
+	if t.pooled {
+		return // no handle: nobody outside can be waiting
+	}
 	t.mu.Lock()
 	t.ended = true
 	if t.done != nil {
 		close(t.done)
 	}
 	t.mu.Unlock()
-	if g := s.group; g != nil {
-		g.taskEnded()
-	}
 }
 
 // wakeJoiner wakes a task waiting for one of s to end: directly, or
@@ -445,6 +526,14 @@ func (s *Scheduler) pick(t *Task) *worker {
 	if next == t {
 		t.state = taskRunning
 		return nil
+	}
+	if next != nil && next.w == nil && !s.grp.HasIdle() {
+		// next needs a new goroutine. Made here, deep in t's stack, the
+		// runtime frames that create it would grow t's stack for good
+		// (from 2 to 4 KiB, for every parked task that ever did it): the
+		// host loop, on its own large stack, makes it instead.
+		s.runq.pushFront(next)
+		next = nil
 	}
 	if next == nil {
 		s.cur = nil

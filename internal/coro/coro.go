@@ -112,11 +112,8 @@ type Group[T any] struct {
 	// Ending is set by End: every switch now ends in the victim's exit.
 	Ending bool
 
-	// Work runs the client's work on worker c (c.Data), then transfers
-	// control to where the client wants it, typically with Switch. It
-	// returns true when c must exit: the result of a Switch made during
-	// End. It must not panic.
-	Work func(c *Coro[T]) (exit bool)
+	// work is the client (see Worker).
+	work Worker[T]
 	// Enter and Leave, if set, run on a worker's goroutine when it starts
 	// and when it exits (to register its G with the client, say).
 	Enter, Leave func(c *Coro[T])
@@ -129,12 +126,24 @@ type Group[T any] struct {
 	nLive     int
 }
 
-// Init prepares g to be hosted by the calling goroutine.
-func (g *Group[T]) Init(work func(c *Coro[T]) bool) {
+// A Worker is the client of a Group: what its workers run.
+type Worker[T any] interface {
+	// Work runs the client's work on worker c (c.Data), then transfers
+	// control to where the client wants it, typically with Switch. It
+	// returns true when c must exit: the result of a Switch made during
+	// End. It must not panic.
+	//
+	// Work is a method of an interface rather than a func field: a method
+	// value would add a wrapper frame to every worker's stack.
+	Work(c *Coro[T]) (exit bool)
+}
+
+// Init prepares g to be hosted by the calling goroutine, running w's work.
+func (g *Group[T]) Init(w Worker[T]) {
 	g.Host.grp = g
 	g.Host.G = asm.G()
 	g.Cur = &g.Host
-	g.Work = work
+	g.work = w
 }
 
 // Get returns an idle worker, or a new one (whose goroutine starts on the
@@ -169,6 +178,10 @@ func (g *Group[T]) Put(c *Coro[T]) {
 	g.idle = c
 	g.nIdle++
 }
+
+// HasIdle reports whether Get would return an idle worker rather than
+// create one.
+func (g *Group[T]) HasIdle() bool { return g.idle != nil }
 
 // Live reports the number of worker goroutines and how many are idle.
 func (g *Group[T]) Live() (workers, idle int) { return g.nLive, g.nIdle }
@@ -256,7 +269,7 @@ func (c *Coro[T]) body(yield func(struct{}) bool) {
 	if g.Enter != nil {
 		g.Enter(c)
 	}
-	for !g.Work(c) {
+	for !g.work.Work(c) {
 	}
 	c.returned = true
 }
