@@ -51,12 +51,11 @@ type FD struct {
 
 // fdDir is one direction of an FD.
 type fdDir struct {
-	ready    bool
-	hup      bool  // reading: the peer hung up; readable from now on
-	expired  bool  // the deadline has passed
-	deadline int64 // scheduler clock, ns; 0: none
-	waiters  taskList
-	timer    timer
+	ready   bool
+	hup     bool // reading: the peer hung up; readable from now on
+	expired bool // the deadline has passed
+	waiters taskList
+	timer   timer // the deadline, when pending
 }
 
 // Timer arguments of an FD.
@@ -296,7 +295,6 @@ func (f *FD) setDeadlineOnThread(t time.Time, read, write bool) error {
 }
 
 func (s *Scheduler) setFDDeadline(f *FD, d *fdDir, when int64) {
-	d.deadline = when
 	switch {
 	case when == 0:
 		d.expired = false

@@ -1,6 +1,7 @@
 package sched
 
 import (
+	"context"
 	"fmt"
 	"log"
 	"os"
@@ -69,10 +70,11 @@ type Scheduler struct {
 	ids        atomic.Uint64  // task numbers, given by Go
 	wd         watchdogState
 
-	opts  options
-	base  time.Time // real clock origin (monotonic)
-	label string
-	group *Group // nil unless s belongs to a Group
+	opts   options
+	base   time.Time // real clock origin (monotonic)
+	label  string
+	labels context.Context // pprof labels of the worker goroutines
+	group  *Group          // nil unless s belongs to a Group
 }
 
 // byG maps the goroutine of each live worker to it, for the package-level
@@ -136,6 +138,7 @@ func (s *Scheduler) Run() (err error) {
 		return err0
 	}
 	s.host.Store(asm.G())
+	s.labels = pprof.WithLabels(context.Background(), pprof.Labels("coop.sched", s.label))
 	s.grp.Init((*engine)(s))
 	s.grp.Enter = s.enterWorker
 	s.grp.Leave = func(w *worker) { byG.Delete(w.G) }
@@ -191,10 +194,10 @@ func (s *Scheduler) finish() {
 
 func (s *Scheduler) enterWorker(w *worker) {
 	byG.Store(w.G, w)
+	pprof.SetGoroutineLabels(s.labels) // one labelled context per scheduler, shared
 	if s.wd.enabled {
 		s.wd.recordGoid(w)
 	}
-	pprof.SetGoroutineLabels(pprof.WithLabels(bgContext, pprof.Labels("coop.sched", s.label)))
 }
 
 // loop is the host: it runs tasks, and when none is runnable it waits in

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coopgo/coop/asm"
@@ -52,12 +52,40 @@ type Task struct {
 	timer            timer // Sleep and timeouts of waits
 
 	// Joining.
-	result  error         // nil, or the *PanicError of a handled panic
-	joiner  *Task         // the first task waiting for this one to end
-	joiners []*Task       // any others
-	mu      sync.Mutex    // guards done for joiners on other goroutines
-	done    chan struct{} // closed when the task ends, if anyone outside asked
-	ended   bool          // under mu: the task ended
+	result error                         // nil, or the *PanicError of a handled panic
+	joiner *Task                         // the first task waiting for this one to end
+	more   *[]*Task                      // any others
+	done   atomic.Pointer[chan struct{}] // for goroutines waiting: closed at the end
+	ended  atomic.Bool                   // set, after result, when the task ends
+}
+
+// closedChan is what done holds once the task has ended.
+var closedChan = func() *chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return &c
+}()
+
+// markEnded publishes the end of t to goroutines in Wait: result was
+// written before, and is read after they see ended or the closed channel.
+func (t *Task) markEnded() {
+	t.ended.Store(true)
+	if p := t.done.Swap(closedChan); p != nil && p != closedChan {
+		close(*p)
+	}
+}
+
+// waitEnded blocks the calling goroutine (not a task) until t has ended.
+func (t *Task) waitEnded() {
+	if t.ended.Load() {
+		return
+	}
+	c := make(chan struct{})
+	if !t.done.CompareAndSwap(nil, &c) {
+		<-*t.done.Load() // another waiter's channel, or closedChan
+		return
+	}
+	<-c
 }
 
 // String returns a short description such as "task 7".
@@ -302,7 +330,10 @@ const maxFreeTasks = 1024
 
 // recycle keeps an ended Spawn task for reuse. Its waitSeq goes on
 // counting, so that a wake-up still in flight for its last wait stays
-// stale.
+// stale. It is not inlined: its zeroing temporary would otherwise sit in
+// Work's frame, which stays on the stack of every parked task.
+//
+//go:noinline
 func (s *Scheduler) recycle(t *Task) {
 	if s.nFree >= maxFreeTasks {
 		return
@@ -333,12 +364,7 @@ func (t *Task) abandon() {
 	}
 	t.state = taskDone
 	t.result = ErrStopped
-	t.mu.Lock()
-	t.ended = true
-	if t.done != nil {
-		close(t.done)
-	}
-	t.mu.Unlock()
+	t.markEnded()
 }
 
 // attach gives t, which has not run yet, a worker goroutine.
@@ -437,22 +463,19 @@ func (s *Scheduler) finishTask(t *Task) {
 		t.joiner = nil
 		s.wakeJoiner(j)
 	}
-	for _, j := range t.joiners {
-		s.wakeJoiner(j)
+	if t.more != nil {
+		for _, j := range *t.more {
+			s.wakeJoiner(j)
+		}
+		t.more = nil
 	}
-	t.joiners = nil
 	if g := s.group; g != nil {
 		g.taskEnded()
 	}
 	if t.pooled {
 		return // no handle: nobody outside can be waiting
 	}
-	t.mu.Lock()
-	t.ended = true
-	if t.done != nil {
-		close(t.done)
-	}
-	t.mu.Unlock()
+	t.markEnded()
 }
 
 // wakeJoiner wakes a task waiting for one of s to end: directly, or
@@ -619,17 +642,7 @@ func (t *Task) Wait() error {
 		}
 		return t.waitFromOtherScheduler(c)
 	}
-	t.mu.Lock()
-	if t.ended {
-		t.mu.Unlock()
-		return t.result
-	}
-	if t.done == nil {
-		t.done = make(chan struct{})
-	}
-	done := t.done
-	t.mu.Unlock()
-	<-done
+	t.waitEnded()
 	return t.result
 }
 
@@ -648,8 +661,7 @@ func (t *Task) waitFromOtherScheduler(c *Task) error {
 	}})
 	if !registered {
 		// t's scheduler has finished, so t has ended (or was abandoned).
-		t.mu.Lock()
-		defer t.mu.Unlock()
+		t.waitEnded()
 		return t.result
 	}
 	// Not interruptible: t's scheduler holds a reference to c until t ends.
@@ -660,10 +672,13 @@ func (t *Task) waitFromOtherScheduler(c *Task) error {
 }
 
 func (t *Task) addJoiner(c *Task) {
-	if t.joiner == nil {
+	switch {
+	case t.joiner == nil:
 		t.joiner = c
-	} else {
-		t.joiners = append(t.joiners, c)
+	case t.more == nil:
+		t.more = &[]*Task{c}
+	default:
+		*t.more = append(*t.more, c)
 	}
 }
 
@@ -676,9 +691,12 @@ func (j joinCanceler) cancelWait(c *Task) {
 		t.joiner = nil
 		return
 	}
-	for i, x := range t.joiners {
+	if t.more == nil {
+		return
+	}
+	for i, x := range *t.more {
 		if x == c {
-			t.joiners = append(t.joiners[:i], t.joiners[i+1:]...)
+			*t.more = append((*t.more)[:i], (*t.more)[i+1:]...)
 			return
 		}
 	}

@@ -6,8 +6,8 @@ package sched
 // deadline on every request.
 type timer struct {
 	when  int64      // scheduler clock, ns
-	idx   int32      // index in the heap; -1 when not pending
 	owner timerOwner // told when the timer fires
+	idx   int32      // index in the heap; -1 when not pending
 	arg   uint8      // which of the owner's timers this is
 }
 

@@ -1,14 +1,10 @@
 package sched
 
 import (
-	"context"
 	"os"
 	"reflect"
 	"runtime"
 )
-
-// bgContext carries the pprof labels of worker goroutines.
-var bgContext = context.Background()
 
 // errTimeout is what a wait with a timeout returns when it expires.
 var errTimeout = os.ErrDeadlineExceeded
