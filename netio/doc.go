@@ -42,6 +42,14 @@
 // errno; deadlines match os.ErrDeadlineExceeded (and report Timeout()),
 // closed connections match net.ErrClosed, and end of stream is io.EOF.
 //
+// # Beyond streams
+//
+// io.Copy between a file and a Conn, or between two Conns, is zero-copy on
+// Linux (ReadFrom and WriteTo use sendfile and splice); WriteBuffers sends
+// net.Buffers with one vectored write; SyscallConn gives raw access.
+// ListenPacket serves UDP (a net.PacketConn). FileConn, FileListener and
+// AdoptConn/AdoptListener take over inherited or activated sockets.
+//
 // # Servers
 //
 // Server serves a Listener with a handler per connection, panic isolation,

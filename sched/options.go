@@ -45,7 +45,7 @@ func WithVirtualTime(start time.Time) Option {
 // other goroutines (Go, Inbox, descriptors), until Stop.
 func WithKeepAlive() Option { return func(o *options) { o.keepAlive = true } }
 
-// WithWatchdog reports, on w (os.Stderr if nil), every task that holds the
+// WithWatchdog reports, on w (the scheduler's logger if nil), every task that holds the
 // scheduler's thread for longer than threshold without blocking or
 // yielding: a log line naming the task, and its stack. In a cooperative
 // scheduler such a task delays every other task; the report makes the
@@ -74,7 +74,7 @@ func WithOffloadLimit(n int) Option {
 	}
 }
 
-// WithLogger sets the logger for the scheduler's own reports (watchdog,
-// panics handled by default handlers in other packages). The default logs
-// to os.Stderr with the standard flags.
+// WithLogger sets the logger for the scheduler's own reports (the
+// watchdog's, when it has no writer of its own). The default is
+// log.Default().
 func WithLogger(l *log.Logger) Option { return func(o *options) { o.logger = l } }

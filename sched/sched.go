@@ -96,7 +96,7 @@ func New(opts ...Option) *Scheduler {
 		s.label = "sched-" + strconv.FormatUint(id, 10)
 	}
 	if s.opts.logger == nil {
-		s.opts.logger = log.New(os.Stderr, "", log.LstdFlags)
+		s.opts.logger = log.Default()
 	}
 	s.offload.init(s.opts.offloadLimit)
 	return s

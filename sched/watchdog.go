@@ -3,7 +3,6 @@ package sched
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"runtime"
 	"strconv"
 	"sync"
@@ -42,7 +41,7 @@ func (s *Scheduler) startWatchdog() {
 	w.done = make(chan struct{})
 	out := s.opts.watchdogOut
 	if out == nil {
-		out = os.Stderr
+		out = s.opts.logger.Writer()
 	}
 	threshold := s.opts.watchdog
 	go func() {
