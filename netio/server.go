@@ -118,7 +118,8 @@ type Server struct {
 
 	closing atomic.Bool // Shutdown or Close has begun
 
-	mu        sync.Mutex
+	mu         sync.Mutex
+	onShutdown []func()
 	listeners map[*Listener]*servedListener
 	shards    map[*sched.Scheduler]*shard
 	order     []*shard // shards in creation order, for Stats and Shutdown
@@ -233,6 +234,11 @@ func (srv *Server) validate() error {
 // bound such waits with deadlines, or use ready mode.
 func (srv *Server) Shutdown(ctx context.Context) error {
 	srv.closing.Store(true)
+	srv.mu.Lock()
+	for _, f := range srv.onShutdown {
+		go f()
+	}
+	srv.mu.Unlock()
 	lerr := srv.closeListeners()
 	shards := srv.shardList()
 	for _, sh := range shards {
@@ -267,6 +273,17 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 		return err
 	}
 	return lerr
+}
+
+// RegisterOnShutdown registers f to be called, on a goroutine of its own,
+// when Shutdown begins, as net/http's Server does. A task-mode handler
+// parked in a Read of an idle client cannot tell a shutdown from a quiet
+// client: f can tell it (Task.Interrupt, a deadline, a message). f should
+// start the handlers' shutdown, not wait for it.
+func (srv *Server) RegisterOnShutdown(f func()) {
+	srv.mu.Lock()
+	srv.onShutdown = append(srv.onShutdown, f)
+	srv.mu.Unlock()
 }
 
 // Close closes the listeners and every connection at once: blocked reads
@@ -754,16 +771,13 @@ func (ss *session) serveReady() {
 		}
 	}()
 	for runs := 1; ; runs++ {
-		if srv.ReadTimeout > 0 || srv.WriteTimeout > 0 {
-			now := sh.s.Now()
-			if srv.ReadTimeout > 0 {
-				fd.SetReadDeadline(now.Add(srv.ReadTimeout))
-			}
-			if srv.WriteTimeout > 0 {
-				fd.SetWriteDeadline(now.Add(srv.WriteTimeout))
-			}
+		if srv.ReadTimeout > 0 {
+			fd.SetReadDeadline(sh.s.Now().Add(srv.ReadTimeout))
 		} else if srv.IdleTimeout > 0 {
 			fd.SetReadDeadline(time.Time{}) // the idle deadline does not bound Ready
+		}
+		if srv.WriteTimeout > 0 {
+			fd.SetWriteDeadline(sh.s.Now().Add(srv.WriteTimeout))
 		}
 		sh.setState(c, StateActive)
 		err := ss.callReady()

@@ -1255,3 +1255,57 @@ func holdChild(out *json.Encoder) {
 		}
 	}
 }
+
+func TestRegisterOnShutdown(t *testing.T) {
+	s := sched.New(sched.WithKeepAlive())
+	l, err := netio.Listen(s, "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var handlers sync.Map // *sched.Task -> struct{}
+	srv := &netio.Server{Handler: func(c *netio.Conn) {
+		handlers.Store(sched.Current(), struct{}{})
+		defer handlers.Delete(sched.Current())
+		buf := make([]byte, 64)
+		if _, err := c.Read(buf); errors.Is(err, sched.ErrInterrupted) {
+			c.Write([]byte("BYE shutdown\n")) // the goodbye an idle client gets
+		}
+	}}
+	srv.RegisterOnShutdown(func() {
+		handlers.Range(func(k, _ any) bool {
+			k.(*sched.Task).Interrupt()
+			return true
+		})
+	})
+	served := make(chan error, 1)
+	s.Go(func() { served <- srv.Serve(l) })
+	go s.Run()
+	defer s.Stop()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		n := 0
+		handlers.Range(func(any, any) bool { n++; return true })
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("handler did not start")
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	got, _ := io.ReadAll(c)
+	if string(got) != "BYE shutdown\n" {
+		t.Errorf("idle client got %q, want the goodbye", got)
+	}
+	if err := <-served; !errors.Is(err, netio.ErrServerClosed) {
+		t.Errorf("Serve: %v", err)
+	}
+}

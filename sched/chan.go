@@ -168,7 +168,7 @@ func (c *Chan[T]) Send(v T) error {
 // the buffer has room. Else it returns ErrWouldBlock, or ErrClosed if c is
 // closed.
 func (c *Chan[T]) TrySend(v T) error {
-	bindTask(&c.s, "Chan.TrySend")
+	bindThread(&c.s, "Chan.TrySend")
 	return c.trySend(v)
 }
 
@@ -219,7 +219,7 @@ func (c *Chan[T]) Recv() (T, error) {
 // waiting. Else it returns ErrWouldBlock, or ErrClosed if c is closed and
 // drained.
 func (c *Chan[T]) TryRecv() (T, error) {
-	bindTask(&c.s, "Chan.TryRecv")
+	bindThread(&c.s, "Chan.TryRecv")
 	return c.tryRecv()
 }
 
@@ -254,7 +254,7 @@ func (c *Chan[T]) tryRecv() (T, error) {
 // a Select on c wakes with ErrClosed. Closing a closed Chan returns
 // ErrClosed.
 func (c *Chan[T]) Close() error {
-	bindTask(&c.s, "Chan.Close")
+	bindThread(&c.s, "Chan.Close")
 	if c.closed {
 		return ErrClosed
 	}

@@ -68,7 +68,7 @@ func (c *Cond) cancelWait(t *Task) {
 // Signal wakes the task that has waited longest on c, if any. The caller
 // need not hold c.L.
 func (c *Cond) Signal() {
-	bindTask(&c.s, "Cond.Signal")
+	bindThread(&c.s, "Cond.Signal")
 	if t := c.waiters.pop(); t != nil {
 		c.s.wake(t, nil)
 	}
@@ -76,7 +76,7 @@ func (c *Cond) Signal() {
 
 // Broadcast wakes every task waiting on c. The caller need not hold c.L.
 func (c *Cond) Broadcast() {
-	bindTask(&c.s, "Cond.Broadcast")
+	bindThread(&c.s, "Cond.Broadcast")
 	for t := c.waiters.pop(); t != nil; t = c.waiters.pop() {
 		c.s.wake(t, nil)
 	}

@@ -42,7 +42,6 @@ type FD struct {
 	seq    uint32
 	closed bool
 	rd, wr fdDir
-	hook   func(error) // SetReadHook's function while armed
 
 	// Closing when the scheduler is not running, from any goroutine.
 	closeMu   sync.Mutex
@@ -55,7 +54,8 @@ type fdDir struct {
 	hup     bool // reading: the peer hung up; readable from now on
 	expired bool // the deadline has passed
 	waiters taskList
-	timer   timer // the deadline, when pending
+	timer   timer       // the deadline, when pending
+	hook    func(error) // SetReadHook's or SetWriteHook's function while armed
 }
 
 // Timer arguments of an FD.
@@ -212,9 +212,7 @@ func (f *FD) fire(arg uint8) {
 	}
 	d.expired = true
 	f.s.wakeAll(d, os.ErrDeadlineExceeded)
-	if arg == fdTimerRead {
-		f.runHook(os.ErrDeadlineExceeded)
-	}
+	f.runHook(d, os.ErrDeadlineExceeded)
 }
 
 // SetReadHook arms h to be called once, on the scheduler thread, when f
@@ -222,30 +220,48 @@ func (f *FD) fire(arg uint8) {
 // edge arrives (or at once if f is already readable), with an error
 // matching os.ErrDeadlineExceeded when the read deadline passes, or one
 // matching net.ErrClosed when f is closed. h must not block; it typically
-// starts a task (Scheduler.Go from the thread is direct). The hook is
-// disarmed before it is called; arm it again to be told again. A nil h
-// disarms. This is what lets an idle connection hold no task and no
-// stack (netio's ready mode). Only for tasks of f's scheduler.
-func (f *FD) SetReadHook(h func(error)) {
-	f.mustTask("SetReadHook")
-	f.hook = h
+// starts a task (Scheduler.Go and Spawn from the thread are direct) or
+// signals one (the non-blocking calls of Chan, Cond, WaitGroup and Mutex
+// work there). The hook is disarmed before it is called; arm it again to
+// be told again. A nil h disarms. This is what lets an idle connection
+// hold no task and no stack (netio's ready mode), and what a hand-written
+// state machine runs on. Only on the scheduler thread: in its tasks, or
+// in a hook.
+func (f *FD) SetReadHook(h func(error)) { f.setHook(&f.rd, h, "SetReadHook") }
+
+// SetWriteHook is SetReadHook for writability.
+func (f *FD) SetWriteHook(h func(error)) { f.setHook(&f.wr, h, "SetWriteHook") }
+
+func (f *FD) setHook(d *fdDir, h func(error), what string) {
+	if !f.s.onThread() {
+		panic(errNotOnThread("FD." + what))
+	}
+	if (d.hook == nil) != (h == nil) {
+		if h == nil {
+			f.s.nHooks--
+		} else {
+			f.s.nHooks++
+		}
+	}
+	d.hook = h
 	if h == nil {
 		return
 	}
 	switch {
 	case f.closed:
-		f.runHook(ErrClosed)
-	case f.rd.expired:
-		f.runHook(os.ErrDeadlineExceeded)
-	case f.rd.ready:
-		f.runHook(nil)
+		f.runHook(d, ErrClosed)
+	case d.expired:
+		f.runHook(d, os.ErrDeadlineExceeded)
+	case d.ready:
+		f.runHook(d, nil)
 	}
 }
 
-// runHook calls and disarms f's read hook, if armed.
-func (f *FD) runHook(err error) {
-	if h := f.hook; h != nil {
-		f.hook = nil
+// runHook calls and disarms d's hook, if armed.
+func (f *FD) runHook(d *fdDir, err error) {
+	if h := d.hook; h != nil {
+		d.hook = nil
+		f.s.nHooks--
 		h(err)
 	}
 }
@@ -303,9 +319,7 @@ func (s *Scheduler) setFDDeadline(f *FD, d *fdDir, when int64) {
 		s.timers.stop(&d.timer)
 		d.expired = true
 		s.wakeAll(d, os.ErrDeadlineExceeded)
-		if d == &f.rd {
-			f.runHook(os.ErrDeadlineExceeded)
-		}
+		f.runHook(d, os.ErrDeadlineExceeded)
 	default:
 		d.expired = false
 		s.timers.set(&d.timer, when)
@@ -340,7 +354,8 @@ func (f *FD) closeOnThread() error {
 	s.timers.stop(&f.wr.timer)
 	s.wakeAll(&f.rd, ErrClosed)
 	s.wakeAll(&f.wr, ErrClosed)
-	f.runHook(ErrClosed)
+	f.runHook(&f.rd, ErrClosed)
+	f.runHook(&f.wr, ErrClosed)
 	return f.closeSys()
 }
 

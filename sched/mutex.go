@@ -24,6 +24,21 @@ func bindTask(owner **Scheduler, what string) *Task {
 	return t
 }
 
+// bindThread is bindTask for calls that never block: besides the tasks of
+// the owning scheduler, its host loop may make them (a descriptor's read
+// hook signalling a channel, say). It returns the calling task, or nil on
+// the host loop.
+func bindThread(owner **Scheduler, what string) *Task {
+	t := Current()
+	if t == nil && *owner != nil && (*owner).onHost() {
+		return nil
+	}
+	if t == nil || t.s != *owner {
+		bindSlow(owner, t, what)
+	}
+	return t
+}
+
 func bindSlow(owner **Scheduler, t *Task, what string) {
 	switch {
 	case t == nil:
@@ -84,7 +99,7 @@ func (m *Mutex) Lock() {
 
 // TryLock locks m if it is free and reports whether it did.
 func (m *Mutex) TryLock() bool {
-	bindTask(&m.s, "Mutex.TryLock")
+	bindThread(&m.s, "Mutex.TryLock")
 	if m.locked {
 		return false
 	}
@@ -95,7 +110,7 @@ func (m *Mutex) TryLock() bool {
 // Unlock unlocks m, handing it to the first waiting task if there is one.
 // Unlock of an unlocked Mutex panics.
 func (m *Mutex) Unlock() {
-	bindTask(&m.s, "Mutex.Unlock")
+	bindThread(&m.s, "Mutex.Unlock")
 	if !m.locked {
 		panic("sched: unlock of unlocked Mutex")
 	}

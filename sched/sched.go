@@ -44,6 +44,7 @@ type Scheduler struct {
 	poller    poller
 	fds       []*FD // registered descriptors, by descriptor number
 	nFDs      int
+	nHooks    int // armed descriptor hooks: work that an event will start
 	fdSeq     uint32
 	pollReady bool // poller initialized
 	pollErr   error
@@ -106,7 +107,8 @@ func New(opts ...Option) *Scheduler {
 func (s *Scheduler) String() string { return s.label }
 
 // Run locks the calling goroutine to its OS thread and runs tasks until
-// every task has finished, then returns nil. With WithKeepAlive it runs
+// every task has finished and no descriptor hook is armed (see
+// FD.SetReadHook), then returns nil. With WithKeepAlive it runs
 // until Stop. Run returns an error matching ErrDeadlock if tasks remain
 // that nothing can wake, after unwinding them. If a task panics and no
 // panic handler is set, Run unwinds the other tasks and panics with the
@@ -213,7 +215,7 @@ func (s *Scheduler) loop() error {
 		}
 		s.runTimers()
 		if s.runq.empty() {
-			if s.nTasks == 0 && !s.opts.keepAlive && s.inboxN.Load() == 0 {
+			if s.nTasks == 0 && s.nHooks == 0 && !s.opts.keepAlive && s.inboxN.Load() == 0 {
 				return nil
 			}
 			if s.nTasks == 0 && s.stopping {
@@ -321,14 +323,16 @@ func (s *Scheduler) event(fd int32, seq uint32, read, write, hup bool) {
 		f.rd.hup = f.rd.hup || hup
 		if !f.rd.waiters.empty() {
 			s.wakeAll(&f.rd, nil)
-		} else if f.hook != nil {
-			f.runHook(nil)
+		} else if f.rd.hook != nil {
+			f.runHook(&f.rd, nil)
 		}
 	}
 	if write {
 		f.wr.ready = true
 		if !f.wr.waiters.empty() {
 			s.wakeAll(&f.wr, nil)
+		} else if f.wr.hook != nil {
+			f.runHook(&f.wr, nil)
 		}
 	}
 }
@@ -416,7 +420,7 @@ func (s *Scheduler) onHost() bool {
 // runnable and nothing can wake one: no timer, no descriptor or other
 // outside event awaited, no keep-alive.
 func (s *Scheduler) checkDeadlock() error {
-	if s.nTasks == 0 || s.timers.len() > 0 || s.nExternal > 0 || s.opts.keepAlive || !s.runq.empty() {
+	if s.nTasks == 0 || s.timers.len() > 0 || s.nExternal > 0 || s.nHooks > 0 || s.opts.keepAlive || !s.runq.empty() {
 		return nil
 	}
 	if s.inboxN.Load() != 0 {

@@ -960,3 +960,45 @@ func TestSpawn(t *testing.T) {
 		t.Errorf("ran %d tasks from a task (want 1101) and %d from a goroutine (want 1)", ran.Load(), fromOutside.Load())
 	}
 }
+
+func TestFDHooks(t *testing.T) {
+	checkLeaks(t)
+	p := pipe(t)
+	s := sched.New()
+	r, err := s.Register(p[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.Register(p[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := sched.NewChan[string](4)
+	var got []string
+	s.Go(func() {
+		// Hooks run on the host loop; they signal a task through the
+		// channel's non-blocking calls.
+		w.SetWriteHook(func(err error) { events.TrySend(fmt.Sprint("writable ", err)) })
+		r.SetReadHook(func(err error) { events.TrySend(fmt.Sprint("readable ", err)) })
+		for range 2 {
+			e, _ := events.Recv()
+			got = append(got, e)
+			switch e {
+			case "writable <nil>":
+				w.Write([]byte("x"))
+			case "readable <nil>":
+				r.Read(make([]byte, 8)) // drained: the next hook waits
+			}
+		}
+		r.SetReadHook(func(err error) { events.TrySend(fmt.Sprint("read hook ", err)) })
+		r.Close() // an armed hook hears of the close
+		e, _ := events.Recv()
+		got = append(got, e)
+		w.Close()
+	})
+	mustRun(t, s)
+	want := []string{"writable <nil>", "readable <nil>", "read hook " + sched.ErrClosed.Error()}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

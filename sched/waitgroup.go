@@ -16,7 +16,7 @@ type WaitGroup struct {
 // reaches zero every task blocked in Wait is woken. A negative counter
 // panics, leaving the counter as it was.
 func (wg *WaitGroup) Add(delta int) {
-	bindTask(&wg.s, "WaitGroup.Add")
+	bindThread(&wg.s, "WaitGroup.Add")
 	wg.add(delta)
 }
 
@@ -35,7 +35,7 @@ func (wg *WaitGroup) add(delta int) {
 
 // Done decrements the counter by one.
 func (wg *WaitGroup) Done() {
-	bindTask(&wg.s, "WaitGroup.Done")
+	bindThread(&wg.s, "WaitGroup.Done")
 	wg.add(-1)
 }
 
