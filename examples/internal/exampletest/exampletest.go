@@ -28,7 +28,11 @@ func Build(dir string) (bin string, cleanup func(), err error) {
 		return "", nil, err
 	}
 	bin = filepath.Join(tmp, "server")
-	cmd := exec.Command("go", "build", "-o", bin, dir)
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race") // go test -race: race-build the server too
+	}
+	cmd := exec.Command("go", append(args, dir)...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		os.RemoveAll(tmp)

@@ -1,0 +1,301 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coopgo/coop/examples/internal/exampletest"
+)
+
+var bin string
+
+func TestMain(m *testing.M) {
+	var cleanup func()
+	var err error
+	bin, cleanup, err = exampletest.Build(".")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
+}
+
+// configs are the server configurations every echo test runs against.
+var configs = []struct {
+	name string
+	args []string
+}{
+	{"task", []string{"-mode", "task"}},
+	{"ready", []string{"-mode", "ready"}},
+	{"task-cores2", []string{"-mode", "task", "-cores", "2"}},
+	{"ready-cores2", []string{"-mode", "ready", "-cores", "2"}},
+}
+
+func randomBytes(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	r := rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)})
+	r.Read(b)
+	return b
+}
+
+// TestNetcat sends 1 MiB through nc, which half-closes at the end of its
+// input (-N), and checks that exactly the same bytes come back.
+func TestNetcat(t *testing.T) {
+	exampletest.Need(t, "nc")
+	payload := randomBytes(1, 1<<20)
+	in := filepath.Join(t.TempDir(), "in")
+	if err := os.WriteFile(in, payload, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, cf := range configs {
+		t.Run(cf.name, func(t *testing.T) {
+			srv := exampletest.Start(t, bin, cf.args...)
+			host, port, _ := net.SplitHostPort(srv.Addr)
+			// Through sh so that nc's output is the file's bytes alone
+			// (exampletest.Run mixes in stderr).
+			out := filepath.Join(t.TempDir(), "out")
+			exampletest.Run(t, 20*time.Second, "sh", "-c", fmt.Sprintf("nc -N %s %s < %s > %s", host, port, in, out))
+			got, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, payload) {
+				t.Errorf("nc got %d bytes back, want the %d sent (first difference at %d)", len(got), len(payload), firstDiff(got, payload))
+			}
+			if err := srv.Stop(); err != nil {
+				t.Errorf("server did not exit cleanly on SIGTERM: %v", err)
+			}
+		})
+	}
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+// TestConcurrentClients runs 500 clients at once, each writing a random
+// payload in random pieces while reading the echo, then half-closing.
+func TestConcurrentClients(t *testing.T) {
+	const clients = 500
+	for _, cf := range configs {
+		t.Run(cf.name, func(t *testing.T) {
+			srv := exampletest.Start(t, bin, cf.args...)
+			var wg sync.WaitGroup
+			errs := make(chan error, clients)
+			for i := range clients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := echoOnce(srv.Addr, uint64(i)); err != nil {
+						errs <- fmt.Errorf("client %d: %w", i, err)
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			n := 0
+			for err := range errs {
+				if n++; n <= 5 {
+					t.Error(err)
+				}
+			}
+			if n > 5 {
+				t.Errorf("... %d clients failed", n)
+			}
+		})
+	}
+}
+
+func echoOnce(addr string, seed uint64) error {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	payload := randomBytes(seed, 1+rng.IntN(64<<10))
+	c, err := net.DialTimeout("tcp", addr, 15*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	werr := make(chan error, 1)
+	go func() {
+		p := payload
+		for len(p) > 0 {
+			n := min(len(p), 1+rng.IntN(8<<10))
+			if _, err := c.Write(p[:n]); err != nil {
+				werr <- err
+				return
+			}
+			p = p[n:]
+		}
+		werr <- c.(*net.TCPConn).CloseWrite()
+	}()
+	got, err := io.ReadAll(c)
+	if err != nil {
+		return err
+	}
+	if err := <-werr; err != nil {
+		return err
+	}
+	if !bytes.Equal(got, payload) {
+		return fmt.Errorf("got %d bytes back, want %d (first difference at %d)", len(got), len(payload), firstDiff(got, payload))
+	}
+	return nil
+}
+
+// TestIdleTimeout checks that a silent connection is closed after -idle,
+// and that one that keeps talking is not.
+func TestIdleTimeout(t *testing.T) {
+	for _, mode := range []string{"task", "ready"} {
+		t.Run(mode, func(t *testing.T) {
+			srv := exampletest.Start(t, bin, "-mode", mode, "-idle", "500ms")
+			silent, err := net.Dial("tcp", srv.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer silent.Close()
+			talker, err := net.Dial("tcp", srv.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer talker.Close()
+			start := time.Now()
+			buf := make([]byte, 16)
+			for range 8 { // 800 ms of traffic, a message every 100 ms
+				time.Sleep(100 * time.Millisecond)
+				talker.SetDeadline(time.Now().Add(2 * time.Second))
+				if _, err := talker.Write([]byte("ping")); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.ReadFull(talker, buf[:4]); err != nil {
+					t.Fatalf("the talking client was cut off: %v", err)
+				}
+			}
+			silent.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if n, err := silent.Read(buf); err != io.EOF {
+				t.Fatalf("silent client: read %d, %v; want EOF", n, err)
+			}
+			if d := time.Since(start); d < 500*time.Millisecond {
+				t.Errorf("closed after %v, before the idle timeout", d)
+			}
+		})
+	}
+}
+
+// TestSlowReader checks that a client that sends without reading the echo
+// is dropped after -idle, while another client is served.
+func TestSlowReader(t *testing.T) {
+	for _, mode := range []string{"task", "ready"} {
+		t.Run(mode, func(t *testing.T) {
+			srv := exampletest.Start(t, bin, "-mode", mode, "-idle", "300ms")
+			slow, err := net.Dial("tcp", srv.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer slow.Close()
+			slow.(*net.TCPConn).SetReadBuffer(4096)
+			slow.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			werr := make(chan error, 1)
+			go func() {
+				chunk := make([]byte, 64<<10)
+				for {
+					if _, err := slow.Write(chunk); err != nil {
+						werr <- err
+						return
+					}
+				}
+			}()
+			if err := echoOnce(srv.Addr, 1); err != nil {
+				t.Errorf("another client meanwhile: %v", err)
+			}
+			// Dropped: the writes fail (reset) well before their deadline.
+			if err := <-werr; errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("slow reader not dropped: %v", err)
+			}
+			if !eventually(func() bool { return strings.Contains(srv.Output(), "not reading") }) {
+				t.Errorf("drop not logged:\n%s", srv.Output())
+			}
+		})
+	}
+}
+
+// eventually reports whether cond becomes true within 2 seconds: the
+// server's log reaches the test through a pipe.
+func eventually(cond func() bool) bool {
+	for deadline := time.Now().Add(2 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestShutdown checks that SIGTERM with clients connected ends the
+// server cleanly: exit status 0, and the clients see the connection end.
+func TestShutdown(t *testing.T) {
+	for _, cf := range configs {
+		t.Run(cf.name, func(t *testing.T) {
+			srv := exampletest.Start(t, bin, append(cf.args, "-grace", "300ms")...)
+			var conns []net.Conn
+			for range 10 {
+				c, err := net.Dial("tcp", srv.Addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				conns = append(conns, c)
+			}
+			if _, err := conns[0].Write([]byte("hello")); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 5)
+			if _, err := io.ReadFull(conns[0], buf); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			if err := srv.Stop(); err != nil {
+				t.Fatalf("exit: %v\n%s", err, srv.Output())
+			}
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("shutdown took %v", d)
+			}
+			for _, c := range conns {
+				c.SetReadDeadline(time.Now().Add(2 * time.Second))
+				if _, err := c.Read(buf); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Errorf("connection still open after shutdown: %v", err)
+				}
+			}
+			if _, err := net.DialTimeout("tcp", srv.Addr, time.Second); err == nil {
+				t.Error("still accepting after shutdown")
+			}
+			if !strings.Contains(srv.Output(), "shutting down") {
+				t.Errorf("no shutdown message in:\n%s", srv.Output())
+			}
+		})
+	}
+}
+
+// TestBadFlags checks that a bad -mode is a usage error, exit status 2.
+func TestBadFlags(t *testing.T) {
+	out, err := exampletest.RunErr(5*time.Second, nil, bin, "-mode", "threads")
+	var ee interface{ Sys() any }
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).ExitStatus() != 2 || !strings.Contains(out, "-mode must be task or ready") {
+		t.Errorf("got %v:\n%s", err, out)
+	}
+}
