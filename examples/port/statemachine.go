@@ -79,6 +79,7 @@ type smConn struct {
 	sysfd int
 	state connState
 	hook  func(error) // the read hook: posts an event
+	whook func(error) // the write hook: posts a write event
 
 	in   []byte // input not yet processed: at most one partial line, or lines held back while replies are pending
 	out  []byte // replies not yet written
@@ -179,6 +180,7 @@ func (srv *smServer) newConn(nfd int) {
 	fd.MarkWritable()
 	c := &smConn{srv: srv, fd: fd, sysfd: nfd}
 	c.hook = func(err error) { srv.post(event{c: c, err: err}) }
+	c.whook = func(err error) { srv.post(event{c: c, write: true, err: err}) }
 	if srv.idle > 0 {
 		c.idleAt = time.Now().Add(srv.idle)
 	}
@@ -352,19 +354,15 @@ func (c *smConn) flush(now time.Time) bool {
 	return true
 }
 
-// waitWritable enters stWriting. sched.FD has a read hook but no write
-// hook, so a short-lived task waits for writability, as an EPOLLOUT
-// registration would, and posts the event to the loop.
+// waitWritable enters stWriting: the write hook, the EPOLLOUT interest of
+// a C event loop, reports when the send buffer has room again.
 func (c *smConn) waitWritable(now time.Time) {
 	c.state = stWriting
 	c.fd.SetReadHook(nil)
 	if c.srv.idle > 0 {
 		c.fd.SetWriteDeadline(now.Add(c.srv.idle))
 	}
-	c.srv.s.Go(func() {
-		err := c.fd.WaitWrite()
-		c.srv.post(event{c: c, write: true, err: err})
-	})
+	c.fd.SetWriteHook(c.whook)
 }
 
 // arm enters stReading: the read hook fires on input or at the earliest
@@ -428,7 +426,7 @@ func (c *smConn) close() {
 	}
 	c.state = stClosed
 	c.fd.SetReadHook(nil)
-	c.fd.Close() // also wakes a waiting writer task, which posts an event that is ignored
+	c.fd.Close() // also fires an armed hook, whose event is then ignored
 	delete(c.srv.conns, c)
 }
 
