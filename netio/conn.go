@@ -28,7 +28,7 @@ type Conn struct {
 	stream bool
 
 	// On the scheduler thread.
-	wmu  sched.Mutex // a Write that parks midway keeps others out
+	wlock writeLock // a Write that parks midway keeps others out
 	rerr error       // a reset, remembered: later reads fail the same way
 
 	value any // the user's (SetValue)
@@ -143,8 +143,10 @@ func (c *Conn) Write(b []byte) (int, error) {
 	if t := sched.Current(); t == nil || t.Scheduler() != c.s {
 		return c.writeForeign(b)
 	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	if err := c.wlock.lock(); err != nil {
+		return 0, c.opError("write", err)
+	}
+	defer c.wlock.unlock()
 	fd := c.fd
 	if err := fd.CheckWrite(); err != nil {
 		return 0, c.opError("write", err)

@@ -2,6 +2,7 @@ package netio_test
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -288,3 +289,56 @@ func wantTimeout(t testing.TB, err error) {
 }
 
 var _ = time.Second
+
+// Writes parked midway (a peer that reads slowly) do not interleave: each
+// Write's bytes arrive contiguous.
+func TestConcurrentWritesDoNotInterleave(t *testing.T) {
+	s := sched.New()
+	l, err := netio.Listen(s, "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, size = 4, 1 << 20 // each Write fills the socket buffers many times
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		b, _ := io.ReadAll(c)
+		got <- b
+	}()
+	s.Go(func() {
+		c, err := l.AcceptConn()
+		l.Close()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		var wg sched.WaitGroup
+		for i := range writers {
+			wg.Go(func() {
+				if _, err := c.Write(bytes.Repeat([]byte{byte('a' + i)}, size)); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		c.Close()
+	})
+	if err := s.Run(); err != nil {
+		t.Fatal(err)
+	}
+	b := <-got
+	if len(b) != writers*size {
+		t.Fatalf("read %d bytes, want %d", len(b), writers*size)
+	}
+	for off := 0; off < len(b); off += size {
+		run := b[off : off+size]
+		if bytes.Count(run, run[:1]) != size {
+			t.Fatalf("bytes of different Writes interleave in [%d, %d)", off, off+size)
+		}
+	}
+}

@@ -98,8 +98,10 @@ func (c *Conn) sendFile(r io.Reader, remain int64) (written int64, handled bool,
 }
 
 func (c *Conn) sendFileOnThread(src int, remain int64) (written int64, handled bool, err error) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	if err := c.wlock.lock(); err != nil {
+		return 0, true, err
+	}
+	defer c.wlock.unlock()
 	fd := c.fd
 	var y yielder
 	for remain != 0 {
@@ -166,8 +168,10 @@ func (c *Conn) spliceFrom(src *Conn, remain int64) (written int64, handled bool,
 // the pump only that dst's send buffer is full: each side waits on its own
 // socket, never on the pipe, which is not registered with the poller.
 func spliceConns(dst, src *Conn, remain int64) (written int64, handled bool, err error) {
-	dst.wmu.Lock()
-	defer dst.wmu.Unlock()
+	if err := dst.wlock.lock(); err != nil {
+		return 0, true, err
+	}
+	defer dst.wlock.unlock()
 	if err := dst.fd.CheckWrite(); err != nil {
 		return 0, true, err
 	}

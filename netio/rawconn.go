@@ -21,7 +21,7 @@ type rawConn struct {
 	sysfd    int
 	net      string
 	laddr    net.Addr
-	wmu      *sched.Mutex // the Conn's write lock; nil for a PacketConn
+	wlock    *writeLock // the Conn's write lock; nil for a PacketConn
 	datagram bool
 }
 
@@ -30,7 +30,7 @@ type rawConn struct {
 // scheduler thread (see rawConn); Read and Write wait, parking the task,
 // for readiness between tries.
 func (c *Conn) SyscallConn() (syscall.RawConn, error) {
-	return &rawConn{s: c.s, fd: c.fd, sysfd: c.sysfd, net: c.net, laddr: c.laddr, wmu: &c.wmu}, nil
+	return &rawConn{s: c.s, fd: c.fd, sysfd: c.sysfd, net: c.net, laddr: c.laddr, wlock: &c.wlock}, nil
 }
 
 // run runs fn on the scheduler thread.
@@ -91,9 +91,11 @@ func (rc *rawConn) Read(f func(fd uintptr) bool) error {
 // tries, up to the write deadline. Writes of the Conn wait meanwhile.
 func (rc *rawConn) Write(f func(fd uintptr) bool) error {
 	return rc.run("raw-write", func() error {
-		if rc.wmu != nil {
-			rc.wmu.Lock()
-			defer rc.wmu.Unlock()
+		if rc.wlock != nil {
+			if err := rc.wlock.lock(); err != nil {
+				return err
+			}
+			defer rc.wlock.unlock()
 		}
 		fd := rc.fd
 		for {

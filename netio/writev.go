@@ -30,8 +30,10 @@ func (c *Conn) WriteBuffers(v *net.Buffers) (int64, error) {
 }
 
 func (c *Conn) writeBuffers(v *net.Buffers) (int64, error) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	if err := c.wlock.lock(); err != nil {
+		return 0, c.opError("writev", err)
+	}
+	defer c.wlock.unlock()
 	fd := c.fd
 	if err := fd.CheckWrite(); err != nil {
 		return 0, c.opError("writev", err)
