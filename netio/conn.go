@@ -29,7 +29,7 @@ type Conn struct {
 
 	// On the scheduler thread.
 	wlock writeLock // a Write that parks midway keeps others out
-	rerr error       // a reset, remembered: later reads fail the same way
+	rerr  error     // a reset, remembered: later reads fail the same way
 
 	value any // the user's (SetValue)
 }

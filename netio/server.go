@@ -120,9 +120,9 @@ type Server struct {
 
 	mu         sync.Mutex
 	onShutdown []func()
-	listeners map[*Listener]*servedListener
-	shards    map[*sched.Scheduler]*shard
-	order     []*shard // shards in creation order, for Stats and Shutdown
+	listeners  map[*Listener]*servedListener
+	shards     map[*sched.Scheduler]*shard
+	order      []*shard // shards in creation order, for Stats and Shutdown
 }
 
 // A ConnState is a stage in the life of a connection served by a Server,
