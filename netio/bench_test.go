@@ -224,3 +224,70 @@ func threadCPU() int64 {
 	unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts)
 	return ts.Nano()
 }
+
+// BenchmarkConnReadWriteVsRaw is the target's same-run ratio: Conn rounds
+// and raw-syscall rounds alternate within one task, so that whatever else
+// the machine does hits both. x-raw and x-raw-cpu are Conn's wall and
+// thread-CPU time over the raw calls' (target ≤ 1.1).
+func BenchmarkConnReadWriteVsRaw(b *testing.B) {
+	b.Run("unix", func(b *testing.B) { benchmarkConnVsRaw(b, connSocketpair, rawSocketpair) })
+	b.Run("tcp", func(b *testing.B) { benchmarkConnVsRaw(b, tcpPairOn, rawTCPPair) })
+}
+
+func benchmarkConnVsRaw(b *testing.B, connPair func(testing.TB, *sched.Scheduler) (*netio.Conn, *netio.Conn), rawPair func(testing.TB) (int, int)) {
+	s := sched.New()
+	s.Go(func() {
+		cw, cr := connPair(b, s)
+		defer cw.Close()
+		defer cr.Close()
+		rw, rr := rawPair(b)
+		defer unix.Close(rw)
+		defer unix.Close(rr)
+		wbuf, rbuf := make([]byte, benchMsg), make([]byte, benchMsg)
+		cw.Write(wbuf)
+		io.ReadFull(cr, rbuf)
+		rawWriteRead(rw, rr, wbuf, rbuf)
+		const rounds = 20
+		per := max(b.N/rounds, 1)
+		var connWall, rawWall, connCPU, rawCPU int64
+		b.ResetTimer()
+		for range rounds {
+			t0, c0 := nanotime(), threadCPU()
+			for range per {
+				cw.Write(wbuf)
+				if n, err := cr.Read(rbuf); n != benchMsg || err != nil {
+					b.Error(n, err)
+					return
+				}
+			}
+			t1, c1 := nanotime(), threadCPU()
+			for range per {
+				if !rawWriteRead(rw, rr, wbuf, rbuf) {
+					b.Error("short write or read")
+					return
+				}
+			}
+			t2, c2 := nanotime(), threadCPU()
+			connWall += t1 - t0
+			rawWall += t2 - t1
+			connCPU += c1 - c0
+			rawCPU += c2 - c1
+		}
+		b.StopTimer()
+		n := float64(per * rounds)
+		b.ReportMetric(float64(connWall)/n, "ns/op")
+		b.ReportMetric(float64(rawWall)/n, "raw-ns/op")
+		b.ReportMetric(float64(connWall)/float64(rawWall), "x-raw")
+		b.ReportMetric(float64(connCPU)/float64(rawCPU), "x-raw-cpu")
+	})
+	if err := s.Run(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// nanotime is the monotonic clock in ns.
+func nanotime() int64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
+}
