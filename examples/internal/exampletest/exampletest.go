@@ -38,7 +38,32 @@ func Build(dir string) (bin string, cleanup func(), err error) {
 		os.RemoveAll(tmp)
 		return "", nil, fmt.Errorf("go build %s: %w", dir, err)
 	}
+	builtMu.Lock()
+	built[bin] = true
+	builtMu.Unlock()
 	return bin, func() { os.RemoveAll(tmp) }, nil
+}
+
+// built records the binaries Build made: Command runs those through the
+// emulator named by COOP_TEST_EXEC, if any.
+var (
+	builtMu sync.Mutex
+	built   = map[string]bool{}
+)
+
+// Command is exec.Command, except that a binary made by Build runs through
+// the emulator named by the COOP_TEST_EXEC environment variable when it is
+// set: the arm64 run of .ci/run uses qemu-user without binfmt_misc, so the
+// test binary (run by go test -exec) can start clients, which are native,
+// and servers, which are not.
+func Command(name string, args ...string) *exec.Cmd {
+	builtMu.Lock()
+	ours := built[name]
+	builtMu.Unlock()
+	if emu := os.Getenv("COOP_TEST_EXEC"); emu != "" && ours {
+		return exec.Command(emu, append([]string{name}, args...)...)
+	}
+	return exec.Command(name, args...)
 }
 
 // Server is a running example process.
@@ -62,7 +87,7 @@ func Start(t testing.TB, bin string, args ...string) *Server {
 func StartAt(t testing.TB, addr, bin string, args ...string) *Server {
 	t.Helper()
 	s := &Server{Addr: addr, out: new(lockedBuffer), done: make(chan error, 1)}
-	s.cmd = exec.Command(bin, args...)
+	s.cmd = Command(bin, args...)
 	s.cmd.Stdout = s.out
 	s.cmd.Stderr = s.out
 	s.cmd.SysProcAttr = dieWithParent()
@@ -161,7 +186,14 @@ func Run(t testing.TB, timeout time.Duration, name string, args ...string) strin
 func RunErr(timeout time.Duration, stdin []byte, name string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
+	cmd := Command(name, args...)
+	cmd.Cancel = func() error { return cmd.Process.Kill() }
+	stop := context.AfterFunc(ctx, func() {
+		if cmd.Process != nil {
+			cmd.Process.Kill()
+		}
+	})
+	defer stop()
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
