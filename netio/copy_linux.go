@@ -192,7 +192,7 @@ func spliceConns(dst, src *Conn, remain int64) (written int64, handled bool, err
 		if remain > 0 && remain < int64(max) {
 			max = int(remain)
 		}
-		n, err := spliceDrain(src, p.wfd, max)
+		n, err := spliceDrain(src, p.wfd, max, p.size)
 		if err != nil {
 			if err == syscall.EINVAL && !handled {
 				// The kernel cannot splice from this socket type; nothing
@@ -238,7 +238,12 @@ func (c *Conn) spliceReadError(err error) error {
 // spliceDrain moves at most max bytes from src's socket into the empty
 // pipe. (0, nil) is end of stream. Errors are bare errnos or the
 // scheduler's.
-func spliceDrain(src *Conn, pipefd, max int) (int, error) {
+//
+// The pipe is empty when it is called (the pump empties it), so a splice
+// that moves less than both max and the pipe's size found the socket's
+// receive queue empty: like a short read, it clears readability, and the
+// next drain waits for the next edge instead of splicing for EAGAIN.
+func spliceDrain(src *Conn, pipefd, max, pipeSize int) (int, error) {
 	fd := src.fd
 	for {
 		if err := fd.CheckRead(); err != nil {
@@ -252,9 +257,11 @@ func spliceDrain(src *Conn, pipefd, max int) (int, error) {
 		n, e := rawSplice(src.sysfd, pipefd, max)
 		switch e {
 		case 0:
+			if n > 0 && n < max && n < pipeSize && src.stream {
+				fd.ClearReadable()
+			}
 			return n, nil
 		case syscall.EAGAIN:
-			// Only EAGAIN: a short splice may be the pipe's size.
 			fd.ClearReadable()
 		case syscall.EINTR:
 		default:
@@ -309,7 +316,8 @@ func rawSplice(in, out, max int) (int, syscall.Errno) {
 // counts the bytes in it: a pipe left holding some is closed, not pooled.
 type splicePipe struct {
 	pipeFDs
-	data    int
+	data    int // bytes in the pipe
+	size    int // the pipe's capacity; 0 if unknown
 	cleanup runtime.Cleanup
 }
 
@@ -348,8 +356,14 @@ func newPipe() *splicePipe {
 	}
 	// A bigger pipe means fewer calls; failing (over the per-user pipe
 	// budget, say) leaves the default 64 KiB, which works.
-	unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, maxSpliceSize)
-	return &splicePipe{pipeFDs: pipeFDs{rfd: fds[0], wfd: fds[1]}}
+	size, err := unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, maxSpliceSize)
+	if err != nil {
+		size, err = unix.FcntlInt(uintptr(fds[0]), unix.F_GETPIPE_SZ, 0)
+		if err != nil {
+			size = 0 // unknown: never infer a drained socket from a short splice
+		}
+	}
+	return &splicePipe{pipeFDs: pipeFDs{rfd: fds[0], wfd: fds[1]}, size: size}
 }
 
 func closePipe(p pipeFDs) {

@@ -1110,7 +1110,14 @@ type child struct {
 
 func startChild(t testing.TB, role string, env ...string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestServerChild$", "-test.count=1")
+	// Under an emulator (go test -exec qemu-aarch64-static, with no
+	// binfmt_misc registration) the test binary cannot be exec'd itself:
+	// COOP_TEST_EXEC names the emulator to run it with.
+	argv := []string{os.Args[0], "-test.run=^TestServerChild$", "-test.count=1"}
+	if emu := os.Getenv("COOP_TEST_EXEC"); emu != "" {
+		argv = append([]string{emu}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), append(env, "NETIO_CHILD="+role)...)
 	var stderr lockedBuffer
 	cmd.Stderr = &stderr
