@@ -36,28 +36,29 @@ const (
 // blocks or yields. Create one with New; it starts running with Run.
 type Scheduler struct {
 	// Owned by the scheduler thread: the host loop and the running task.
-	grp       coro.Group[*Task]
-	cur       *Task // the running task; nil while the host loop runs
-	runq      taskList
-	all       taskList // every live task, for Stop, Dump and deadlock reports
-	timers    timerHeap
-	poller    poller
-	fds       []*FD // registered descriptors, by descriptor number
-	nFDs      int
-	nHooks    int // armed descriptor hooks: work that an event will start
-	fdSeq     uint32
-	pollReady bool // poller initialized
-	pollErr   error
-	nTasks    int   // live tasks
-	nExternal int   // blocked tasks that an event from outside can wake
-	sinceHost int   // tasks run since the host loop last polled
-	vnow      int64 // virtual clock, ns since the virtual start
-	stopping  bool
-	panicErr  *PanicError
-	freeTasks *Task // ended Spawn tasks, for reuse (linked by next)
-	nFree     int
-	stats     counters
-	offload   offloadPool
+	grp         coro.Group[*Task]
+	cur         *Task // the running task; nil while the host loop runs
+	runq        taskList
+	all         taskList // every live task, for Stop, Dump and deadlock reports
+	timers      timerHeap
+	poller      poller
+	fds         []*FD // registered descriptors, by descriptor number
+	nFDs        int
+	nHooks      int // armed descriptor hooks: work that an event will start
+	fdSeq       uint32
+	pollReady   bool // poller initialized
+	pollErr     error
+	nTasks      int   // live tasks
+	nExternal   int   // blocked tasks that an event from outside can wake
+	sinceHost   int   // tasks run since the host loop last polled
+	lastGosched int64 // real clock (ns since base) of the last yieldToRuntime
+	vnow        int64 // virtual clock, ns since the virtual start
+	stopping    bool
+	panicErr    *PanicError
+	freeTasks   *Task // ended Spawn tasks, for reuse (linked by next)
+	nFree       int
+	stats       counters
+	offload     offloadPool
 
 	// Shared with other goroutines.
 	mu         sync.Mutex
@@ -246,7 +247,30 @@ func (s *Scheduler) loop() error {
 		if s.panicErr != nil || s.grp.Goexiting() != nil {
 			return nil
 		}
+		s.yieldToRuntime()
 	}
+}
+
+// goschedEvery is how often a busy scheduler gives the Go runtime a
+// scheduling point.
+const goschedEvery = 2 * time.Millisecond
+
+// yieldToRuntime calls runtime.Gosched when the scheduler has been busy
+// for goschedEvery. Switches between tasks are coroutine switches, which
+// the runtime does not count as scheduling: to its monitor thread (sysmon)
+// a busy scheduler looks like one goroutine that never yields, so every
+// 10 ms it preempts it with a signal, and it keeps waking every 20 µs on
+// the scheduler's own CPU meanwhile. A voluntary Gosched every few ms
+// costs a thread hand-off or two and keeps the monitor asleep: in the
+// http example's measurements it cut the monitor's context switches from
+// 0.11 to 0.02 per request, and the server's CPU per request by a fifth.
+func (s *Scheduler) yieldToRuntime() {
+	now := int64(time.Since(s.base))
+	if now-s.lastGosched < int64(goschedEvery) {
+		return
+	}
+	s.lastGosched = now
+	runtime.Gosched()
 }
 
 // runFromHost switches from the host loop to t and returns when some task
@@ -286,6 +310,20 @@ func (s *Scheduler) wait() error {
 	timeout := int64(-1)
 	if next != nil {
 		timeout = max(next.when-s.nanotime(), 0)
+	}
+	if timeout != 0 && s.nFDs > 0 {
+		// Under load the next events are usually there already: a
+		// non-blocking poll, a raw system call, finds them without the
+		// runtime's syscall bookkeeping, and without giving its monitor a
+		// blocked thread to take the processor from (as the hand-written
+		// epoll loop of the study does). Only if it finds nothing to run
+		// does the thread sleep.
+		if err := s.pollNow(0); err != nil {
+			return err
+		}
+		if !s.runq.empty() {
+			return nil
+		}
 	}
 	s.sleeping.Store(true)
 	if s.inboxN.Load() != 0 || s.stopReq.Load() {
