@@ -57,13 +57,17 @@ var (
 // test binary (run by go test -exec) can start clients, which are native,
 // and servers, which are not.
 func Command(name string, args ...string) *exec.Cmd {
+	return commandContext(context.Background(), name, args...)
+}
+
+func commandContext(ctx context.Context, name string, args ...string) *exec.Cmd {
 	builtMu.Lock()
 	ours := built[name]
 	builtMu.Unlock()
 	if emu := os.Getenv("COOP_TEST_EXEC"); emu != "" && ours {
-		return exec.Command(emu, append([]string{name}, args...)...)
+		return exec.CommandContext(ctx, emu, append([]string{name}, args...)...)
 	}
-	return exec.Command(name, args...)
+	return exec.CommandContext(ctx, name, args...)
 }
 
 // Server is a running example process.
@@ -186,14 +190,7 @@ func Run(t testing.TB, timeout time.Duration, name string, args ...string) strin
 func RunErr(timeout time.Duration, stdin []byte, name string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := Command(name, args...)
-	cmd.Cancel = func() error { return cmd.Process.Kill() }
-	stop := context.AfterFunc(ctx, func() {
-		if cmd.Process != nil {
-			cmd.Process.Kill()
-		}
-	})
-	defer stop()
+	cmd := commandContext(ctx, name, args...)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}

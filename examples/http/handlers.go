@@ -1,0 +1,114 @@
+package main
+
+import (
+	"time"
+
+	"github.com/coopgo/coop/netio"
+)
+
+// serveTask is the task-mode handler: one task per connection, written as
+// plain blocking code — read, answer what is complete, write, repeat. The
+// buffers live as long as the connection. The deadlines are its own (see
+// session.armRead): the server sets none in task mode.
+func (l *local) serveTask(nc *netio.Conn) {
+	in, out := l.getBuffers()
+	s := &session{loc: l, nc: nc, in: in, out: out}
+	l.sessions[s] = struct{}{}
+	defer delete(l.sessions, s)
+	now := time.Now()
+	s.armRead(now)
+	s.armWrite(now)
+	for {
+		if l.draining && s.idle() {
+			return // shutting down: no next request (the server closes nc)
+		}
+		s.waiting = s.idle()
+		err := s.fill()
+		s.waiting = false
+		if err != nil {
+			s.readFailed(err)
+			return
+		}
+		now = time.Now()
+		if err = s.answer(now); err == nil {
+			err = s.flush()
+		}
+		if err != nil {
+			s.finish(err)
+			return
+		}
+		if s.progress {
+			s.armRead(now)
+			s.armWrite(now)
+		}
+	}
+}
+
+// drain runs in a task of l's scheduler when shutdown begins: task-mode
+// connections blocked waiting for their next request are closed now, busy
+// ones after the response they are writing.
+func (l *local) drain() {
+	l.draining = true
+	for s := range l.sessions {
+		if s.waiting {
+			s.nc.Close()
+		}
+	}
+}
+
+// serveReady is the ready-mode handler: it runs, in a pooled task, each
+// time the idle connection becomes readable. It reads what is there,
+// answers every complete request and returns: between requests the
+// connection holds no task, no stack and, once nothing is pending, no
+// buffers either — they go back to the scheduler's pool, as nginx frees a
+// keep-alive connection's buffers.
+//
+// Here the server owns the read deadline: it closes a connection idle for
+// its IdleTimeout (the -header-timeout), which bounds each pause of a
+// client. The time a pending request has taken so far is checked here,
+// each time more of it arrives; so a client that trickles its header in
+// is cut off within twice the header timeout.
+func (l *local) serveReady(nc *netio.Conn) error {
+	s, _ := nc.Value().(*session)
+	if s == nil {
+		s = &session{loc: l, nc: nc}
+		nc.SetValue(s)
+		s.armWrite(time.Now())
+	}
+	if s.in == nil {
+		s.in, s.out = l.getBuffers()
+	}
+	err := s.fill()
+	now := time.Now()
+	if err != nil {
+		s.readFailed(err)
+	} else {
+		if err = s.answer(now); err == nil {
+			err = s.flush()
+		}
+		if err != nil {
+			s.finish(err)
+		}
+	}
+	if err == nil {
+		if s.progress {
+			s.armWrite(now)
+		}
+		switch {
+		case s.idle():
+			s.started = time.Time{}
+		case s.progress || s.started.IsZero():
+			s.started = now
+		case now.Sub(s.started) > l.cfg.headerTimeout:
+			s.out = errorResponse[408].appendTo(s.out, l.clock.dateAt(now), connClose, false)
+			err = errClose
+			s.finish(err)
+		}
+	}
+	if err != nil || s.idle() {
+		l.putBuffers(s.in, s.out)
+		s.in, s.out = nil, nil
+		s.r, s.w = 0, 0
+	}
+	return err
+}

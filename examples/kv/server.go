@@ -1,0 +1,212 @@
+package main
+
+import (
+	"errors"
+	"hash/maphash"
+	"log"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/coopgo/coop/netio"
+	"github.com/coopgo/coop/sched"
+)
+
+// config is what the flags set.
+type config struct {
+	maxClients int
+	maxArgs    int
+	maxBulk    int
+	maxQuery   int
+	maxOutput  int
+	idle       time.Duration
+	verbose    bool
+}
+
+// A server is the key-value server: its shards, one per scheduler, and
+// what the connections share across them.
+type server struct {
+	cfg    config
+	log    *log.Logger
+	shards []*shard
+	bySch  map[*sched.Scheduler]*shard // read-only once serving
+	seed   maphash.Seed
+
+	clients  atomic.Int64 // connected clients, for -maxclients (as Redis, a total over all threads)
+	ids      atomic.Uint64
+	stopping atomic.Bool
+}
+
+// A shard is the part of the key space one scheduler owns, and what its
+// thread keeps for its connections. Only tasks of that scheduler touch
+// it, so nothing in it has a lock.
+type shard struct {
+	s       *sched.Scheduler
+	st      *store
+	clients map[*client]struct{}
+	free    [][]byte // spare I/O buffers of bufSize
+}
+
+func newServer(cfg config, logger *log.Logger, scheds []*sched.Scheduler) *server {
+	srv := &server{cfg: cfg, log: logger, bySch: make(map[*sched.Scheduler]*shard), seed: maphash.MakeSeed()}
+	for _, s := range scheds {
+		sh := &shard{s: s, st: newStore(), clients: make(map[*client]struct{})}
+		srv.shards = append(srv.shards, sh)
+		srv.bySch[s] = sh
+		s.Go(sh.st.sweeper)
+	}
+	return srv
+}
+
+func (srv *server) logf(format string, args ...any) { srv.log.Printf(format, args...) }
+
+// shardOf returns the shard that owns key: with several, by a hash of the
+// key, so that every key has exactly one owner and no store is shared
+// between threads.
+func (srv *server) shardOf(key []byte) *shard {
+	if len(srv.shards) == 1 {
+		return srv.shards[0]
+	}
+	return srv.shards[maphash.Bytes(srv.seed, key)%uint64(len(srv.shards))]
+}
+
+// connState tracks connections as the netio.Server reports them, on the
+// connection's scheduler thread: it makes each one's client, and refuses
+// clients over -maxclients the way Redis does, with an error reply before
+// the close.
+func (srv *server) connState(c *netio.Conn, state netio.ConnState) {
+	switch state {
+	case netio.StateNew:
+		sh := srv.bySch[c.Scheduler()]
+		cl := newClient(srv, sh, c)
+		c.SetValue(cl)
+		if srv.clients.Add(1) > int64(srv.cfg.maxClients) {
+			srv.clients.Add(-1)
+			cl.refused = true
+			tryWrite(c, []byte("-ERR max number of clients reached\r\n")) // best effort, as Redis
+			c.Close()
+			return
+		}
+		cl.counted = true
+		sh.clients[cl] = struct{}{}
+	case netio.StateClosed:
+		cl, _ := c.Value().(*client)
+		if cl == nil || !cl.counted {
+			return
+		}
+		cl.counted = false
+		srv.clients.Add(-1)
+		delete(cl.home.clients, cl)
+		cl.release()
+	}
+}
+
+// wakeReaders makes every task-mode client that waits for its next
+// command give up at once, for a graceful shutdown: a batch being
+// answered is finished and written, and no new one is started.
+func (srv *server) wakeReaders() {
+	past := time.Unix(1, 0)
+	for _, sh := range srv.shards {
+		sh.s.Do(func() {
+			for cl := range sh.clients {
+				cl.c.SetReadDeadline(past)
+			}
+		})
+	}
+}
+
+// configParams are the parameters CONFIG GET knows.
+func (srv *server) configParams() [][2]string {
+	return [][2]string{
+		{"save", ""},
+		{"appendonly", "no"},
+		{"databases", "1"},
+		{"maxclients", strconv.Itoa(srv.cfg.maxClients)},
+		{"proto-max-bulk-len", strconv.Itoa(srv.cfg.maxBulk)},
+		{"client-query-buffer-limit", strconv.Itoa(srv.cfg.maxQuery)},
+		{"timeout", strconv.Itoa(int(srv.cfg.idle / time.Second))},
+	}
+}
+
+// getBuf returns an empty buffer of capacity bufSize.
+func (sh *shard) getBuf() []byte {
+	if n := len(sh.free); n > 0 {
+		b := sh.free[n-1]
+		sh.free = sh.free[:n-1]
+		return b
+	}
+	return make([]byte, 0, bufSize)
+}
+
+// putBuf keeps b for another connection if it is a standard buffer.
+func (sh *shard) putBuf(b []byte) {
+	if cap(b) == bufSize && len(sh.free) < 1024 {
+		sh.free = append(sh.free, b[:0])
+	}
+}
+
+// on runs fn with sh's store on sh's scheduler: directly if sh is the
+// client's own shard, else through Scheduler.Do, which parks the client's
+// task until the other thread has run fn. Commands of one client thus
+// still run one after the other, in order.
+func (cl *client) on(sh *shard, fn func(st *store)) {
+	if sh == cl.home {
+		fn(sh.st)
+		return
+	}
+	if err := sh.s.Do(func() { fn(sh.st) }); err != nil {
+		// The other scheduler has stopped: shutting down. The reply
+		// stream can no longer be trusted.
+		cl.srv.logf("client %s: shard %v: %v", cl.addr(), sh.s, err)
+		cl.dropNow = true
+	}
+}
+
+// eachShard runs fn on every shard, in turn.
+func (cl *client) eachShard(fn func(st *store)) {
+	for _, sh := range cl.srv.shards {
+		cl.on(sh, fn)
+	}
+}
+
+// byShard runs fn on every shard that owns some of keys[0], keys[step],
+// keys[2*step]..., with the positions of its keys among them.
+func (cl *client) byShard(keys [][]byte, step int, fn func(st *store, keys [][]byte, idx []int)) {
+	n := len(cl.srv.shards)
+	if len(cl.idx) < n {
+		cl.idx = make([][]int, n)
+	}
+	for i := range cl.idx {
+		cl.idx[i] = cl.idx[i][:0]
+	}
+	if n == 1 {
+		for i := 0; i < len(keys); i += step {
+			cl.idx[0] = append(cl.idx[0], i)
+		}
+		fn(cl.home.st, keys, cl.idx[0])
+		return
+	}
+	for i := 0; i < len(keys); i += step {
+		s := maphash.Bytes(cl.srv.seed, keys[i]) % uint64(n)
+		cl.idx[s] = append(cl.idx[s], i)
+	}
+	for s, idx := range cl.idx[:n] {
+		if len(idx) > 0 {
+			cl.on(cl.srv.shards[s], func(st *store) { fn(st, keys, idx) })
+		}
+	}
+}
+
+// scratch returns n reply buffers for MGET's pieces.
+func (cl *client) scratch(n int) []replies {
+	if len(cl.vals) < n {
+		cl.vals = append(cl.vals, make([]replies, n-len(cl.vals))...)
+	}
+	return cl.vals[:n]
+}
+
+// isReset reports a connection the peer reset or abandoned.
+func isReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
