@@ -177,6 +177,47 @@ func (c *Conn) Write(b []byte) (int, error) {
 	}
 }
 
+// TryWrite writes as much of b as the socket's send buffer takes now,
+// without waiting: the write of an event loop that keeps its own output
+// buffer (a Redis-style server answering a client that reads slowly). It
+// returns how much it wrote; fewer than len(b) bytes with a nil error
+// means the send buffer is full (or another Write is parked midway, whose
+// bytes must not be interleaved): write the rest later, after WaitWrite on
+// c.FD() or with Write. Off c's scheduler thread it is handed to it.
+func (c *Conn) TryWrite(b []byte) (int, error) {
+	if t := sched.Current(); t == nil || t.Scheduler() != c.s {
+		var n int
+		var err error
+		if derr := c.s.Do(func() { n, err = c.TryWrite(b) }); derr != nil {
+			return 0, c.opError("write", derr)
+		}
+		return n, err
+	}
+	fd := c.fd
+	if err := fd.CheckWrite(); err != nil {
+		return 0, c.opError("write", err)
+	}
+	if len(b) == 0 || !fd.Writable() || c.wlock.busy {
+		return 0, nil
+	}
+	for {
+		n, e := rawWrite(c.sysfd, b)
+		switch e {
+		case 0:
+			if n < len(b) {
+				fd.ClearWritable() // the send buffer is full
+			}
+			return n, nil
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			fd.ClearWritable()
+			return 0, nil
+		}
+		return 0, c.opError("write", errnoErr("write", e))
+	}
+}
+
 // writeForeign is Write called off c's scheduler thread.
 func (c *Conn) writeForeign(b []byte) (n int, err error) {
 	if derr := c.s.Do(func() { n, err = c.Write(b) }); derr != nil {

@@ -342,3 +342,55 @@ func TestConcurrentWritesDoNotInterleave(t *testing.T) {
 		}
 	}
 }
+
+func TestTryWrite(t *testing.T) {
+	s := sched.New()
+	l, err := netio.Listen(s, "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := make(chan net.Conn, 1)
+	go func() {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Error(err)
+		}
+		peer <- c // it reads nothing until told
+	}()
+	s.Go(func() {
+		defer l.Close()
+		c, err := l.AcceptConn()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 1<<20)
+		total := 0
+		for range 64 { // far more than the socket buffers hold
+			n, err := c.TryWrite(buf)
+			if err != nil {
+				t.Fatalf("TryWrite: %v", err)
+			}
+			total += n
+			if n < len(buf) {
+				break // full: TryWrite did not wait
+			}
+		}
+		if total == 0 || total >= 64<<20 {
+			t.Errorf("TryWrite wrote %d bytes before the buffer was full", total)
+		}
+		if n, err := c.TryWrite(buf); n != 0 || err != nil {
+			t.Errorf("TryWrite on a full buffer: %d, %v; want 0, nil", n, err)
+		}
+		pc := <-peer
+		go io.Copy(io.Discard, pc) // now the peer reads
+		if _, err := c.Write(buf[:1000]); err != nil {
+			t.Errorf("Write after TryWrite: %v", err)
+		}
+		pc.Close()
+	})
+	if err := s.Run(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -156,7 +156,7 @@ func (cl *client) flush() {
 		return
 	}
 	if cl.writer == nil {
-		n, err := tryWrite(cl.c, cl.w.b)
+		n, err := cl.c.TryWrite(cl.w.b)
 		if err != nil {
 			cl.fail(err)
 			return

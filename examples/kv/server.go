@@ -84,7 +84,7 @@ func (srv *server) connState(c *netio.Conn, state netio.ConnState) {
 		if srv.clients.Add(1) > int64(srv.cfg.maxClients) {
 			srv.clients.Add(-1)
 			cl.refused = true
-			tryWrite(c, []byte("-ERR max number of clients reached\r\n")) // best effort, as Redis
+			c.TryWrite([]byte("-ERR max number of clients reached\r\n")) // best effort, as Redis
 			c.Close()
 			return
 		}
