@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
@@ -508,7 +507,7 @@ func TestShutdown(t *testing.T) {
 
 // TestCores checks that -cores other than 1 is refused with a reason.
 func TestCores(t *testing.T) {
-	out, err := exec.Command(bin, "-addr", "127.0.0.1:0", "-cores", "2").CombinedOutput()
+	out, err := exampletest.Command(bin, "-addr", "127.0.0.1:0", "-cores", "2").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "one scheduler") {
 		t.Errorf("chat -cores 2: %v, %q", err, out)
 	}

@@ -643,7 +643,7 @@ func TestShutdown(t *testing.T) {
 // TestBadFlags checks that bad flags are refused with a message.
 func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{{"-cores", "0"}, {"-mode", "fork"}, {"-maxclients", "0"}} {
-		out, err := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...).CombinedOutput()
+		out, err := exampletest.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), args[0]) {
 			t.Errorf("kv %q: %v, %q; want a failure naming the flag", args, err, out)
 		}
