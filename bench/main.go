@@ -12,7 +12,7 @@
 //
 // It prints a machine line and tables on stdout and progress on stderr, and
 // writes results/run-<time>.json, results/latest.json and the plots
-// (results/*.png, *.svg). It measures four things:
+// (results/*.png, *.svg). It measures these things:
 //
 //   - the switch ladder: one transfer of control, from a plain call to a
 //     switch between two processes;
@@ -22,6 +22,11 @@
 //     a load generator pinned to CPU 1 (package internal/loadgen): server
 //     CPU per request, throughput, open-loop latency, streaming, and memory
 //     per idle connection;
+//   - real clients and C references (package internal/clients): wrk
+//     against examples/http on coop, net/http and nginx; redis-benchmark
+//     against examples/kv on coop, a minimal RESP server on package net
+//     and redis-server, each server pinned to CPU 0 and each client to
+//     CPU 1, when those tools are installed;
 //   - nothing else: every row that cannot run prints why.
 //
 // The binary re-executes itself for every server, worker and client
@@ -52,7 +57,7 @@ func run() (code int) {
 	md := flag.String("md", "", "also write the markdown page to this file (relative to bench/, e.g. RESULTS.md)")
 	out := flag.String("out", "results", "directory for JSON results and plots (relative to bench/)")
 	render := flag.Bool("render", false, "do not measure: re-render tables, plots and -md from <out>/latest.json")
-	only := flag.String("only", "", "comma-separated parts to run: ladder, spawn, servers (default: all)")
+	only := flag.String("only", "", "comma-separated parts to run: ladder, spawn, servers, clients (default: all)")
 	modelsFlag := flag.String("models", "", "comma-separated server models to run (default: all)")
 	rate := flag.Float64("rate", 0, "open-loop request rate, the same for every model (default: the mode's)")
 	flag.Parse()

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/coopgo/coop/bench/internal/child"
+	"github.com/coopgo/coop/bench/internal/clients"
 	"github.com/coopgo/coop/bench/internal/ladder"
 	"github.com/coopgo/coop/bench/internal/models"
 	"github.com/coopgo/coop/bench/internal/report"
@@ -98,6 +99,8 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 
+	checkClients(t, r)
+
 	dir := t.TempDir()
 	if _, err := report.Save(r, dir); err != nil {
 		t.Fatal(err)
@@ -108,7 +111,11 @@ func TestSmoke(t *testing.T) {
 	}
 	var text bytes.Buffer
 	report.Text(&text, loaded)
-	for _, want := range []string{"machine:", "Switch ladder", "closed loop", "open loop", "streaming", "idle connection", "skipped:"} {
+	wants := []string{"machine:", "Switch ladder", "closed loop", "open loop", "streaming", "idle connection", "under wrk", "under redis-benchmark"}
+	if hasSkipped(loaded) {
+		wants = append(wants, "skipped:")
+	}
+	for _, want := range wants {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text report lacks %q", want)
 		}
@@ -120,6 +127,9 @@ func TestSmoke(t *testing.T) {
 	if err := report.WriteMarkdown(md, loaded, dir); err != nil {
 		t.Fatal(err)
 	}
+	if b, err := os.ReadFile(md); err != nil || !bytes.Contains(b, []byte("Real clients and C references")) || !bytes.Contains(b, []byte("-only clients")) {
+		t.Errorf("markdown lacks the real clients section (%v)", err)
+	}
 	for _, p := range report.Plots {
 		for _, ext := range []string{".png", ".svg"} {
 			if fi, err := os.Stat(filepath.Join(dir, p.Name+ext)); err != nil || fi.Size() == 0 {
@@ -127,4 +137,74 @@ func TestSmoke(t *testing.T) {
 			}
 		}
 	}
+}
+
+// checkClients checks the rows of the real clients part: every row is
+// there, none failed, and each is either skipped with a reason (a tool is
+// not installed) or measured, with the server pinned to CPU 0 and the
+// client to CPU 1.
+func checkClients(t *testing.T, r *report.Run) {
+	t.Helper()
+	if r.ClientPlan == nil {
+		t.Fatal("no client plan")
+	}
+	if got, want := len(r.Clients), clients.Rows(*r.ClientPlan); got != want {
+		t.Errorf("%d client rows, want %d", got, want)
+	}
+	measured := 0
+	for _, c := range r.Clients {
+		name := c.Server + " " + c.Test
+		switch {
+		case c.Error != "":
+			t.Errorf("clients %s: %s", name, c.Error)
+		case c.Skipped != "":
+			if !strings.Contains(c.Skipped, "not installed") {
+				t.Errorf("clients %s: skipped for an unexpected reason: %s", name, c.Skipped)
+			}
+		case len(c.Runs) != r.ClientPlan.Repeats || c.Rate.Median <= 0 || c.CPUPerReq.N == 0 || c.CPUPerReq.Median <= 0 || c.P99.Median <= 0:
+			t.Errorf("clients %s: not measured: %+v", name, c)
+		case c.ServerCPUs != "0" || c.ClientCPUs != "1":
+			t.Errorf("clients %s: server on CPUs %q, client on %q; want 0 and 1", name, c.ServerCPUs, c.ClientCPUs)
+		default:
+			measured++
+		}
+	}
+	t.Logf("clients: %d of %d rows measured", measured, len(r.Clients))
+}
+
+// hasSkipped reports whether any row of the run was skipped or limited,
+// and so must print "skipped:" with its reason. (Which rows are skipped
+// depends on the machine and on what is implemented: none may be.)
+func hasSkipped(r *report.Run) bool {
+	for _, l := range r.Ladder {
+		if l.Skipped != "" {
+			return true
+		}
+	}
+	for _, s := range r.Spawn {
+		if s.Skipped != "" {
+			return true
+		}
+	}
+	for _, m := range r.Memory {
+		if m.Skipped != "" {
+			return true
+		}
+	}
+	for _, m := range r.Models {
+		if m.Skipped != "" {
+			return true
+		}
+		for _, l := range m.Closed {
+			if l.Limit != "" {
+				return true
+			}
+		}
+	}
+	for _, c := range r.Clients {
+		if c.Skipped != "" {
+			return true
+		}
+	}
+	return false
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/coopgo/coop/bench/internal/clients"
 	"github.com/coopgo/coop/bench/internal/harness"
 	"github.com/coopgo/coop/bench/internal/ladder"
 	"github.com/coopgo/coop/bench/internal/models"
@@ -16,7 +17,7 @@ import (
 
 type studyConfig struct {
 	mode    string   // quick, full, smoke
-	parts   []string // ladder, spawn, servers; nil: all
+	parts   []string // ladder, spawn, servers, clients; nil: all
 	models  []string // nil: all
 	rate    float64  // open-loop rate; 0: chosen from the closed-loop rows (see harness.OpenRate)
 	command string
@@ -30,6 +31,7 @@ type modePlan struct {
 	spawnReps    int
 	parkN        int // suspended at once
 	servers      harness.Plan
+	clients      clients.Plan
 }
 
 // The open-loop rate is openFraction of the slowest model's closed-loop
@@ -48,6 +50,14 @@ var plans = map[string]modePlan{
 			OpenConns: 100, OpenWindow: 500 * time.Millisecond,
 			StreamConns: 100, IdleConns: 1000, CheckConns: 100, PoolCap: 100,
 		},
+		// About 40 s for 24 rows: runs shorter than -full's 5 s, so
+		// that the quick study stays under 3 minutes; wrk's -d is
+		// whole seconds, so its runs and warm-up last 1 s.
+		clients: clients.Plan{
+			Repeats:    3,
+			HTTPWarmup: time.Second, HTTPRun: time.Second, HTTPConns: 100,
+			RESPWarmup: 3000, RESPRun: 300 * time.Millisecond, RESPConns: 50, Pipelines: []int{1, 16},
+		},
 	},
 	"full": {
 		ladderTarget: 200 * time.Millisecond, ladderReps: 11,
@@ -57,6 +67,11 @@ var plans = map[string]modePlan{
 			OpenConns: 100, OpenWindow: 2 * time.Second,
 			StreamConns: 100, IdleConns: 10_000, CheckConns: 100, PoolCap: 1000,
 		},
+		clients: clients.Plan{
+			Repeats:    5,
+			HTTPWarmup: 2 * time.Second, HTTPRun: 5 * time.Second, HTTPConns: 100,
+			RESPWarmup: 20_000, RESPRun: 5 * time.Second, RESPConns: 50, Pipelines: []int{1, 16},
+		},
 	},
 	"smoke": {
 		ladderTarget: 2 * time.Millisecond, ladderReps: 3,
@@ -65,6 +80,11 @@ var plans = map[string]modePlan{
 			Conns: []int{1, 10, 50}, Warmup: 50 * time.Millisecond, Interval: 100 * time.Millisecond, Intervals: 2,
 			OpenConns: 10, OpenWindow: 100 * time.Millisecond,
 			StreamConns: 10, IdleConns: 50, CheckConns: 20,
+		},
+		clients: clients.Plan{
+			Repeats:    1,
+			HTTPWarmup: 0, HTTPRun: time.Second, HTTPConns: 100,
+			RESPWarmup: 200, RESPRun: 50 * time.Millisecond, RESPConns: 50, Pipelines: []int{1, 16},
 		},
 	},
 }
@@ -119,6 +139,9 @@ func runStudy(cfg studyConfig) (*report.Run, error) {
 	if cfg.wants("servers") {
 		steps += len(ms) * mp.servers.Steps()
 	}
+	if cfg.wants("clients") {
+		steps += clients.Steps(mp.clients)
+	}
 	prog := newProgress(steps)
 	step := prog.step
 	defer prog.finish()
@@ -167,6 +190,11 @@ func runStudy(cfg studyConfig) (*report.Run, error) {
 			harness.RunMemory(m, *p, &r.Models[i], step)
 		}
 		r.Notes = append(r.Notes, serverNotes(r)...)
+	}
+	if cfg.wants("clients") {
+		cp := mp.clients
+		r.ClientPlan = &cp
+		r.Clients = clients.Run(cp, prog.doing, step)
 	}
 	r.Elapsed = time.Since(r.Started)
 	r.LoadEnd = rawsys.LoadAverage()

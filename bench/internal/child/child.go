@@ -68,6 +68,20 @@ func Command(role string, group bool, env []string, args ...string) (*exec.Cmd, 
 	return cmd, nil
 }
 
+// External returns a command that runs an installed program — a server
+// or a client the study measures coop against (nginx, redis-server, wrk,
+// redis-benchmark) — with the same guarantees as Command: Pdeathsig
+// (kept across execve, so also through taskset) and a process group of
+// its own, which Kill and KillAll end whole, so that nginx's worker goes
+// with its master. Start it with Start. One gap remains: Pdeathsig is not
+// inherited across fork, so if the study itself is killed with SIGKILL, a
+// worker process forked by such a program (nginx's) can outlive it.
+func External(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	return cmd
+}
+
 var (
 	mu      sync.Mutex
 	started = map[int]bool{} // pid → leads its own group

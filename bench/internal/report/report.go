@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coopgo/coop/bench/internal/clients"
 	"github.com/coopgo/coop/bench/internal/harness"
 	"github.com/coopgo/coop/bench/internal/ladder"
 	"github.com/coopgo/coop/bench/internal/rawsys"
@@ -37,7 +38,10 @@ type Run struct {
 	Spawn     []spawn.SpawnResult   `json:"spawn"`
 	Memory    []spawn.MemResult     `json:"suspended_memory"`
 	Models    []harness.ModelResult `json:"models"`
-	Notes     []string              `json:"notes,omitempty"`
+	// The real clients part (package clients): its plan and rows.
+	ClientPlan *clients.Plan    `json:"client_plan,omitempty"`
+	Clients    []clients.Result `json:"clients,omitempty"`
+	Notes      []string         `json:"notes,omitempty"`
 }
 
 // Save writes the run to dir as run-<time>.json and latest.json.
@@ -75,6 +79,9 @@ type table struct {
 	title string
 	rows  [][]string
 	notes []string
+	// intro, if set, is a section heading and paragraphs printed before
+	// the table in markdown only.
+	intro []string
 }
 
 func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
@@ -126,6 +133,9 @@ func (t *table) text(w io.Writer) {
 
 // markdown writes the table as GitHub markdown.
 func (t *table) markdown(w io.Writer) {
+	for _, l := range t.intro {
+		fmt.Fprintf(w, "\n%s\n", l)
+	}
 	fmt.Fprintf(w, "\n### %s\n\n", t.title)
 	cols := len(t.rows[0])
 	for i, r := range t.rows {

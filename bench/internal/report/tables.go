@@ -36,6 +36,9 @@ func Tables(r *Run) []*table {
 	if len(r.Models) > 0 {
 		ts = append(ts, closedTable(r), openTable(r), streamTable(r), memoryTable(r))
 	}
+	if len(r.Clients) > 0 {
+		ts = append(ts, clientTables(r)...)
+	}
 	return ts
 }
 
