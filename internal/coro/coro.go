@@ -40,8 +40,15 @@
 // through iter.Pull's own propagation (which would deliver it to whichever
 // goroutine happens to be blocked in the slot). runtime.Goexit cannot be
 // recovered: a worker that Goexits parks on the host (Goexiting reports it),
-// the host ends the group with that worker last, and its exit then hands
-// the Goexit to the host, as iter.Pull does.
+// the host ends the group with that worker last. When the host is the one
+// blocked in that worker's own slot, the worker's exit hands the Goexit to
+// the host, as iter.Pull does; otherwise End simply returns. Either way the
+// host must then call runtime.Goexit itself (see Goexiting), which ucontext
+// and sched do.
+//
+// A worker handed out by Get but never switched to is started by End: its
+// goroutine begins, and Work is called with Ending set, so a client's Work
+// checks Ending before running anything.
 //
 // All fields are owned by the running participant; control passes only
 // through coroswitch, which orders memory between the goroutines (and tells
