@@ -210,11 +210,48 @@ func Run(p Plan, doing, step func(string)) []Result {
 	}
 	step("clients: build examples/http, examples/kv")
 
+	// The servers of one protocol run side by side (all pinned to the
+	// server CPU; an idle one costs nothing there) and their measured runs
+	// interleave: one run against each server in turn, Repeats times. On a
+	// shared VM the speed of the machine drifts by tens of percent over
+	// minutes; interleaving makes every server meet the same drift, so
+	// the rows compare as same-run ratios.
 	var out []Result
-	for _, sp := range specs {
-		out = append(out, e.runSpec(sp, setupErr, doing, step)...)
+	for _, proto := range []string{"http", "resp"} {
+		var group []*live
+		for _, sp := range specs {
+			if sp.proto != proto {
+				continue
+			}
+			l := e.prepare(sp, setupErr, doing, step)
+			group = append(group, l)
+		}
+		var running []*live
+		for _, l := range group {
+			if l.srv != nil {
+				running = append(running, l)
+			}
+		}
+		if proto == "http" {
+			e.runHTTP(running, doing, step)
+		} else {
+			e.runRESP(running, doing, step)
+		}
+		for _, l := range group {
+			if l.srv != nil {
+				l.srv.stop()
+			}
+			out = append(out, l.rows...)
+		}
 	}
 	return out
+}
+
+// live is a server being measured and its rows.
+type live struct {
+	sp   spec
+	rows []Result
+	srv  *server // nil when its rows were skipped or failed before timing
 }
 
 // tmpPrefix starts the name of a run's temporary directory (built
@@ -397,8 +434,10 @@ func (e *env) redis(addr string) (*exec.Cmd, error) {
 		"--bind", "127.0.0.1", "--port", port, "--dir", e.tmp), nil
 }
 
-// runSpec starts, checks and measures one server, and returns its rows.
-func (e *env) runSpec(sp spec, setupErr error, doing, step func(string)) []Result {
+// prepare starts and checks the server of sp. Rows that cannot be timed
+// (a missing tool, a failed start or check) are finished here, with their
+// reason; otherwise the returned live has the running server.
+func (e *env) prepare(sp spec, setupErr error, doing, step func(string)) *live {
 	rows := sp.rows(e.plan)
 	client, clientPkg := clientTool(sp.proto)
 	if v := e.versions[sp.tool]; v != "" {
@@ -411,11 +450,11 @@ func (e *env) runSpec(sp spec, setupErr error, doing, step func(string)) []Resul
 			f(&rows[i])
 		}
 	}
-	finish := func(msg string) []Result {
+	finish := func(msg string) *live {
 		for range rows {
 			step(sp.name + ": " + msg)
 		}
-		return rows
+		return &live{sp: sp, rows: rows}
 	}
 	skip := ""
 	switch {
@@ -431,7 +470,7 @@ func (e *env) runSpec(sp spec, setupErr error, doing, step func(string)) []Resul
 		step(sp.name + ": skipped")
 		return finish("skipped")
 	}
-	fail := func(err error) []Result {
+	fail := func(err error) *live {
 		all(func(r *Result) { r.Error = err.Error() })
 		return finish("not timed")
 	}
@@ -446,15 +485,7 @@ func (e *env) runSpec(sp spec, setupErr error, doing, step func(string)) []Resul
 	if err != nil {
 		return fail(err)
 	}
-	defer srv.stop()
-	if sp.proto == "http" {
-		doing(sp.name + ": wrk")
-		e.runHTTP(srv, &rows[0])
-		step(sp.name + ": wrk " + rows[0].Test)
-		return rows
-	}
-	e.runRESP(srv, rows, doing, step)
-	return rows
+	return &live{sp: sp, rows: rows, srv: srv}
 }
 
 // startChecked starts the server of sp pinned to the server CPU and checks
@@ -513,61 +544,81 @@ func wholeSeconds(d time.Duration) string {
 	return strconv.Itoa(max(1, int((d+time.Second/2)/time.Second))) + "s"
 }
 
-func (e *env) runHTTP(srv *server, r *Result) {
-	url := "http://" + srv.addr + helloPath
-	wrkArgs := func(d time.Duration) []string {
-		return []string{"-t1", "-c" + strconv.Itoa(e.plan.HTTPConns), "--latency", "-d" + wholeSeconds(d), url}
+// runHTTP measures the HTTP servers: a warm-up run against each, then
+// Repeats rounds of one wrk run against each in turn.
+func (e *env) runHTTP(ls []*live, doing, step func(string)) {
+	wrkArgs := func(srv *server, d time.Duration) []string {
+		return []string{"-t1", "-c" + strconv.Itoa(e.plan.HTTPConns), "--latency", "-d" + wholeSeconds(d), "http://" + srv.addr + helloPath}
 	}
-	fail := func(err error) {
+	fail := func(l *live, err error) {
+		r := &l.rows[0]
+		if r.Error != "" {
+			return
+		}
 		r.Error = err.Error()
-		if out := srv.err.String(); out != "" {
+		if out := l.srv.err.String(); out != "" {
 			r.Error += "; server output: " + clip(out)
 		}
 	}
-	if e.plan.HTTPWarmup > 0 {
-		d := e.plan.HTTPWarmup
-		if _, err := e.runClient("wrk", wrkArgs(d), d+20*time.Second); err != nil {
-			fail(fmt.Errorf("warm-up: %w", err))
-			return
+	for _, l := range ls {
+		doing(l.sp.name + ": wrk warm-up")
+		if d := e.plan.HTTPWarmup; d > 0 {
+			if _, err := e.runClient("wrk", wrkArgs(l.srv, d), d+20*time.Second); err != nil {
+				fail(l, fmt.Errorf("warm-up: %w", err))
+				continue
+			}
+		}
+		if err := setPinning(l.srv, []*Result{&l.rows[0]}); err != nil {
+			fail(l, err)
 		}
 	}
-	if err := setPinning(srv, []*Result{r}); err != nil {
-		fail(err)
-		return
-	}
-	for range e.plan.Repeats {
-		args := wrkArgs(e.plan.HTTPRun)
-		r.Command = "wrk " + strings.Join(args, " ")
-		m, err := e.measure(srv, "wrk", args, e.plan.HTTPRun+20*time.Second)
-		if err != nil {
-			fail(err)
-			break
-		}
-		r.ClientCPUs = m.cpus
-		w, err := ParseWrk(m.out)
-		if err == nil && w.Non2xx > 0 {
-			err = fmt.Errorf("wrk: %d of %d responses were not 2xx or 3xx", w.Non2xx, w.Requests)
-		}
-		if err == nil && w.Requests == 0 {
-			err = fmt.Errorf("wrk: no request completed")
-		}
-		if err != nil {
-			fail(err)
-			break
-		}
-		r.Runs = append(r.Runs, Sample{Requests: w.Requests, Wall: m.wall, RPS: w.RPS, ServerCPU: m.serverCPU, ClientCPU: m.clientCPU, P50: w.P50, P99: w.P99, SocketErrors: w.SocketErrors})
-	}
-	if r.Error == "" {
-		if err := setPinning(srv, []*Result{r}); err != nil {
-			fail(err)
+	for i := range e.plan.Repeats {
+		for _, l := range ls {
+			r := &l.rows[0]
+			if r.Error != "" {
+				continue
+			}
+			doing(fmt.Sprintf("%s: wrk, round %d of %d", l.sp.name, i+1, e.plan.Repeats))
+			args := wrkArgs(l.srv, e.plan.HTTPRun)
+			r.Command = "wrk " + strings.Join(args, " ")
+			m, err := e.measure(l.srv, "wrk", args, e.plan.HTTPRun+20*time.Second)
+			if err != nil {
+				fail(l, err)
+				continue
+			}
+			r.ClientCPUs = m.cpus
+			w, err := ParseWrk(m.out)
+			if err == nil && w.Non2xx > 0 {
+				err = fmt.Errorf("wrk: %d of %d responses were not 2xx or 3xx", w.Non2xx, w.Requests)
+			}
+			if err == nil && w.Requests == 0 {
+				err = fmt.Errorf("wrk: no request completed")
+			}
+			if err != nil {
+				fail(l, err)
+				continue
+			}
+			r.Runs = append(r.Runs, Sample{Requests: w.Requests, Wall: m.wall, RPS: w.RPS, ServerCPU: m.serverCPU, ClientCPU: m.clientCPU, P50: w.P50, P99: w.P99, SocketErrors: w.SocketErrors})
 		}
 	}
-	summarize(r)
+	for _, l := range ls {
+		r := &l.rows[0]
+		if r.Error == "" {
+			if err := setPinning(l.srv, []*Result{r}); err != nil {
+				fail(l, err)
+			}
+		}
+		summarize(r)
+		step(l.sp.name + ": wrk " + r.Test)
+	}
 }
 
-func (e *env) runRESP(srv *server, rows []Result, doing, step func(string)) {
-	_, port, _ := strings.Cut(srv.addr, ":")
-	benchArgs := func(pl int, tests string, n int) []string {
+// runRESP measures the RESP servers, pipeline depth by pipeline depth: a
+// warm-up run against each (its rates size the measured runs), then
+// Repeats rounds of one SET and one GET run against each in turn.
+func (e *env) runRESP(ls []*live, doing, step func(string)) {
+	benchArgs := func(srv *server, pl int, tests string, n int) []string {
+		_, port, _ := strings.Cut(srv.addr, ":")
 		return []string{"-h", "127.0.0.1", "-p", port, "-c", strconv.Itoa(e.plan.RESPConns), "-n", strconv.Itoa(n),
 			"-P", strconv.Itoa(pl), "-t", tests, "--csv"}
 	}
@@ -576,94 +627,109 @@ func (e *env) runRESP(srv *server, rows []Result, doing, step func(string)) {
 	timeout := func(n int, rate float64) time.Duration {
 		return 20*time.Second + time.Duration(float64(n)/max(rate, 500)*3*float64(time.Second))
 	}
-	fail := func(r *Result, err error) {
+	fail := func(l *live, r *Result, err error) {
 		if r.Error != "" {
 			return
 		}
 		r.Error = err.Error()
-		if out := srv.err.String(); out != "" && srv.alive() != nil {
+		if out := l.srv.err.String(); out != "" && l.srv.alive() != nil {
 			r.Error += "; server output: " + clip(out)
 		}
 	}
-	var ptrs []*Result
-	for i := range rows {
-		ptrs = append(ptrs, &rows[i])
+	ptrs := func(l *live) []*Result {
+		var rs []*Result
+		for i := range l.rows {
+			rs = append(rs, &l.rows[i])
+		}
+		return rs
 	}
-	pinChecked := false
-	for _, pl := range e.plan.Pipelines {
-		var group []*Result // SET and GET at this depth
-		for _, r := range ptrs {
+	// depth returns l's rows at pipeline depth pl: SET and GET.
+	depth := func(l *live, pl int) []*Result {
+		var rs []*Result
+		for _, r := range ptrs(l) {
 			if r.Pipeline == pl {
-				group = append(group, r)
+				rs = append(rs, r)
 			}
 		}
-		doing(fmt.Sprintf("%s: redis-benchmark -P %d", srv.name, pl))
-		// Warm-up: both tests, SET first so that GET finds its key; its
-		// rates size the measured runs.
-		rates := map[string]float64{}
-		nw := max(1, e.plan.RESPWarmup*pl)
-		out, err := e.runClient("redis-benchmark", benchArgs(pl, "set,get", nw), timeout(nw, 0))
-		if err == nil {
-			var bs []BenchResult
-			if bs, err = ParseRedisBenchmarkCSV(out.out); err == nil {
-				for _, b := range bs {
-					rates[b.Test] = b.RPS
+		return rs
+	}
+	type sized struct {
+		rate float64
+		n    int
+	}
+	pinChecked := map[*live]bool{}
+	for _, pl := range e.plan.Pipelines {
+		sizes := map[*Result]sized{}
+		for _, l := range ls {
+			doing(fmt.Sprintf("%s: redis-benchmark -P %d warm-up", l.sp.name, pl))
+			// Warm-up: both tests, SET first so that GET finds its key.
+			rates := map[string]float64{}
+			nw := max(1, e.plan.RESPWarmup*pl)
+			out, err := e.runClient("redis-benchmark", benchArgs(l.srv, pl, "set,get", nw), timeout(nw, 0))
+			if err == nil {
+				var bs []BenchResult
+				if bs, err = ParseRedisBenchmarkCSV(out.out); err == nil {
+					for _, b := range bs {
+						rates[b.Test] = b.RPS
+					}
 				}
 			}
-		}
-		if err == nil && !pinChecked {
-			err = setPinning(srv, ptrs)
-			pinChecked = true
-		}
-		if err != nil {
-			for _, r := range group {
-				fail(r, fmt.Errorf("warm-up: %w", err))
+			if err == nil && !pinChecked[l] {
+				err = setPinning(l.srv, ptrs(l))
+				pinChecked[l] = true
 			}
-		}
-		ns := map[string]int{}
-		for _, r := range group {
-			rate := rates[r.Test]
-			if rate <= 0 {
-				rate = float64(nw) // a second's worth, if the warm-up had no line for it
-			}
-			// At least 20 requests or pipelines per connection.
-			n := max(int(rate*e.plan.RESPRun.Seconds()), 20*e.plan.RESPConns*pl)
-			ns[r.Test] = (n + 999) / 1000 * 1000
-		}
-		// Repeats interleave SET and GET, so that a slow moment of the
-		// machine is shared between them.
-		for range e.plan.Repeats {
-			for _, r := range group {
-				if r.Error != "" {
-					continue
-				}
-				n := ns[r.Test]
-				args := benchArgs(pl, strings.ToLower(r.Test), n)
-				r.Command = "redis-benchmark " + strings.Join(args, " ")
-				m, err := e.measure(srv, "redis-benchmark", args, timeout(n, rates[r.Test]))
-				var b []BenchResult
-				if err == nil {
-					b, err = ParseRedisBenchmarkCSV(m.out)
-				}
-				if err == nil && (len(b) != 1 || b[0].Test != r.Test) {
-					err = fmt.Errorf("redis-benchmark -t %s: unexpected result lines %+v", strings.ToLower(r.Test), b)
-				}
+			for _, r := range depth(l, pl) {
 				if err != nil {
-					fail(r, err)
+					fail(l, r, fmt.Errorf("warm-up: %w", err))
 					continue
 				}
-				r.ClientCPUs = m.cpus
-				r.Runs = append(r.Runs, Sample{Requests: int64(n), Wall: m.wall, RPS: b[0].RPS, ServerCPU: m.serverCPU, ClientCPU: m.clientCPU, P50: b[0].P50, P99: b[0].P99})
+				rate := rates[r.Test]
+				if rate <= 0 {
+					rate = float64(nw) // a second's worth, if the warm-up had no line for it
+				}
+				// At least 20 requests or pipelines per connection.
+				n := max(int(rate*e.plan.RESPRun.Seconds()), 20*e.plan.RESPConns*pl)
+				sizes[r] = sized{rate: rates[r.Test], n: (n + 999) / 1000 * 1000}
 			}
 		}
-		for _, r := range group {
-			if r.Error == "" && pl == e.plan.Pipelines[len(e.plan.Pipelines)-1] {
-				if err := setPinning(srv, ptrs); err != nil {
-					fail(r, err)
+		for i := range e.plan.Repeats {
+			for _, l := range ls {
+				doing(fmt.Sprintf("%s: redis-benchmark -P %d, round %d of %d", l.sp.name, pl, i+1, e.plan.Repeats))
+				for _, r := range depth(l, pl) {
+					if r.Error != "" {
+						continue
+					}
+					n := sizes[r].n
+					args := benchArgs(l.srv, pl, strings.ToLower(r.Test), n)
+					r.Command = "redis-benchmark " + strings.Join(args, " ")
+					m, err := e.measure(l.srv, "redis-benchmark", args, timeout(n, sizes[r].rate))
+					var b []BenchResult
+					if err == nil {
+						b, err = ParseRedisBenchmarkCSV(m.out)
+					}
+					if err == nil && (len(b) != 1 || b[0].Test != r.Test) {
+						err = fmt.Errorf("redis-benchmark -t %s: unexpected result lines %+v", strings.ToLower(r.Test), b)
+					}
+					if err != nil {
+						fail(l, r, err)
+						continue
+					}
+					r.ClientCPUs = m.cpus
+					r.Runs = append(r.Runs, Sample{Requests: int64(n), Wall: m.wall, RPS: b[0].RPS, ServerCPU: m.serverCPU, ClientCPU: m.clientCPU, P50: b[0].P50, P99: b[0].P99})
 				}
 			}
-			summarize(r)
-			step(fmt.Sprintf("%s: redis-benchmark -P %d %s", srv.name, pl, r.Test))
+		}
+		last := pl == e.plan.Pipelines[len(e.plan.Pipelines)-1]
+		for _, l := range ls {
+			for _, r := range depth(l, pl) {
+				if r.Error == "" && last {
+					if err := setPinning(l.srv, ptrs(l)); err != nil {
+						fail(l, r, err)
+					}
+				}
+				summarize(r)
+				step(fmt.Sprintf("%s: redis-benchmark -P %d %s", l.sp.name, pl, r.Test))
+			}
 		}
 	}
 }

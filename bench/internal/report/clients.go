@@ -81,7 +81,7 @@ func clientNotes(p clients.Plan, client string) []string {
 		"server CPU µs/req: CPU time of all the server's processes and threads (the kernel's process CPU clocks: utime+stime), read just before and just after each " + client + " run, divided by the requests " + client + " reports; server and client CPU: share of one CPU over the client's run",
 		"client p50/p99: " + client + "'s own closed-loop latency (each connection waits for its reply before the next request), not comparable with the open-loop table",
 		"CPUs s/c: Cpus_allowed_list of every thread of every server process / of the client, as the kernel reports it; procs/threads: the server's processes and threads",
-		fmt.Sprintf("median (min–max) over %s", runs(p.Repeats)),
+		fmt.Sprintf("median (min–max) over %s; every server runs throughout and the runs interleave (one against each server in turn), so that the machine's drift over minutes hits all rows alike: compare rows as same-run ratios", runs(p.Repeats)),
 	}
 }
 
