@@ -165,11 +165,9 @@ func runStudy(cfg studyConfig) (*report.Run, error) {
 	}
 	if cfg.wants("servers") {
 		// Three phases, so that the open-loop rate can be chosen below
-		// every model's capacity from the closed-loop rows.
-		for _, m := range ms {
-			prog.doing(m.Name + ": start and check")
-			r.Models = append(r.Models, harness.RunLoadRows(m, mp.servers, step))
-		}
+		// every model's capacity from the closed-loop rows. In the first,
+		// every row is measured for all models back to back.
+		r.Models = harness.RunLoadRows(ms, mp.servers, prog.doing, step)
 		p := &r.Plan
 		if cfg.rate > 0 {
 			p.OpenRate = cfg.rate
@@ -207,6 +205,7 @@ func serverNotes(r *report.Run) []string {
 		fmt.Sprintf("every model reads at most %d bytes per read, sets TCP_NODELAY, listens with backlog %d, and was checked byte-exact (%d connections, streaming, odd sizes to 1 MiB) before it was timed",
 			16<<10, models.Backlog, r.Plan.CheckConns),
 		fmt.Sprintf("medians over %d measured intervals per row (min–max in brackets), after %v of warm-up", r.Plan.Intervals, r.Plan.Warmup),
+		"closed-loop and streaming rows: every model's server runs throughout and each row is measured for all models back to back, seconds apart, so that the machine's drift over minutes hits them alike",
 		r.Plan.RateNote,
 	}
 	for _, m := range r.Models {

@@ -186,34 +186,47 @@ func (ss *session) run(r *ModelResult, cfg loadgen.Config) Load {
 	return l
 }
 
-// RunLoadRows is the first phase for a model: the byte-exact check, the
-// closed-loop rows and the streaming row, on one server process. step is
-// called after each step with its name, for the progress bar. Failures are
-// recorded in the result, row by row; a row never disappears.
-func RunLoadRows(m models.Model, p Plan, step func(string)) ModelResult {
-	r := ModelResult{Model: m.Name, What: m.What, GOMAXPROCS: m.GOMAXPROCS}
-	if m.Serve == nil {
-		r.Skipped = m.Skip
-		for range 1 + len(p.Conns) + 1 {
-			step(m.Name + ": skipped")
+// RunLoadRows is the first phase for a set of models: the byte-exact
+// check, the closed-loop rows and the streaming row. Every model's server
+// is started and checked first and all stay up (pinned to the server CPU;
+// an idle one costs nothing there); then each row is measured for every
+// model in turn before the next row. On a shared VM the machine's speed
+// drifts by tens of percent over minutes: measuring the models' rows back
+// to back, seconds apart, lets them meet the same drift, so "vs epoll"
+// compares like with like. A process pool is sized by its connection
+// count, and its idle workers are part of its cost: each of its rows gets
+// a fresh pool of its own size.
+//
+// doing names the step in progress and step is called after each step
+// with its name, for the progress bar. Failures are recorded in the
+// results, row by row; a row never disappears.
+func RunLoadRows(ms []models.Model, p Plan, doing, step func(string)) []ModelResult {
+	rs := make([]ModelResult, len(ms))
+	shared := make([]*session, len(ms)) // nil for a pool: a server per row
+	timed := make([]bool, len(ms))
+	defer func() {
+		for _, ss := range shared {
+			if ss != nil {
+				ss.s.Stop()
+			}
 		}
-		return r
-	}
-	// A pool is sized by its connection count, and its idle workers are
-	// part of its cost: each row gets a fresh pool of its own size.
-	// Other models serve every row from one process.
-	var shared *session
-	rowSession := func(conns int) (*session, func(), error) {
-		if shared != nil {
-			return shared, func() {}, nil
+	}()
+	for i, m := range ms {
+		r := &rs[i]
+		*r = ModelResult{Model: m.Name, What: m.What, GOMAXPROCS: m.GOMAXPROCS}
+		switch {
+		case m.Serve == nil:
+			r.Skipped = m.Skip
+			for range 1 + len(p.Conns) + 1 {
+				step(m.Name + ": skipped")
+			}
+			continue
+		case m.PerRowServer:
+			timed[i] = true
+			step(m.Name + ": a fresh, checked server per row")
+			continue
 		}
-		ss, err := start(m, p, conns)
-		if err != nil {
-			return nil, nil, err
-		}
-		return ss, ss.s.Stop, nil
-	}
-	if !m.PerRowServer {
+		doing(m.Name + ": start and check")
 		ss, err := start(m, p, append(slices.Clone(p.Conns), p.StreamConns)...)
 		step(m.Name + ": check")
 		if err != nil {
@@ -221,34 +234,48 @@ func RunLoadRows(m models.Model, p Plan, step func(string)) ModelResult {
 			for range len(p.Conns) + 1 {
 				step(m.Name + ": not timed")
 			}
-			return r
+			continue
 		}
-		defer ss.s.Stop()
-		shared = ss
+		shared[i], timed[i] = ss, true
 		r.ServerCPUs = ss.s.CPUs
-	} else {
-		step(m.Name + ": a fresh, checked server per row")
 	}
-	row := func(cfg loadgen.Config) Load {
+	row := func(i int, cfg loadgen.Config) Load {
+		m, r := ms[i], &rs[i]
 		if limit, why := p.maxConns(m); limit > 0 && cfg.Conns > limit {
 			return Load{Conns: cfg.Conns, Limit: why}
 		}
-		ss, stop, err := rowSession(cfg.Conns)
-		if err != nil {
-			return Load{Conns: cfg.Conns, Error: err.Error()}
+		ss := shared[i]
+		if ss == nil {
+			var err error
+			if ss, err = start(m, p, cfg.Conns); err != nil {
+				return Load{Conns: cfg.Conns, Error: err.Error()}
+			}
+			defer ss.s.Stop()
 		}
-		defer stop()
 		r.ServerCPUs = ss.s.CPUs
-		return ss.run(&r, cfg)
+		return ss.run(r, cfg)
 	}
 	for _, c := range p.Conns {
-		r.Closed = append(r.Closed, row(loadgen.Config{Mode: loadgen.Closed, Conns: c, Interval: p.Interval, Intervals: p.Intervals}))
-		step(fmt.Sprintf("%s: closed loop, %d conns", m.Name, c))
+		for i, m := range ms {
+			if !timed[i] {
+				continue
+			}
+			name := fmt.Sprintf("%s: closed loop, %d conns", m.Name, c)
+			doing(name)
+			rs[i].Closed = append(rs[i].Closed, row(i, loadgen.Config{Mode: loadgen.Closed, Conns: c, Interval: p.Interval, Intervals: p.Intervals}))
+			step(name)
+		}
 	}
-	stream := row(loadgen.Config{Mode: loadgen.Stream, Conns: p.StreamConns, Interval: p.Interval, Intervals: p.Intervals})
-	r.Stream = &stream
-	step(m.Name + ": streaming")
-	return r
+	for i, m := range ms {
+		if !timed[i] {
+			continue
+		}
+		doing(m.Name + ": streaming")
+		stream := row(i, loadgen.Config{Mode: loadgen.Stream, Conns: p.StreamConns, Interval: p.Interval, Intervals: p.Intervals})
+		rs[i].Stream = &stream
+		step(m.Name + ": streaming")
+	}
+	return rs
 }
 
 // OpenRate picks the open-loop rate for every model: frac of the lowest
