@@ -325,7 +325,15 @@ func (s *Scheduler) wait() error {
 			return nil
 		}
 	}
-	s.sleeping.Store(true)
+	// sleeping and inboxN are the two sides of a Dekker handshake with
+	// post: each side stores its flag, then loads the other's, and at
+	// least one must see the other's store. That needs store-to-load
+	// order, which a plain atomic store does not give on every platform
+	// Go runs on as Go's memory model promises it (under qemu-user, arm64's
+	// STLR then LDAR runs as two plain x86 moves, and the store can pass
+	// the load): both stores are read-modify-writes, full barriers
+	// everywhere.
+	s.sleeping.Swap(true)
 	if s.inboxN.Load() != 0 || s.stopReq.Load() {
 		timeout = 0
 	}
@@ -511,7 +519,7 @@ func (s *Scheduler) post(it inboxItem) bool {
 		return false
 	}
 	s.inbox = append(s.inbox, it)
-	s.inboxN.Store(int32(len(s.inbox)))
+	s.inboxN.Swap(int32(len(s.inbox))) // a full barrier: see wait
 	if s.sleeping.Load() && s.state.Load() == stateRunning {
 		s.poller.wake()
 	}
