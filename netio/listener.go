@@ -73,27 +73,31 @@ func addrFor(network, address string) net.Addr {
 	return nil
 }
 
+// bindSockaddr resolves the local address a listening socket binds:
+// a path for the Unix networks, else an IP address and port, with the
+// socket family (dual: an IPv6 socket that also takes IPv4).
+func bindSockaddr(network, address string) (fam int, sa unix.Sockaddr, dual bool, err error) {
+	if network == "unix" || network == "unixgram" {
+		return unix.AF_UNIX, &unix.SockaddrUnix{Name: address}, false, nil
+	}
+	addrs, zone, err := resolveIP(network, address)
+	if err != nil {
+		return 0, nil, false, err
+	}
+	ap := addrs[0]
+	var ip net.IP
+	if ap.Addr().IsValid() {
+		ip = net.IP(ap.Addr().AsSlice())
+	}
+	fam, dual = family(network, ip)
+	sa, err = ipSockaddr(fam, ip, int(ap.Port()), zone)
+	return fam, sa, dual, err
+}
+
 func (lc *ListenConfig) listen(s *sched.Scheduler, network, address string) (*Listener, error) {
-	var fam int
-	var sa unix.Sockaddr
-	dual := false
-	if network == "unix" {
-		fam = unix.AF_UNIX
-		sa = &unix.SockaddrUnix{Name: address}
-	} else {
-		addrs, zone, err := resolveIP(network, address)
-		if err != nil {
-			return nil, err
-		}
-		ap := addrs[0]
-		var ip net.IP
-		if ap.Addr().IsValid() {
-			ip = net.IP(ap.Addr().AsSlice())
-		}
-		fam, dual = family(network, ip)
-		if sa, err = ipSockaddr(fam, ip, int(ap.Port()), zone); err != nil {
-			return nil, err
-		}
+	fam, sa, dual, err := bindSockaddr(network, address)
+	if err != nil {
+		return nil, err
 	}
 	fd, err := socket(fam, unix.SOCK_STREAM, 0)
 	if err != nil {

@@ -69,26 +69,9 @@ func packetAddrFor(network, address string) net.Addr {
 }
 
 func listenPacket(s *sched.Scheduler, network, address string) (*PacketConn, error) {
-	var fam int
-	var sa unix.Sockaddr
-	dual := false
-	if network == "unixgram" {
-		fam = unix.AF_UNIX
-		sa = &unix.SockaddrUnix{Name: address}
-	} else {
-		addrs, zone, err := resolveIP(network, address)
-		if err != nil {
-			return nil, err
-		}
-		ap := addrs[0]
-		var ip net.IP
-		if ap.Addr().IsValid() {
-			ip = net.IP(ap.Addr().AsSlice())
-		}
-		fam, dual = family(network, ip)
-		if sa, err = ipSockaddr(fam, ip, int(ap.Port()), zone); err != nil {
-			return nil, err
-		}
+	fam, sa, dual, err := bindSockaddr(network, address)
+	if err != nil {
+		return nil, err
 	}
 	fd, err := socket(fam, unix.SOCK_DGRAM, 0)
 	if err != nil {
