@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -21,19 +20,7 @@ import (
 
 var bin string
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	var cleanup func()
-	var err error
-	bin, cleanup, err = exampletest.Build(".")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { exampletest.Main(m, map[string]*string{".": &bin}) }
 
 // A user is a scripted chat client.
 type user struct {

@@ -20,18 +20,7 @@ import (
 
 var bin string
 
-func TestMain(m *testing.M) {
-	var cleanup func()
-	var err error
-	bin, cleanup, err = exampletest.Build(".")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { exampletest.Main(m, map[string]*string{".": &bin}) }
 
 // configs are the server configurations every echo test runs against.
 var configs = []struct {

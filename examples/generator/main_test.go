@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -18,19 +17,7 @@ import (
 
 var bin string
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	var cleanup func()
-	var err error
-	bin, cleanup, err = exampletest.Build(".")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { exampletest.Main(m, map[string]*string{".": &bin}) }
 
 func mustRead(t testing.TB, name string) string {
 	t.Helper()

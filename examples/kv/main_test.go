@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -26,19 +24,7 @@ import (
 
 var bin string
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	var cleanup func()
-	var err error
-	bin, cleanup, err = exampletest.Build(".")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { exampletest.Main(m, map[string]*string{".": &bin}) }
 
 var modes = []string{"task", "ready"}
 

@@ -25,19 +25,7 @@ var (
 	sessions = flag.Int("sessions", 0, "TestIdleMemory: measure the server's memory with this many idle sessions (0: skip)")
 )
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	var cleanup func()
-	var err error
-	bin, cleanup, err = exampletest.Build(".")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { exampletest.Main(m, map[string]*string{".": &bin}) }
 
 // impls are the two implementations; every test runs against both.
 var impls = []string{"statemachine", "tasks"}

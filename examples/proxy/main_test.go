@@ -22,23 +22,7 @@ import (
 var bin, httpBin string
 
 func TestMain(m *testing.M) {
-	code := func() int {
-		b, cleanup, err := exampletest.Build(".")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer cleanup()
-		hb, hcleanup, err := exampletest.Build("../http")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer hcleanup()
-		bin, httpBin = b, hb
-		return m.Run()
-	}()
-	os.Exit(code)
+	exampletest.Main(m, map[string]*string{".": &bin, "../http": &httpBin})
 }
 
 // startHTTP starts an examples/http backend at addr whose /static/who

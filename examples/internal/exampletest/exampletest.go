@@ -44,6 +44,25 @@ func Build(dir string) (bin string, cleanup func(), err error) {
 	return bin, func() { os.RemoveAll(tmp) }, nil
 }
 
+// Main is a whole TestMain: it builds the main package of each directory
+// in builds (relative to the test's package directory) with Build, stores
+// the binary's path where builds points, runs the tests, removes the
+// builds and exits with the tests' status.
+func Main(m *testing.M, builds map[string]*string) {
+	os.Exit(func() int {
+		for dir, bin := range builds {
+			b, cleanup, err := Build(dir)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			defer cleanup()
+			*bin = b
+		}
+		return m.Run()
+	}())
+}
+
 // built records the binaries Build made: Command runs those through the
 // emulator named by COOP_TEST_EXEC, if any.
 var (
