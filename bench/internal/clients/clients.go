@@ -31,6 +31,7 @@ import (
 
 	"github.com/coopgo/coop/bench/internal/child"
 	"github.com/coopgo/coop/bench/internal/harness"
+	"github.com/coopgo/coop/bench/internal/rawsys"
 )
 
 // Plan is what the part runs.
@@ -327,7 +328,7 @@ func (e *env) build() error {
 	cmd := child.External(goBin, "build", "-o", binDir+string(filepath.Separator),
 		"github.com/coopgo/coop/examples/http", "github.com/coopgo/coop/examples/kv")
 	cmd.Dir = dir
-	out := new(tail)
+	out := new(harness.Tail)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := child.Start(cmd); err != nil {
 		return fmt.Errorf("build: %w", err)
@@ -492,7 +493,7 @@ func (e *env) prepare(sp spec, setupErr error, doing, step func(string)) *live {
 // that it answers correctly; HTTP rows get the response's size and
 // header fields in their description.
 func (e *env) startChecked(sp spec, rows []Result) (*server, error) {
-	addr, err := freeAddr()
+	addr, err := harness.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -750,7 +751,7 @@ func (e *env) runClient(name string, args []string, timeout time.Duration) (clie
 	cmd := child.External(e.tools[name], args...)
 	pinned(cmd, e.taskset, harness.ClientCPU)
 	var out bytes.Buffer
-	errs := new(tail)
+	errs := new(harness.Tail)
 	cmd.Stdout, cmd.Stderr = &out, errs
 	start := time.Now()
 	if err := child.Start(cmd); err != nil {
@@ -791,7 +792,7 @@ func clientCPUs(pid int, name string) string {
 			return ""
 		}
 		if strings.TrimSpace(string(comm)) == want {
-			l, err := threadCPUs(pid, pid)
+			l, err := rawsys.AllowedCPUs(pid)
 			if err != nil {
 				return ""
 			}

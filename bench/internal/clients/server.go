@@ -2,59 +2,22 @@ package clients
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/coopgo/coop/bench/internal/child"
+	"github.com/coopgo/coop/bench/internal/harness"
 	"github.com/coopgo/coop/bench/internal/rawsys"
 )
-
-// tail keeps the last bytes a process wrote, for error messages.
-type tail struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf.Write(p)
-	if t.buf.Len() > 8<<10 {
-		b := t.buf.Bytes()
-		t.buf.Reset()
-		t.buf.Write(b[len(b)-4<<10:])
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.TrimSpace(t.buf.String())
-}
-
-// freeAddr returns a loopback address with a port that was free a moment
-// ago, as the harness picks them: the servers bind it themselves.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
 
 // pinned makes cmd run through taskset on cpu: taskset sets its own
 // affinity and execs the program, so the program's pid is cmd's, and every
@@ -70,7 +33,7 @@ type server struct {
 	addr string
 	cmd  *exec.Cmd
 	pid  int
-	err  *tail
+	err  *harness.Tail
 	done chan error
 }
 
@@ -78,7 +41,7 @@ type server struct {
 // connections, and returns the server. If the process exits first, or the
 // port does not open within the timeout, the error has its output.
 func startServer(name, addr string, cmd *exec.Cmd) (*server, error) {
-	s := &server{name: name, addr: addr, cmd: cmd, err: new(tail), done: make(chan error, 1)}
+	s := &server{name: name, addr: addr, cmd: cmd, err: new(harness.Tail), done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = s.err, s.err
 	if err := child.Start(cmd); err != nil {
 		return nil, fmt.Errorf("%s: start: %w", name, err)
@@ -170,7 +133,7 @@ func (s *server) pinning(cpus string) (string, int, int, error) {
 			return "", 0, 0, fmt.Errorf("%s: threads of pid %d: %w", s.name, p, err)
 		}
 		for _, t := range tids {
-			l, err := threadCPUs(p, t)
+			l, err := rawsys.ThreadAllowedCPUs(p, t)
 			if err != nil {
 				continue // exited meanwhile
 			}
@@ -190,19 +153,6 @@ func (s *server) pinning(cpus string) (string, int, int, error) {
 	}
 	sort.Strings(keys)
 	return strings.Join(keys, "+"), len(pids), threads, nil
-}
-
-func threadCPUs(pid, tid int) (string, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", pid, tid))
-	if err != nil {
-		return "", err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
-			return strings.TrimSpace(v), nil
-		}
-	}
-	return "", fmt.Errorf("no Cpus_allowed_list for thread %d", tid)
 }
 
 // checkHTTP sends one GET of the hello route on a fresh connection and

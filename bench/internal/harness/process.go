@@ -29,13 +29,13 @@ const (
 	ClientCPU = 1
 )
 
-// tail keeps the last bytes a child wrote on stderr, for error messages.
-type tail struct {
+// Tail keeps the last bytes a child process wrote, for error messages.
+type Tail struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (t *tail) Write(p []byte) (int, error) {
+func (t *Tail) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buf.Write(p)
@@ -47,7 +47,7 @@ func (t *tail) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (t *tail) String() string {
+func (t *Tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return strings.TrimSpace(t.buf.String())
@@ -60,13 +60,14 @@ type Server struct {
 	Pid   int
 	CPUs  string // Cpus_allowed_list of the server process, as the kernel reports it
 	cmd   *exec.Cmd
-	err   *tail
+	err   *Tail
 	done  chan error
 }
 
-// freePort returns a loopback address with a port that was free a moment
-// ago. Models bind it themselves (gnet cannot adopt a listener).
-func freePort() (string, error) {
+// FreeAddr returns a loopback address with a port that was free a moment
+// ago. Servers bind it themselves (gnet cannot adopt a listener, and the
+// real clients' servers are other programs).
+func FreeAddr() (string, error) {
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		return "", err
@@ -78,7 +79,7 @@ func freePort() (string, error) {
 // StartServer starts model m in a server process sized for conns
 // connections and waits until it accepts connections.
 func StartServer(m models.Model, conns int) (*Server, error) {
-	addr, err := freePort()
+	addr, err := FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +91,7 @@ func StartServer(m models.Model, conns int) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Model: m, cmd: cmd, err: new(tail), done: make(chan error, 1)}
+	s := &Server{Model: m, cmd: cmd, err: new(Tail), done: make(chan error, 1)}
 	cmd.Stderr = s.err
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -170,7 +171,7 @@ func RunLoad(cfg loadgen.Config, hold func() error) (loadgen.Result, error) {
 	if err != nil {
 		return res, err
 	}
-	errs := new(tail)
+	errs := new(Tail)
 	cmd.Stderr = errs
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

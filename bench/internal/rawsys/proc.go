@@ -66,7 +66,17 @@ func Tasks(pid int) ([]int, error) {
 // AllowedCPUs returns the Cpus_allowed_list of process pid as the kernel
 // prints it ("0", "0-1"), so that the study can show where it actually ran.
 func AllowedCPUs(pid int) (string, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	return allowedCPUs(fmt.Sprintf("/proc/%d/status", pid))
+}
+
+// ThreadAllowedCPUs returns the Cpus_allowed_list of thread tid of
+// process pid: threads are pinned one by one.
+func ThreadAllowedCPUs(pid, tid int) (string, error) {
+	return allowedCPUs(fmt.Sprintf("/proc/%d/task/%d/status", pid, tid))
+}
+
+func allowedCPUs(status string) (string, error) {
+	b, err := os.ReadFile(status)
 	if err != nil {
 		return "", err
 	}
@@ -75,7 +85,7 @@ func AllowedCPUs(pid int) (string, error) {
 			return strings.TrimSpace(v), nil
 		}
 	}
-	return "", fmt.Errorf("/proc/%d/status: no Cpus_allowed_list", pid)
+	return "", fmt.Errorf("%s: no Cpus_allowed_list", status)
 }
 
 // ProcessCPU returns the CPU time process pid has used so far, all of its
