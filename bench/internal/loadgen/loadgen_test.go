@@ -127,6 +127,12 @@ func TestDetectsClose(t *testing.T) {
 			}
 			c.Write(buf)
 		}
+		// An orderly close: shut down the write side, then read what the
+		// client already sent. Closing with its next request unread would
+		// make the kernel reset the connection instead, and the client
+		// would see a reset, not the close this test is about.
+		c.(*net.TCPConn).CloseWrite()
+		io.Copy(io.Discard, c)
 	})
 	_, err := run(t, loadgen.Config{Mode: loadgen.Closed, Addr: addr, Conns: 2})
 	if err == nil || !strings.Contains(err.Error(), "closed") {
