@@ -365,8 +365,9 @@ func (c *client) handle(k *conn, events uint32) error {
 		k.state = stChecking
 		return c.sendRequest(k)
 	}
-	if events&unix.EPOLLIN != 0 || events&(unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLRDHUP) != 0 {
-		if err := c.readable(k); err != nil {
+	hup := events&(unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLRDHUP) != 0
+	if events&unix.EPOLLIN != 0 || hup {
+		if err := c.readable(k, hup); err != nil {
 			return err
 		}
 	}
@@ -380,8 +381,12 @@ func (c *client) handle(k *conn, events uint32) error {
 }
 
 // readable reads what arrived. One read per edge: a read shorter than the
-// buffer drained the socket, and the next arrival brings a new edge.
-func (c *client) readable(k *conn) error {
+// buffer drained the socket, and the next arrival brings a new edge. Not
+// so after a hang-up (hup): the peer's last bytes and its FIN can arrive
+// before one epoll_wait and be reported as one edge, and the read that
+// returns the bytes does not return the end of stream. No edge follows, so
+// the loop reads on until it sees the end (or an error, or EAGAIN).
+func (c *client) readable(k *conn, hup bool) error {
 	for {
 		n, e := rawsys.Read(k.fd, c.rbuf)
 		switch {
@@ -395,7 +400,7 @@ func (c *client) readable(k *conn) error {
 		if err := c.consume(k, c.rbuf[:n]); err != nil {
 			return err
 		}
-		if n < len(c.rbuf) {
+		if n < len(c.rbuf) && !hup {
 			return nil
 		}
 	}
