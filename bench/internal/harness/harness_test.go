@@ -71,8 +71,10 @@ func TestLoadModes(t *testing.T) {
 			// can miss a whole 100 ms interval.
 			var sum loadgen.Interval
 			for i, iv := range res.Intervals {
-				if iv.Wall < 90*time.Millisecond {
-					t.Errorf("interval %d: wall %v, want 100ms", i, iv.Wall)
+				// Each interval is due Interval after the snapshot that
+				// began it, so none may be shorter.
+				if iv.Wall < cfg.Interval {
+					t.Errorf("interval %d: wall %v, want at least %v", i, iv.Wall, cfg.Interval)
 				}
 				sum.ServerCPU += iv.ServerCPU
 				sum.ClientCPU += iv.ClientCPU

@@ -38,7 +38,10 @@ type Config struct {
 	Rate float64 `json:"rate,omitempty"`
 
 	// The run: Warmup, then Intervals intervals of Interval each, each
-	// reported on its own.
+	// reported on its own. An interval runs from one snapshot of the
+	// counters to the next, and the next is due Interval after the last
+	// was taken: a snapshot taken late (the client descheduled on a busy
+	// machine) makes its interval longer, never the next one shorter.
 	Warmup    time.Duration `json:"warmup_ns"`
 	Interval  time.Duration `json:"interval_ns"`
 	Intervals int           `json:"intervals"`
@@ -644,7 +647,9 @@ func (c *client) measure(res *Result) error {
 			if interval == cfg.Intervals {
 				break
 			}
-			boundary += int64(cfg.Interval)
+			// From the snapshot, not the old boundary: each interval
+			// is at least Interval long.
+			boundary = s.t + int64(cfg.Interval)
 			now = c.now()
 		}
 		wake := boundary

@@ -96,6 +96,29 @@ func TestDetectsCorruption(t *testing.T) {
 	}
 }
 
+// TestIntervalsNeverShort: an interval runs from one snapshot to the next,
+// and the next is due a full Interval after the last was taken, so a late
+// snapshot (the client descheduled on a busy machine) lengthens its own
+// interval and never shortens the next one.
+func TestIntervalsNeverShort(t *testing.T) {
+	addr := serve(t, echo)
+	const every = 20 * time.Millisecond
+	for _, mode := range []loadgen.Mode{loadgen.Closed, loadgen.Open, loadgen.Stream} {
+		res, err := run(t, loadgen.Config{Mode: mode, Addr: addr, Conns: 10, Rate: 2000, Interval: every, Intervals: 10})
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		if len(res.Intervals) != 10 {
+			t.Fatalf("%s: %d intervals, want 10", mode, len(res.Intervals))
+		}
+		for i, iv := range res.Intervals {
+			if iv.Wall < every {
+				t.Errorf("%s: interval %d lasted %v, want at least %v", mode, i, iv.Wall, every)
+			}
+		}
+	}
+}
+
 // TestDetectsStall: a server that stops answering must fail the run within
 // the stall timeout, not hang it.
 func TestDetectsStall(t *testing.T) {
