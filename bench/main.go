@@ -60,6 +60,7 @@ func run() (code int) {
 	only := flag.String("only", "", "comma-separated parts to run: ladder, spawn, servers, clients (default: all)")
 	modelsFlag := flag.String("models", "", "comma-separated server models to run (default: all)")
 	rate := flag.Float64("rate", 0, "open-loop request rate, the same for every model (default: the mode's)")
+	respConns := flag.Int("resp-conns", 0, "redis-benchmark's connections (-c) (default: the mode's, 50)")
 	flag.Parse()
 
 	// Children must never outlive the study: on return, on a panic, on
@@ -98,7 +99,11 @@ func run() (code int) {
 		case *smoke:
 			mode = "smoke"
 		}
-		cfg := studyConfig{mode: mode, parts: split(*only), models: split(*modelsFlag), rate: *rate, command: "go -C bench run . " + strings.Join(os.Args[1:], " ")}
+		if *respConns < 0 {
+			fmt.Fprintln(os.Stderr, "bench: -resp-conns must be positive")
+			return 2
+		}
+		cfg := studyConfig{mode: mode, parts: split(*only), models: split(*modelsFlag), rate: *rate, respConns: *respConns, command: "go -C bench run . " + strings.Join(os.Args[1:], " ")}
 		var err error
 		if r, err = runStudy(cfg); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)

@@ -16,11 +16,14 @@ import (
 )
 
 type studyConfig struct {
-	mode    string   // quick, full, smoke
-	parts   []string // ladder, spawn, servers, clients; nil: all
-	models  []string // nil: all
-	rate    float64  // open-loop rate; 0: chosen from the closed-loop rows (see harness.OpenRate)
-	command string
+	mode   string   // quick, full, smoke
+	parts  []string // ladder, spawn, servers, clients; nil: all
+	models []string // nil: all
+	rate   float64  // open-loop rate; 0: chosen from the closed-loop rows (see harness.OpenRate)
+	// respConns, if not 0, is redis-benchmark's connection count (-c) in
+	// place of the mode's.
+	respConns int
+	command   string
 }
 
 // modePlan is everything a mode decides.
@@ -191,6 +194,9 @@ func runStudy(cfg studyConfig) (*report.Run, error) {
 	}
 	if cfg.wants("clients") {
 		cp := mp.clients
+		if cfg.respConns > 0 {
+			cp.RESPConns = cfg.respConns
+		}
 		r.ClientPlan = &cp
 		r.Clients = clients.Run(cp, prog.doing, step)
 	}
