@@ -256,9 +256,7 @@ func (s *Scheduler) loop() error {
 const goschedEvery = 2 * time.Millisecond
 
 // yieldToRuntime calls runtime.Gosched when the scheduler has been busy
-// for goschedEvery without a break: since its last Gosched or since its
-// last wait that may have slept, whichever came later (an idle scheduler
-// that wakes for a request now and then never needs one). Switches between tasks are coroutine switches, which
+// for goschedEvery. Switches between tasks are coroutine switches, which
 // the runtime does not count as scheduling: to its monitor thread (sysmon)
 // a busy scheduler looks like one goroutine that never yields, so every
 // 10 ms it preempts it with a signal, and it keeps waking every 20 µs on
@@ -272,7 +270,6 @@ func (s *Scheduler) yieldToRuntime() {
 		return
 	}
 	s.lastGosched = now
-	s.stats.gosched++
 	runtime.Gosched()
 }
 
@@ -342,12 +339,6 @@ func (s *Scheduler) wait() error {
 	}
 	err := s.pollNow(timeout)
 	s.sleeping.Store(false)
-	if timeout != 0 {
-		// A wait that may have slept is a scheduling point the runtime
-		// sees (the thread left it in a system call), so the busy
-		// period that yieldToRuntime measures starts again here.
-		s.lastGosched = int64(time.Since(s.base))
-	}
 	return err
 }
 

@@ -736,45 +736,6 @@ func TestIdleUsesNoCPU(t *testing.T) {
 	t.Logf("process CPU over an idle second: %v", used)
 }
 
-// TestRuntimeYieldsOnlyWhenBusy: the scheduler gives the Go runtime a
-// scheduling point (runtime.Gosched, a hand-off of its locked thread)
-// after 2 ms of work without a wait, and not otherwise. A scheduler that
-// sleeps between short bursts makes none; one kept busy makes them.
-func TestRuntimeYieldsOnlyWhenBusy(t *testing.T) {
-	checkLeaks(t)
-	t.Run("idle", func(t *testing.T) {
-		s := sched.New()
-		const wakes = 20
-		s.Go(func() {
-			for range wakes {
-				sched.Sleep(5 * time.Millisecond)
-			}
-		})
-		mustRun(t, s)
-		// Counted from the last Gosched alone, as it once was, the busy
-		// period would include every sleep, and each of the 20 wake-ups
-		// would yield. A few may, if the machine stalls the thread for
-		// 2 ms between a wake-up and the end of its burst.
-		if n := s.Stats().RuntimeYields; n >= wakes/2 {
-			t.Errorf("%d runtime yields over %d wake-ups 5 ms apart, want (nearly) none", n, wakes)
-		}
-	})
-	t.Run("busy", func(t *testing.T) {
-		s := sched.New()
-		for range 2 {
-			s.Go(func() {
-				for start := time.Now(); time.Since(start) < 20*time.Millisecond; {
-					sched.Yield()
-				}
-			})
-		}
-		mustRun(t, s)
-		if n := s.Stats().RuntimeYields; n == 0 {
-			t.Errorf("no runtime yield in 20 ms of tasks yielding to each other, want one every 2 ms")
-		}
-	})
-}
-
 func cpuTime(t *testing.T) time.Duration {
 	var ru unix.Rusage
 	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {

@@ -12,7 +12,6 @@ type counters struct {
 	polls    uint64
 	spawned  uint64
 	yields   uint64
-	gosched  uint64
 }
 
 // Stats is a snapshot of a scheduler's state and totals.
@@ -29,10 +28,6 @@ type Stats struct {
 	Polls    uint64 // poller waits since Run began
 	Spawned  uint64 // tasks started since Run began
 	Yields   uint64 // Yield calls since Run began
-	// RuntimeYields counts the runtime.Gosched calls a busy scheduler made
-	// to give the Go runtime a scheduling point (one per 2 ms of work
-	// without a wait); an idle or lightly loaded scheduler makes none.
-	RuntimeYields uint64
 }
 
 // Stats returns a snapshot of s. It may be called from any goroutine: off
@@ -60,8 +55,6 @@ func (s *Scheduler) statsOnThread() Stats {
 		Polls:    s.stats.polls,
 		Spawned:  s.stats.spawned,
 		Yields:   s.stats.yields,
-
-		RuntimeYields: s.stats.gosched,
 	}
 }
 
