@@ -100,7 +100,7 @@ func run() (code int) {
 			mode = "smoke"
 		}
 		if *respConns < 0 {
-			fmt.Fprintln(os.Stderr, "bench: -resp-conns must be positive")
+			fmt.Fprintln(os.Stderr, "bench: -resp-conns must not be negative (0: the mode's)")
 			return 2
 		}
 		cfg := studyConfig{mode: mode, parts: split(*only), models: split(*modelsFlag), rate: *rate, respConns: *respConns, command: "go -C bench run . " + strings.Join(os.Args[1:], " ")}
