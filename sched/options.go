@@ -49,8 +49,13 @@ func WithKeepAlive() Option { return func(o *options) { o.keepAlive = true } }
 // scheduler's thread for longer than threshold without blocking or
 // yielding: a log line naming the task, and its stack. In a cooperative
 // scheduler such a task delays every other task; the report makes the
-// latency hazard visible. The watchdog samples from its own goroutine at
-// threshold/2 and costs the scheduler one atomic store per switch.
+// latency hazard visible. A task parked in a blocking call (Sleep,
+// Offload, a descriptor, a sync primitive) does not hold the thread, nor
+// does the scheduler waiting idle in its poller: only the time from a
+// switch to a task until its next switch counts. A task reported once is
+// not reported again until it switches. The watchdog samples from its own
+// goroutine every threshold/2, and costs the scheduler two or three atomic
+// stores per switch.
 func WithWatchdog(threshold time.Duration, w io.Writer) Option {
 	return func(o *options) { o.watchdog, o.watchdogOut = threshold, w }
 }

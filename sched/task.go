@@ -401,12 +401,14 @@ func (e *engine) Work(w *worker) bool {
 	}
 	if next == nil {
 		s.cur = nil
+		s.wd.note(s) // the host loop holds no task: the watchdog must not blame t
 		return s.grp.Switch(&s.grp.Host)
 	}
 	if next.w == nil && s.attach(next) == w {
 		// The worker we just put back: run next here, with no switch.
 		next.state = taskRunning
 		s.cur = next
+		s.wd.note(s)
 		return false
 	}
 	next.state = taskRunning
@@ -560,6 +562,7 @@ func (s *Scheduler) pick(t *Task) *worker {
 	}
 	if next == nil {
 		s.cur = nil
+		s.wd.note(s) // t parks: the host loop, maybe idle in the poller, holds no task
 		return &s.grp.Host
 	}
 	w := next.w

@@ -1,0 +1,79 @@
+//go:build linux || darwin || dragonfly || freebsd || netbsd || openbsd
+
+package sched_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coopgo/coop/sched"
+)
+
+// TestWatchdogQuietWhileParked: a task parked in Offload or Sleep, or one
+// that has ended, does not hold the thread, however long the scheduler
+// then sits idle in its poller. Each park below is 8 thresholds long, so a
+// watchdog that kept counting a parked task would report every one.
+func TestWatchdogQuietWhileParked(t *testing.T) {
+	checkLeaks(t)
+	const threshold = 10 * time.Millisecond
+	var out syncBuffer
+	runTasks(t, func(s *sched.Scheduler) {
+		for range 3 {
+			sched.Offload(func() { time.Sleep(8 * threshold) })
+			sched.Sleep(8 * threshold)
+			// A short task that ends while this one sleeps: the
+			// scheduler goes idle from the end of a task.
+			s.Go(func() {}).Wait()
+			sched.Sleep(8 * threshold)
+		}
+	}, sched.WithWatchdog(threshold, &out), sched.WithName("quiet"))
+	if got := out.String(); got != "" {
+		t.Errorf("the watchdog reported tasks that were parked or ended:\n%s", got)
+	}
+}
+
+// TestWatchdogReportsAfterIdle: a task that holds the thread is still
+// reported when it starts right after the scheduler was idle, and the
+// report names that task, not the one that ran before it.
+func TestWatchdogReportsAfterIdle(t *testing.T) {
+	cases := []struct {
+		name string
+		body func(s *sched.Scheduler)
+	}{
+		{"after sleep", func(s *sched.Scheduler) {
+			s.Go(func() {}).Wait() // task 2: ends, the scheduler goes idle
+			sched.Sleep(30 * time.Millisecond)
+			s.Go(func() { spinFor(150 * time.Millisecond) }).Wait() // task 3
+		}},
+		{"after offload", func(s *sched.Scheduler) {
+			s.Go(func() {}).Wait() // task 2
+			sched.Offload(func() { time.Sleep(30 * time.Millisecond) })
+			s.Go(func() { spinFor(150 * time.Millisecond) }).Wait() // task 3
+		}},
+		{"on the worker of the task before", func(s *sched.Scheduler) {
+			// Task 2 ends and task 3 starts on the goroutine task 2
+			// leaves, with no coroutine switch in between.
+			s.Go(func() {
+				s.Go(func() { spinFor(150 * time.Millisecond) }) // task 3
+			})
+			sched.Sleep(300 * time.Millisecond)
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			checkLeaks(t)
+			var out syncBuffer
+			runTasks(t, tc.body, sched.WithWatchdog(20*time.Millisecond, &out), sched.WithName("wd"))
+			got := out.String()
+			for _, want := range []string{"sched: watchdog: wd: task 3 ", "held the thread", "spinFor"} {
+				if !strings.Contains(got, want) {
+					t.Errorf("watchdog report lacks %q:\n%s", want, got)
+				}
+			}
+			if n := strings.Count(got, "sched: watchdog:"); n != 1 {
+				t.Errorf("%d reports, want 1:\n%s", n, got)
+			}
+		})
+	}
+}
