@@ -56,5 +56,8 @@
 // accept back-off on EMFILE, connection limits, timeouts and graceful
 // shutdown. In ready mode (Server.Ready) an idle connection holds no task
 // and no stack: the handler runs in a pooled task only when the connection
-// becomes readable, and may then block as it likes.
+// becomes readable, and may then block as it likes. Behind a load
+// balancer, Server.Drain keeps serving for a delay while Server.Draining
+// reports true (for health checks to fail and keep-alive sessions to
+// close), then shuts down gracefully.
 package netio

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/coopgo/coop/netio"
 	"github.com/coopgo/coop/sched"
@@ -124,4 +125,76 @@ func ExampleServer_ServeGroup() {
 	// echo 0
 	// echo 1
 	// echo 2
+}
+
+// A server behind a load balancer drains before it stops: its health
+// check fails while it still serves, and a keep-alive session is told to
+// close with its next reply.
+func ExampleServer_Drain() {
+	s := sched.New()
+	l, err := netio.Listen(s, "tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	srv := &netio.Server{}
+	srv.Handler = func(c *netio.Conn) {
+		r := bufio.NewReader(c)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			draining := srv.Draining() // once: the reply and the close agree
+			switch {
+			case line == "health\n" && draining:
+				fmt.Fprintln(c, "503 draining")
+			case line == "health\n":
+				fmt.Fprintln(c, "200 ok")
+			default:
+				fmt.Fprint(c, strings.ToUpper(line))
+			}
+			if draining {
+				return // the last reply of this session: the balancer reconnects elsewhere
+			}
+		}
+	}
+	s.Go(func() { srv.Serve(l) })
+
+	drained, asked := make(chan error, 1), make(chan struct{})
+	go func() {
+		defer close(asked)
+		ask := func(c net.Conn, r *bufio.Reader, msg string) {
+			fmt.Fprintln(c, msg)
+			reply, err := r.ReadString('\n')
+			if err != nil {
+				fmt.Println(err)
+				return
+			}
+			fmt.Print(reply)
+		}
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			panic(err)
+		}
+		r := bufio.NewReader(c)
+		ask(c, r, "health")
+		go func() { drained <- srv.Drain(context.Background(), 100*time.Millisecond) }()
+		for !srv.Draining() {
+			time.Sleep(time.Millisecond)
+		}
+		ask(c, r, "health") // still served, but failing the check
+		_, err = r.ReadString('\n')
+		fmt.Println(err) // the session was closed after its last reply
+		c.Close()
+	}()
+	if err := s.Run(); err != nil { // returns once the server is shut down
+		panic(err)
+	}
+	<-asked
+	fmt.Println("drained:", <-drained)
+	// Output:
+	// 200 ok
+	// 503 draining
+	// EOF
+	// drained: <nil>
 }

@@ -116,7 +116,8 @@ type Server struct {
 	// thread when a connection changes state. It must not block.
 	ConnState func(c *Conn, state ConnState)
 
-	closing atomic.Bool // Shutdown or Close has begun
+	closing  atomic.Bool // Shutdown or Close has begun
+	draining atomic.Bool // Drain has begun (see drain.go)
 
 	mu         sync.Mutex
 	onShutdown []func()
