@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"syscall"
 	"time"
 
@@ -26,6 +27,12 @@ type Conn struct {
 	laddr  net.Addr
 	raddr  net.Addr
 	stream bool
+
+	// Task-mode Shutdown (see Server), on the scheduler thread. They sit
+	// in stream's padding: the Conn does not grow for them.
+	reqOpen  bool  // a byte was read since the last write: a request has begun
+	shutIdle bool  // the Server is shutting down: a Read that would wait for a next request ends
+	readers  int32 // tasks parked in Read
 
 	// On the scheduler thread.
 	wlock writeLock // a Write that parks midway keeps others out
@@ -69,7 +76,9 @@ func (c *Conn) onThread() bool {
 
 // Read reads up to len(b) bytes. It returns io.EOF at the end of the
 // stream. From a task of c's scheduler it parks the task until data
-// arrives; from anywhere else it blocks only the caller.
+// arrives; from anywhere else it blocks only the caller. On a connection
+// of a task-mode Server that is shutting down, a Read that would wait for
+// a next request fails with an error matching ErrServerClosed.
 //
 // The loop is written out here rather than in a helper: a parked reader's
 // frames stay on its stack while the connection is idle, and they decide
@@ -80,7 +89,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 	}
 	fd := c.fd
 	if err := fd.CheckRead(); err != nil {
-		return 0, c.opError("read", err)
+		return 0, c.readWaitErr(err)
 	}
 	if c.rerr != nil {
 		return 0, c.rerr
@@ -90,8 +99,14 @@ func (c *Conn) Read(b []byte) (int, error) {
 	}
 	for {
 		if !fd.Readable() {
-			if err := fd.WaitRead(); err != nil {
-				return 0, c.opError("read", err)
+			if c.shutIdle && c.idle() {
+				return 0, c.opError("read", ErrServerClosed)
+			}
+			c.readers++
+			err := fd.WaitRead()
+			c.readers--
+			if err != nil {
+				return 0, c.readWaitErr(err)
 			}
 		}
 		n, e := rawRead(c.sysfd, b)
@@ -108,6 +123,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 		if n == 0 {
 			return 0, io.EOF
 		}
+		c.reqOpen = true
 		if n < len(b) && c.stream {
 			// The receive queue is empty now: the next read waits for the
 			// next edge rather than asking the kernel to say EAGAIN.
@@ -115,6 +131,29 @@ func (c *Conn) Read(b []byte) (int, error) {
 		}
 		return n, nil
 	}
+}
+
+// idle reports whether c waits for a next request: nothing read since the
+// last write, and nothing in the socket's receive queue (a request that
+// arrived unread is served, not dropped). The peek is a system call, made
+// only while a Server shuts down. Not inlined: its buffer must not stay in
+// the frame of a parked Read.
+//
+//go:noinline
+func (c *Conn) idle() bool {
+	var b [1]byte
+	return !c.reqOpen && peekEmpty(c.sysfd, b[:])
+}
+
+// readWaitErr wraps the error that ended a read's wait. When Shutdown woke
+// an idle Read (with a deadline in the past), or the wait ended some other
+// way while the server shuts down and no request has begun, the read
+// reports ErrServerClosed instead.
+func (c *Conn) readWaitErr(err error) error {
+	if c.shutIdle && !c.reqOpen && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = ErrServerClosed
+	}
+	return c.opError("read", err)
 }
 
 // readForeign is Read called off c's scheduler thread: the read runs in a
@@ -151,6 +190,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 	if err := fd.CheckWrite(); err != nil {
 		return 0, c.opError("write", err)
 	}
+	c.reqOpen = false // the handler answers: the request it read is over
 	nn := 0
 	for {
 		if !fd.Writable() {
@@ -204,6 +244,7 @@ func (c *Conn) TryWrite(b []byte) (int, error) {
 		n, e := rawWrite(c.sysfd, b)
 		switch e {
 		case 0:
+			c.reqOpen = false
 			if n < len(b) {
 				fd.ClearWritable() // the send buffer is full
 			}

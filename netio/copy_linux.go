@@ -103,6 +103,7 @@ func (c *Conn) sendFileOnThread(src int, remain int64) (written int64, handled b
 	}
 	defer c.wlock.unlock()
 	fd := c.fd
+	c.reqOpen = false // see Write
 	var y yielder
 	for remain != 0 {
 		if err := fd.CheckWrite(); err != nil {
@@ -181,6 +182,7 @@ func spliceConns(dst, src *Conn, remain int64) (written int64, handled bool, err
 	if src.rerr != nil {
 		return 0, true, src.rerr
 	}
+	dst.reqOpen = false // see Write
 	p := getPipe()
 	if p == nil {
 		return 0, false, nil // no pipe (EMFILE, say): copy by hand
@@ -205,6 +207,7 @@ func spliceConns(dst, src *Conn, remain int64) (written int64, handled bool, err
 		if n == 0 {
 			break // end of stream
 		}
+		src.reqOpen = true // see Read
 		p.data += n
 		m, err := splicePump(dst, p.rfd, n)
 		p.data -= m

@@ -18,7 +18,9 @@ import (
 )
 
 // ErrServerClosed is returned by Serve and ServeGroup once Shutdown or
-// Close has been called. It matches net.ErrClosed.
+// Close has been called, and, wrapped in a *net.OpError, by the Read of a
+// task-mode handler that waits idle for a next request while the server
+// shuts down (see Server). It matches net.ErrClosed.
 var ErrServerClosed = fmt.Errorf("netio: server closed: %w", net.ErrClosed)
 
 // Accept back-off after an error such as EMFILE, as net/http does: 5 ms,
@@ -45,6 +47,28 @@ const readyBurst = 16
 // the handler's, to renew per request as its protocol knows best.
 // IdleTimeout does not apply: only the handler knows when its connection
 // is idle.
+//
+// Shutdown ends the handlers that wait for a next request, as net/http
+// closes its idle keep-alive connections, and lets the others finish. A
+// connection is idle when its handler is parked in Read on it, nothing has
+// been read from it since the handler last wrote to it (or since it was
+// accepted), and nothing waits unread in the socket's receive queue. Such
+// a Read returns an error matching ErrServerClosed (and net.ErrClosed); so
+// does every later Read that would wait idle, which is how a handler busy
+// when Shutdown began (answering a request, or reading the rest of one) is
+// ended once it has answered. The connection is still open when the Read
+// fails: the handler may write a goodbye before it returns, and the server
+// closes the connection then. Bytes already read, in the handler's own
+// buffers (a bufio.Reader), are the handler's to serve first: the server
+// sees only Reads that would wait. A request that arrives in the instant
+// between the check and the close is lost, as with net/http; clients retry
+// idempotent requests on a closed keep-alive connection. Two limits follow
+// from the rule: a handler that writes before it has read a whole request
+// (an interim reply such as HTTP's 100 Continue, the server's half of a
+// TLS handshake) looks idle while it waits for the rest, and a handler
+// that waits for anything but a Read of its connection (a subscription
+// pushing messages, a long poll) never looks idle; tell those with
+// RegisterOnShutdown.
 //
 // # Ready mode
 //
@@ -228,11 +252,13 @@ func (srv *Server) validate() error {
 // returns ctx.Err(). Otherwise it returns the error of closing a listener,
 // if any.
 //
+// A task-mode handler waiting idle for a next request is ended: its Read
+// fails with ErrServerClosed (see Server for what counts as idle). One
+// answering a request finishes it first, and ends when it next waits.
+//
 // Shutdown may be called from any goroutine; from a task it parks the
 // task. Called from a Handler, it waits for that handler too: start it in
-// a goroutine of its own instead. A task-mode handler blocked waiting for
-// a next request that never comes keeps Shutdown waiting until ctx ends:
-// bound such waits with deadlines, or use ready mode.
+// a goroutine of its own instead.
 func (srv *Server) Shutdown(ctx context.Context) error {
 	srv.closing.Store(true)
 	srv.mu.Lock()
@@ -277,10 +303,11 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 }
 
 // RegisterOnShutdown registers f to be called, on a goroutine of its own,
-// when Shutdown begins, as net/http's Server does. A task-mode handler
-// parked in a Read of an idle client cannot tell a shutdown from a quiet
-// client: f can tell it (Task.Interrupt, a deadline, a message). f should
-// start the handlers' shutdown, not wait for it.
+// when Shutdown begins, as net/http's Server does. Shutdown ends the
+// handlers waiting in Read for a next request by itself; a handler parked
+// in anything else (a subscription, a long poll, a Sleep) needs f to tell
+// it (Task.Interrupt, a deadline, a message). f should start the
+// handlers' shutdown, not wait for it.
 func (srv *Server) RegisterOnShutdown(f func()) {
 	srv.mu.Lock()
 	srv.onShutdown = append(srv.onShutdown, f)
@@ -601,17 +628,30 @@ func (sh *shard) untrack(ss *session) {
 }
 
 // beginShutdown runs in a task when Shutdown begins: idle ready-mode
-// connections close now, busy ones when their Ready call returns.
+// connections close now, busy ones when their Ready call returns; idle
+// task-mode handlers are woken now, to find their Read failing with
+// ErrServerClosed, and busy ones get the same error when they next wait
+// for a request.
 func (sh *shard) beginShutdown() {
 	sh.closeQuit()
-	if sh.srv.Ready != nil {
-		for ss := sh.sessions.head; ss != nil; {
-			next := ss.next
+	for ss := sh.sessions.head; ss != nil; {
+		next := ss.next
+		switch {
+		case sh.srv.Ready != nil:
 			if !ss.busy {
 				ss.end()
 			}
-			ss = next
+		case !ss.c.shutIdle:
+			ss.c.shutIdle = true
+			if ss.c.readers > 0 && ss.c.idle() {
+				// A deadline that has passed (now, on the scheduler's
+				// clock, virtual or not) wakes the parked Read, as
+				// net/http stops a background read; readWaitErr turns
+				// it into ErrServerClosed.
+				ss.c.fd.SetReadDeadline(sh.s.Now())
+			}
 		}
+		ss = next
 	}
 	sh.checkDone()
 }

@@ -507,26 +507,31 @@ func TestServerShutdownGraceful(t *testing.T) {
 }
 
 // Shutdown called from a task of the server's own scheduler: a handler
-// asks for it, in a task of its own so as not to wait for itself.
+// asks for it, in a task of its own so as not to wait for itself. It waits
+// for the session in flight, which then waits idle for its next request
+// and is ended.
 func TestServerShutdownFromTask(t *testing.T) {
 	shut := make(chan error, 1)
+	held, release := make(chan struct{}), make(chan struct{})
 	var srv *netio.Server
 	srv = &netio.Server{Handler: func(c *netio.Conn) {
 		buf := make([]byte, 16)
 		n, _ := c.Read(buf)
-		if string(buf[:n]) == "quit" {
+		switch string(buf[:n]) {
+		case "quit":
 			c.Scheduler().Go(func() { shut <- srv.Shutdown(context.Background()) })
 			c.Write([]byte("bye"))
 			return
+		case "hold":
+			sched.Offload(func() { close(held); <-release }) // in flight
+			c.Write([]byte("released"))
 		}
-		c.Write(buf[:n])
 		echoTask(c)
 	}}
 	ts := startServer(t, srv)
 	other := dialT(t, ts.addr)
-	if err := roundTrip(other, []byte("x")); err != nil {
-		t.Fatal(err)
-	}
+	other.Write([]byte("hold"))
+	<-held
 	c := dialT(t, ts.addr)
 	c.Write([]byte("quit"))
 	if b, err := io.ReadAll(c); err != nil || string(b) != "bye" {
@@ -534,15 +539,16 @@ func TestServerShutdownFromTask(t *testing.T) {
 	}
 	// The other session is in flight: Shutdown waits for it.
 	time.Sleep(50 * time.Millisecond)
-	if err := roundTrip(other, []byte("still here")); err != nil {
-		t.Fatal(err)
-	}
 	select {
 	case err := <-shut:
 		t.Fatalf("Shutdown returned with a session in flight: %v", err)
 	default:
 	}
-	other.Close()
+	close(release)
+	other.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := io.ReadAll(other); err != nil || string(b) != "released" {
+		t.Errorf("in-flight session: %q, %v; want its reply, then the close", b, err)
+	}
 	select {
 	case err := <-shut:
 		if err != nil {
@@ -643,24 +649,21 @@ func TestServerShutdownForced(t *testing.T) {
 	for _, mode := range []string{"task", "ready"} {
 		t.Run(mode, func(t *testing.T) {
 			started := make(chan struct{}, 1)
+			// Stuck reading the rest of a request: not idle, so
+			// Shutdown waits for it.
 			block := func(c *netio.Conn) error {
+				c.Read(make([]byte, 1))
 				started <- struct{}{}
 				_, err := c.Read(make([]byte, 1)) // never satisfied
 				return err
 			}
 			srv := &netio.Server{Handler: func(c *netio.Conn) { block(c) }}
 			if mode == "ready" {
-				// A Ready call stuck reading the rest of a request.
-				srv = &netio.Server{Ready: func(c *netio.Conn) error {
-					c.Read(make([]byte, 1))
-					return block(c)
-				}}
+				srv = &netio.Server{Ready: block}
 			}
 			ts := startServer(t, srv)
 			c := dialT(t, ts.addr)
-			if mode == "ready" {
-				c.Write([]byte("x"))
-			}
+			c.Write([]byte("x"))
 			<-started
 			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 			defer cancel()
@@ -1273,9 +1276,10 @@ func TestRegisterOnShutdown(t *testing.T) {
 	srv := &netio.Server{Handler: func(c *netio.Conn) {
 		handlers.Store(sched.Current(), struct{}{})
 		defer handlers.Delete(sched.Current())
-		buf := make([]byte, 64)
-		if _, err := c.Read(buf); errors.Is(err, sched.ErrInterrupted) {
-			c.Write([]byte("BYE shutdown\n")) // the goodbye an idle client gets
+		// Busy with something other than a Read of its connection (a
+		// long poll, a subscription): Shutdown cannot tell it is idle.
+		if err := sched.Sleep(time.Hour); errors.Is(err, sched.ErrInterrupted) {
+			c.Write([]byte("BYE shutdown\n"))
 		}
 	}}
 	srv.RegisterOnShutdown(func() {

@@ -38,6 +38,7 @@ func (c *Conn) writeBuffers(v *net.Buffers) (int64, error) {
 	if err := fd.CheckWrite(); err != nil {
 		return 0, c.opError("writev", err)
 	}
+	c.reqOpen = false // see Write
 	var w vecWriter
 	var written int64
 	for {
