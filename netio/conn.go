@@ -38,7 +38,8 @@ type Conn struct {
 	wlock writeLock // a Write that parks midway keeps others out
 	rerr  error     // a reset, remembered: later reads fail the same way
 
-	value any // the user's (SetValue)
+	value any          // the user's (SetValue)
+	proxy *ProxyHeader // the PROXY header the connection began with (proxyproto_conn.go)
 }
 
 // newConn wraps a connected, non-blocking socket and registers it with s.

@@ -59,5 +59,7 @@
 // becomes readable, and may then block as it likes. Behind a load
 // balancer, Server.Drain keeps serving for a delay while Server.Draining
 // reports true (for health checks to fail and keep-alive sessions to
-// close), then shuts down gracefully.
+// close), then shuts down gracefully; Server.ProxyProtocol reads the
+// PROXY protocol header (versions 1 and 2) that trusted balancers send,
+// so that RemoteAddr is the client's.
 package netio

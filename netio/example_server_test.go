@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -197,4 +198,41 @@ func ExampleServer_Drain() {
 	// 503 draining
 	// EOF
 	// drained: <nil>
+}
+
+// Behind a load balancer that speaks the PROXY protocol (HAProxy's
+// send-proxy-v2, nginx's proxy_protocol), the handler sees the client's
+// address, not the balancer's.
+func ExampleProxyProtocol() {
+	s := sched.New()
+	l, err := netio.Listen(s, "tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	srv := &netio.Server{
+		Handler: func(c *netio.Conn) {
+			fmt.Fprintf(c, "hello, %v\n", c.RemoteAddr())
+		},
+		ProxyProtocol: &netio.ProxyProtocol{
+			Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, // the balancers
+		},
+	}
+	s.Go(func() { srv.Serve(l) })
+
+	go func() {
+		defer srv.Shutdown(context.Background())
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			panic(err)
+		}
+		defer c.Close()
+		// What the balancer sends first on the connection it opens.
+		fmt.Fprint(c, "PROXY TCP4 203.0.113.7 198.51.100.1 4242 443\r\n")
+		reply, _ := bufio.NewReader(c).ReadString('\n')
+		fmt.Print(reply)
+	}()
+	if err := s.Run(); err != nil {
+		panic(err)
+	}
+	// Output: hello, 203.0.113.7:4242
 }

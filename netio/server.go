@@ -140,6 +140,11 @@ type Server struct {
 	// thread when a connection changes state. It must not block.
 	ConnState func(c *Conn, state ConnState)
 
+	// ProxyProtocol, if not nil, has connections from trusted proxies
+	// begin with a PROXY protocol header, read in the connection's task
+	// before Handler or Ready first runs (see ProxyProtocol).
+	ProxyProtocol *ProxyProtocol
+
 	closing  atomic.Bool // Shutdown or Close has begun
 	draining atomic.Bool // Drain has begun (see drain.go)
 
@@ -187,6 +192,11 @@ type ServerStats struct {
 	AcceptErrors uint64 // accept calls that failed and were retried after a back-off
 	Panics       uint64 // panics recovered from Handler or Ready
 	Active       int    // connections being served now
+
+	// With ProxyProtocol set: connections closed at once because their
+	// source is not trusted, and trusted connections closed because their
+	// PROXY header was missing, malformed or late.
+	ProxyRefused, ProxyFailed uint64
 }
 
 // Serve accepts connections on l and serves them on l's scheduler until
@@ -240,6 +250,9 @@ func (srv *Server) validate() error {
 	}
 	if srv.MaxConns < 0 || srv.IdleTimeout < 0 || srv.ReadTimeout < 0 || srv.WriteTimeout < 0 {
 		return errors.New("netio: Server with a negative limit or timeout")
+	}
+	if srv.ProxyProtocol != nil {
+		return srv.ProxyProtocol.validate()
 	}
 	return nil
 }
@@ -337,6 +350,8 @@ func (srv *Server) Stats() ServerStats {
 		st.AcceptErrors += sh.acceptErrors.Load()
 		st.Panics += sh.panics.Load()
 		st.Active += int(sh.active.Load())
+		st.ProxyRefused += sh.proxy.refused.Load()
+		st.ProxyFailed += sh.proxy.failed.Load()
 	}
 	return st
 }
@@ -469,6 +484,7 @@ type shard struct {
 	// Written on the scheduler thread, read by Stats.
 	accepted, refused, acceptErrors, panics atomic.Uint64
 	active                                  atomic.Int64
+	proxy                                   proxyCounters
 }
 
 // acceptLoop accepts connections on l until the server closes or l fails.
@@ -596,13 +612,27 @@ func (sh *shard) kickKeeper() { sh.kick.TrySend(struct{}{}) }
 
 // start begins serving c.
 func (sh *shard) start(c *Conn) {
-	ss := &session{sh: sh, c: c}
+	needProxy := false
+	if sh.srv.ProxyProtocol != nil {
+		var serve bool
+		if serve, needProxy = sh.proxyAdmit(c); !serve {
+			c.Close()
+			return
+		}
+	}
+	ss := &session{sh: sh, c: c, needProxy: needProxy}
 	sh.sessions.push(ss)
 	sh.active.Add(1)
 	sh.setState(c, StateNew)
 	if sh.srv.Ready != nil {
 		ss.hook = ss.onReadable
 		ss.run = ss.serveReady
+		if needProxy {
+			// The header comes first, under its own timeout, in a task.
+			ss.busy = true
+			sh.s.Spawn(ss.run)
+			return
+		}
 		ss.arm()
 		return
 	}
@@ -706,6 +736,7 @@ type session struct {
 	prev, next *session
 	busy       bool // ready mode: a task runs Ready or is about to
 	ended      bool
+	needProxy  bool // a PROXY header is to be read first
 
 	// Ready mode: the hook and task functions, made once per connection
 	// so that arming and running allocate nothing.
@@ -726,6 +757,9 @@ func (ss *session) serveTask() {
 		}
 	}()
 	sh, srv, c := ss.sh, ss.sh.srv, ss.c
+	if ss.needProxy && !ss.proxyHandshake() {
+		return
+	}
 	if srv.ReadTimeout > 0 || srv.WriteTimeout > 0 {
 		ss.setTimeouts()
 	}
@@ -811,6 +845,18 @@ func (ss *session) serveReady() {
 			ss.end() // unwinding at the end of Run
 		}
 	}()
+	if ss.needProxy {
+		if !ss.proxyHandshake() || srv.closing.Load() {
+			normal = true
+			ss.end()
+			return
+		}
+		if !ss.moreInput() {
+			normal = true
+			ss.arm() // the header came alone: idle until the first request
+			return
+		}
+	}
 	for runs := 1; ; runs++ {
 		if srv.ReadTimeout > 0 {
 			fd.SetReadDeadline(sh.s.Now().Add(srv.ReadTimeout))

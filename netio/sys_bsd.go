@@ -17,6 +17,11 @@ func rawRead(fd int, p []byte) (int, syscall.Errno) {
 	return n, errnoOf(err)
 }
 
+func rawPeek(fd int, p []byte) (int, syscall.Errno) {
+	n, _, err := unix.Recvfrom(fd, p, unix.MSG_PEEK)
+	return n, errnoOf(err)
+}
+
 func rawWrite(fd int, p []byte) (int, syscall.Errno) {
 	n, err := unix.Write(fd, p)
 	return n, errnoOf(err)

@@ -28,6 +28,13 @@ func rawRead(fd int, p []byte) (int, syscall.Errno) {
 	return int(n), e
 }
 
+// rawPeek receives without taking the data from the socket's queue.
+func rawPeek(fd int, p []byte) (int, syscall.Errno) {
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
+		unix.MSG_PEEK, 0, 0)
+	return int(n), e
+}
+
 // rawWrite sends with MSG_NOSIGNAL: a write to a peer that has gone away
 // returns EPIPE instead of raising SIGPIPE.
 func rawWrite(fd int, p []byte) (int, syscall.Errno) {
