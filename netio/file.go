@@ -55,7 +55,21 @@ func FileListener(s *sched.Scheduler, f *os.File) (*Listener, error) {
 	if err != nil {
 		return nil, fileError(f.Name(), err)
 	}
-	l, err := adoptListener(s, sysfd)
+	l, err := adoptListener(s, sysfd, nil)
+	if err != nil {
+		return nil, fileError(f.Name(), err)
+	}
+	return l, nil
+}
+
+// FileListener is the package-level FileListener with lc's options; of
+// them, only Exclusive applies to a socket that is already listening.
+func (lc *ListenConfig) FileListener(s *sched.Scheduler, f *os.File) (*Listener, error) {
+	sysfd, err := dupFile(f)
+	if err != nil {
+		return nil, fileError(f.Name(), err)
+	}
+	l, err := adoptListener(s, sysfd, lc)
 	if err != nil {
 		return nil, fileError(f.Name(), err)
 	}
@@ -100,7 +114,7 @@ func AdoptListener(s *sched.Scheduler, l net.Listener) (*Listener, error) {
 	if err != nil {
 		return nil, adoptError(l.Addr(), err)
 	}
-	nl, err := adoptListener(s, sysfd)
+	nl, err := adoptListener(s, sysfd, nil)
 	if err != nil {
 		return nil, adoptError(l.Addr(), err)
 	}
@@ -266,7 +280,7 @@ func adoptConn(s *sched.Scheduler, sysfd int) (*Conn, error) {
 
 // adoptListener makes a Listener of the listening socket sysfd, closing
 // sysfd on failure.
-func adoptListener(s *sched.Scheduler, sysfd int) (*Listener, error) {
+func adoptListener(s *sched.Scheduler, sysfd int, lc *ListenConfig) (*Listener, error) {
 	si, err := inspect(sysfd)
 	if err == nil && (si.sotype != unix.SOCK_STREAM || !si.listening) {
 		err = wrapSyscall("getsockopt", syscall.EINVAL) // not a listening stream socket
@@ -275,7 +289,7 @@ func adoptListener(s *sched.Scheduler, sysfd int) (*Listener, error) {
 		unix.Close(sysfd)
 		return nil, err
 	}
-	fd, err := s.Register(sysfd)
+	fd, err := lc.register(s, sysfd)
 	if err != nil {
 		unix.Close(sysfd)
 		return nil, err

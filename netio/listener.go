@@ -35,6 +35,12 @@ type ListenConfig struct {
 	// one per scheduler of a sched.Group, share one port and the kernel
 	// spreads incoming connections among them.
 	ReusePort bool
+	// Exclusive registers the listener with EPOLLEXCLUSIVE on Linux
+	// (sched.Scheduler.RegisterExclusive): for one listening socket that
+	// several schedulers or processes accept from, so that a connection
+	// wakes one of them rather than all. It applies to Listen and to
+	// ListenConfig.FileListener.
+	Exclusive bool
 	// Control, if not nil, is called after the socket is created and
 	// before it is bound, as with net.ListenConfig.Control.
 	Control func(network, address string, c syscall.RawConn) error
@@ -124,7 +130,7 @@ func (lc *ListenConfig) listen(s *sched.Scheduler, network, address string) (*Li
 		unix.Close(fd)
 		return nil, wrapSyscall("getsockname", err)
 	}
-	f, err := s.Register(fd)
+	f, err := lc.register(s, fd)
 	if err != nil {
 		unix.Close(fd)
 		return nil, err
@@ -134,6 +140,14 @@ func (lc *ListenConfig) listen(s *sched.Scheduler, network, address string) (*Li
 		l.unlink = address
 	}
 	return l, nil
+}
+
+// register registers a listening socket with s, exclusively if asked.
+func (lc *ListenConfig) register(s *sched.Scheduler, fd int) (*sched.FD, error) {
+	if lc != nil && lc.Exclusive {
+		return s.RegisterExclusive(fd)
+	}
+	return s.Register(fd)
 }
 
 // setup sets the options of a new listening socket.
@@ -226,6 +240,10 @@ func (l *Listener) accept() (*Conn, error) {
 			if err := fd.WaitRead(); err != nil {
 				return nil, l.opError(err)
 			}
+			// The edge that woke the task and a Close from another
+			// thread can be handled in one turn of the host loop, the
+			// close last: check again before touching the descriptor.
+			continue
 		}
 		nfd, rsa, e := rawAccept(l.sysfd)
 		if e != 0 {

@@ -73,13 +73,13 @@ func (s *Scheduler) Register(fd int) (*FD, error) {
 	}
 	var f *FD
 	var err error
-	if xerr := s.exec(func() { f, err = s.register(fd) }); xerr != nil {
+	if xerr := s.exec(func() { f, err = s.register(fd, false) }); xerr != nil {
 		return nil, xerr
 	}
 	return f, err
 }
 
-func (s *Scheduler) register(fd int) (*FD, error) {
+func (s *Scheduler) register(fd int, exclusive bool) (*FD, error) {
 	if err := s.initPoller(); err != nil {
 		return nil, err
 	}
@@ -87,7 +87,11 @@ func (s *Scheduler) register(fd int) (*FD, error) {
 	f := &FD{s: s, sysfd: fd, seq: s.fdSeq}
 	f.rd.timer.init(f, fdTimerRead)
 	f.wr.timer.init(f, fdTimerWrite)
-	if err := s.poller.add(fd, f.seq); err != nil {
+	add := s.poller.add
+	if exclusive {
+		add = s.poller.addExclusive
+	}
+	if err := add(fd, f.seq); err != nil {
 		return nil, err
 	}
 	for fd >= len(s.fds) {

@@ -58,6 +58,19 @@ func (p *poller) add(fd int, seq uint32) error {
 	return wrapSyscall("epoll_ctl", rawEpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev))
 }
 
+// addExclusive registers fd with EPOLLEXCLUSIVE: of all the epoll
+// instances (schedulers, processes) that wait on one shared descriptor,
+// an event wakes one rather than all. The kernel refuses EPOLLRDHUP with
+// it; the descriptors it is for, listening sockets, have no hang-up.
+func (p *poller) addExclusive(fd int, seq uint32) error {
+	ev := unix.EpollEvent{
+		Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLET | unix.EPOLLEXCLUSIVE,
+		Fd:     int32(fd),
+		Pad:    int32(seq),
+	}
+	return wrapSyscall("epoll_ctl", rawEpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev))
+}
+
 func (p *poller) del(fd int) error {
 	var ev unix.EpollEvent
 	return wrapSyscall("epoll_ctl", rawEpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, &ev))

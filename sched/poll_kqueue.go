@@ -80,6 +80,10 @@ func (p *poller) add(fd int, seq uint32) error {
 	return nil
 }
 
+// addExclusive is add: kqueue wakes every kqueue that watches a shared
+// descriptor, and has no flag to wake only one.
+func (p *poller) addExclusive(fd int, seq uint32) error { return p.add(fd, seq) }
+
 func (p *poller) del(fd int) error {
 	// add installs both filters or neither, so ENOENT (on the first
 	// filter, which stops the call) means there is nothing to remove.

@@ -38,6 +38,8 @@ func (p *poller) close() {
 
 func (p *poller) add(fd int, seq uint32) error { return errNoDescriptors }
 
+func (p *poller) addExclusive(fd int, seq uint32) error { return errNoDescriptors }
+
 func (p *poller) del(fd int) error { return errNoDescriptors }
 
 func (p *poller) wait(s *Scheduler, timeout int64) error {
