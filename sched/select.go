@@ -168,7 +168,7 @@ func selectCases(t *Task, cs []Case, timeout time.Duration) (int, error) {
 	}
 	s := t.s
 	if timeout > 0 {
-		s.timers.set(&t.timer, deadlineAfter(s.nanotime(), timeout))
+		s.timers.set(&t.timer, deadlineAfter(s.freshNanotime(), timeout))
 		t.timer.arg = timerTimeout
 	}
 	err := s.block(t, waitSelect, nil, cancel)

@@ -759,7 +759,11 @@ func Yield() {
 	s.runq.push(t)
 	w := s.pick(t)
 	if w == nil {
-		return // nothing else to run
+		// Nothing else to run, and no poll: read the clock, so that a
+		// task waiting for Now to pass a time while it yields sees it
+		// move.
+		s.tick()
+		return
 	}
 	if s.grp.Ending {
 		panic(unwindSignal)
@@ -797,7 +801,7 @@ func (s *Scheduler) sleep(t *Task, d time.Duration) error {
 		Yield()
 		return nil
 	}
-	s.timers.set(&t.timer, s.nanotime()+int64(d))
+	s.timers.set(&t.timer, s.freshNanotime()+int64(d)) // at least d from now
 	t.timer.arg = timerSleep
 	err := s.block(t, waitSleep, nil, sleepCanceler{})
 	if t.timer.pending() {
@@ -812,8 +816,9 @@ type sleepCanceler struct{}
 func (sleepCanceler) cancelWait(*Task) {}
 
 // Now returns the current time on the calling task's scheduler clock: the
-// virtual clock with WithVirtualTime, else the wall clock. Outside a task
-// it returns time.Now().
+// virtual clock with WithVirtualTime, else the real clock as the
+// scheduler last read it (see Scheduler.Now for its resolution). Outside
+// a task it returns time.Now().
 func Now() time.Time {
 	if t := Current(); t != nil {
 		return t.s.Now()
@@ -823,11 +828,26 @@ func Now() time.Time {
 
 // Now returns the time on s's clock. With virtual time it must be called
 // from the scheduler's thread (a task) or when s is not running.
+//
+// The real clock is read once per poll, not once per call: while s runs
+// tasks, Now returns the time of its last poll, which costs a load
+// instead of a clock read. Its resolution is therefore the time the
+// tasks ran since that poll: microseconds under load, as long as a task
+// runs at most between two blocking calls. A task that computes for
+// long without blocking sees the time stand still until it blocks or
+// calls Yield. While s sleeps in its poller, or is not running, Now reads
+// the clock. The reading keeps the monotonic clock, so deadlines and
+// durations are exact; its wall-clock part is s's creation time plus
+// the monotonic time since, which does not follow a step of the system
+// clock made after s started.
 func (s *Scheduler) Now() time.Time {
 	if s.opts.virtual {
 		return s.timeOf(s.vnow)
 	}
-	return time.Now()
+	if s.state.Load() != stateRunning || s.sleeping.Load() {
+		return time.Now()
+	}
+	return s.base.Add(time.Duration(s.now.Load()))
 }
 
 // Current returns the calling task if it is a task of s, else nil.
