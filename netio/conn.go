@@ -37,6 +37,7 @@ type Conn struct {
 	// On the scheduler thread.
 	wlock writeLock // a Write that parks midway keeps others out
 	rerr  error     // a reset, remembered: later reads fail the same way
+	rd    *Reader   // the Reader made last for c, whose buffer the server gives back
 
 	value any          // the user's (SetValue)
 	proxy *ProxyHeader // the PROXY header the connection began with (proxyproto_conn.go)
@@ -143,7 +144,14 @@ func (c *Conn) Read(b []byte) (int, error) {
 //go:noinline
 func (c *Conn) idle() bool {
 	var b [1]byte
-	return !c.reqOpen && peekEmpty(c.sysfd, b[:])
+	return !c.requestOpen() && peekEmpty(c.sysfd, b[:])
+}
+
+// requestOpen reports whether a request has begun: a byte was read since
+// the last write, or c's Reader holds unread bytes (a pipelined request
+// read along with the previous one).
+func (c *Conn) requestOpen() bool {
+	return c.reqOpen || (c.rd != nil && c.rd.r < c.rd.w)
 }
 
 // readWaitErr wraps the error that ended a read's wait. When Shutdown woke
@@ -151,7 +159,7 @@ func (c *Conn) idle() bool {
 // way while the server shuts down and no request has begun, the read
 // reports ErrServerClosed instead.
 func (c *Conn) readWaitErr(err error) error {
-	if c.shutIdle && !c.reqOpen && errors.Is(err, os.ErrDeadlineExceeded) {
+	if c.shutIdle && !c.requestOpen() && errors.Is(err, os.ErrDeadlineExceeded) {
 		err = ErrServerClosed
 	}
 	return c.opError("read", err)
@@ -382,6 +390,16 @@ func (c *Conn) SetReadBuffer(bytes int) error {
 // SetWriteBuffer sets the socket's send buffer size.
 func (c *Conn) SetWriteBuffer(bytes int) error {
 	return c.setsockopt(unix.SOL_SOCKET, unix.SO_SNDBUF, bytes)
+}
+
+// releaseReader prepares c's Reader, if it has one, for a connection
+// that goes idle: a drained buffer goes back to the pool, a partial
+// request moves to a buffer of its size. It runs on the scheduler thread
+// (a task or a hook).
+func (c *Conn) releaseReader() {
+	if c.rd != nil {
+		c.rd.park()
+	}
 }
 
 // Value returns the value set by SetValue.

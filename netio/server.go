@@ -812,6 +812,7 @@ func (ss *session) arm() {
 	sh := ss.sh
 	fd := ss.c.fd
 	ss.busy = false
+	ss.c.releaseReader() // an idle connection holds no buffer
 	var deadline time.Time
 	if d := sh.srv.idleTimeout(); d > 0 {
 		deadline = sh.s.Now().Add(d)
@@ -908,6 +909,7 @@ func (ss *session) end() {
 	}
 	ss.ended = true
 	ss.c.Close() // in ready mode, fires the hook if armed: onReadable sees ended
+	ss.c.releaseReader()
 	sh := ss.sh
 	sh.untrack(ss)
 	sh.setState(ss.c, StateClosed)
