@@ -29,7 +29,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -68,22 +67,23 @@ func main() {
 	}
 }
 
-// echoTask is a session in task mode: a plain blocking loop.
+// echoTask is a session in task mode: a plain blocking loop. The Reader
+// borrows a buffer from the scheduler for each read and gives it back
+// before the task parks for the next one, so an idle connection holds
+// none and every connection reads into the same, cache-hot buffer.
 func echoTask(c *netio.Conn, idle time.Duration) {
-	buf := make([]byte, 16<<10)
+	r := netio.NewReader(c)
+	var rd, wd deadline
 	for {
-		if idle > 0 {
-			c.SetReadDeadline(time.Now().Add(idle))
-		}
-		n, err := c.Read(buf)
-		if n > 0 {
-			if idle > 0 {
-				c.SetWriteDeadline(time.Now().Add(idle))
-			}
-			if _, werr := c.Write(buf[:n]); werr != nil {
+		rd.extend(c, idle, c.SetReadDeadline)
+		b, err := r.Fill()
+		if len(b) > 0 {
+			wd.extend(c, idle, c.SetWriteDeadline)
+			if _, werr := c.Write(b); werr != nil {
 				logErr(c, werr)
 				return
 			}
+			r.Discard(len(b))
 		}
 		if err != nil {
 			logErr(c, err)
@@ -92,19 +92,36 @@ func echoTask(c *netio.Conn, idle time.Duration) {
 	}
 }
 
-// bufs holds the ready-mode buffers: an idle connection owns none.
-var bufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+// A deadline is an idle timeout for one direction of a connection,
+// renewed at every request from the scheduler's clock (read once per
+// poll, not once per request), and moved only when it has aged by an
+// eighth of the timeout (at most a second): a deadline is a timer in the
+// scheduler's heap, and a busy connection need not move it every time.
+type deadline struct{ at time.Time }
+
+func (d *deadline) extend(c *netio.Conn, idle time.Duration, set func(time.Time) error) {
+	if idle <= 0 {
+		return
+	}
+	now := c.Scheduler().Now()
+	if d.at.Sub(now) < idle-min(idle/8, time.Second) {
+		d.at = now.Add(idle)
+		set(d.at)
+	}
+}
 
 // echoReady runs when a connection is readable: it echoes one read's
 // worth and returns. The server calls it again at once if more input is
 // waiting, else puts the connection back to idle; an error (io.EOF at the
-// client's half-close) closes the connection.
+// client's half-close) closes the connection. Its buffer is lent by the
+// scheduler for the call: an idle connection owns none.
 func echoReady(c *netio.Conn) error {
-	bp := bufs.Get().(*[]byte)
-	defer bufs.Put(bp)
-	n, err := c.Read(*bp)
+	pool := c.Scheduler().Buffers()
+	buf := pool.Get(16 << 10)
+	defer pool.Put(buf)
+	n, err := c.Read(buf)
 	if n > 0 {
-		if _, werr := c.Write((*bp)[:n]); werr != nil {
+		if _, werr := c.Write(buf[:n]); werr != nil {
 			logErr(c, werr)
 			return werr
 		}

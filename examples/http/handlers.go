@@ -8,14 +8,17 @@ import (
 
 // serveTask is the task-mode handler: one task per connection, written as
 // plain blocking code — read, answer what is complete, write, repeat. The
-// buffers live as long as the connection. The deadlines are its own (see
-// session.armRead): the server sets none in task mode.
+// buffers are lent for each batch of requests: parked between requests,
+// the connection holds none. The deadlines are its own (see
+// session.armRead): the server sets none in task mode. Time comes from
+// the scheduler's clock, read once per poll rather than once per request.
 func (l *local) serveTask(nc *netio.Conn) {
-	in, out := l.getBuffers()
-	s := &session{loc: l, nc: nc, in: in, out: out}
+	s := newSession(l, nc)
 	l.sessions[s] = struct{}{}
 	defer delete(l.sessions, s)
-	now := time.Now()
+	defer s.release()
+	sc := nc.Scheduler()
+	now := sc.Now()
 	s.armRead(now)
 	s.armWrite(now)
 	for {
@@ -29,7 +32,7 @@ func (l *local) serveTask(nc *netio.Conn) {
 			s.readFailed(err)
 			return
 		}
-		now = time.Now()
+		now = sc.Now()
 		if err = s.answer(now); err == nil {
 			err = s.flush()
 		}
@@ -37,6 +40,7 @@ func (l *local) serveTask(nc *netio.Conn) {
 			s.finish(err)
 			return
 		}
+		s.release()
 		if s.progress {
 			s.armRead(now)
 			s.armWrite(now)
@@ -60,8 +64,9 @@ func (l *local) drain() {
 // time the idle connection becomes readable. It reads what is there,
 // answers every complete request and returns: between requests the
 // connection holds no task, no stack and, once nothing is pending, no
-// buffers either — they go back to the scheduler's pool, as nginx frees a
-// keep-alive connection's buffers.
+// buffers either — they go back to the scheduler's pool (the server
+// gives back the Reader's), as nginx frees a keep-alive connection's
+// buffers.
 //
 // Here the server owns the read deadline: it closes a connection idle for
 // its IdleTimeout (the -header-timeout), which bounds each pause of a
@@ -71,15 +76,13 @@ func (l *local) drain() {
 func (l *local) serveReady(nc *netio.Conn) error {
 	s, _ := nc.Value().(*session)
 	if s == nil {
-		s = &session{loc: l, nc: nc}
+		s = newSession(l, nc)
 		nc.SetValue(s)
-		s.armWrite(time.Now())
+		s.armWrite(nc.Scheduler().Now())
 	}
-	if s.in == nil {
-		s.in, s.out = l.getBuffers()
-	}
+	defer s.release()
 	err := s.fill()
-	now := time.Now()
+	now := nc.Scheduler().Now()
 	if err != nil {
 		s.readFailed(err)
 	} else {
@@ -104,11 +107,6 @@ func (l *local) serveReady(nc *netio.Conn) error {
 			err = errClose
 			s.finish(err)
 		}
-	}
-	if err != nil || s.idle() {
-		l.putBuffers(s.in, s.out)
-		s.in, s.out = nil, nil
-		s.r, s.w = 0, 0
 	}
 	return err
 }

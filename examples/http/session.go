@@ -24,53 +24,29 @@ type config struct {
 	logger        *log.Logger
 }
 
-// Buffer sizes. A read buffer holds two maximal headers, so that after
-// moving a partial request to its front there is always room to read the
-// rest of it. Responses are flushed once this much is batched.
+// Buffer sizes. A read holds up to two maximal headers, so that after
+// moving a partial request to the front of its buffer there is always
+// room to read the rest of it. Responses are flushed once this much is
+// batched. Both buffers are lent by the scheduler (sched.BufferPool) for
+// a batch of requests, not owned by the connection: an idle connection,
+// in either mode, holds none, and the few buffers in use stay in the
+// cache, as nginx frees a keep-alive connection's buffers.
 const (
 	flushAt   = 32 << 10
-	poolLimit = 1024 // free buffers a scheduler keeps (ready mode)
+	outSize   = flushAt + 4096
 	linger    = 2 * time.Second
 	lingerMax = 64 << 10
 )
 
 // local is what one scheduler's sessions share without locks: the cached
-// Date and, in ready mode, the free buffers that idle connections give back.
+// Date, and in task mode the sessions, for shutdown to find the idle ones.
 type local struct {
 	cfg   *config
 	clock clock
-	ins   [][]byte // free read buffers
-	outs  [][]byte // free write buffers
 
 	// Task mode: every session, for shutdown to find the idle ones.
 	sessions map[*session]struct{}
 	draining bool // shutdown has begun
-
-}
-
-func (l *local) getBuffers() (in, out []byte) {
-	if n := len(l.ins); n > 0 {
-		in, l.ins = l.ins[n-1], l.ins[:n-1]
-	} else {
-		in = make([]byte, 2*l.cfg.maxHeader)
-	}
-	if n := len(l.outs); n > 0 {
-		out, l.outs = l.outs[n-1], l.outs[:n-1]
-	} else {
-		out = make([]byte, 0, flushAt+4096)
-	}
-	return in, out
-}
-
-func (l *local) putBuffers(in, out []byte) {
-	if len(l.ins) < poolLimit && in != nil {
-		l.ins = append(l.ins, in)
-	}
-	// A buffer that grew past its size (a long static-file header) is
-	// not worth keeping.
-	if len(l.outs) < poolLimit && out != nil && cap(out) <= flushAt+4096 {
-		l.outs = append(l.outs, out[:0])
-	}
 }
 
 // A session is one connection's HTTP state between reads: everything the
@@ -78,10 +54,10 @@ func (l *local) putBuffers(in, out []byte) {
 type session struct {
 	loc  *local
 	nc   *netio.Conn
-	in   []byte // read buffer; unparsed bytes are in[r:w]
-	r, w int
-	scan int    // where the search for the end of the pending header resumes, from r
-	out  []byte // responses not yet written
+	rd   *netio.Reader // the input; it holds a buffer only while bytes are pending
+	in   []byte        // the unparsed input, as rd holds it (rd's buffered bytes)
+	scan int           // where the search for the end of the pending header resumes, from the start of in
+	out  []byte        // responses not yet written; lent for a batch, nil between batches
 
 	discard  int64     // bytes of the last request's body still to skip
 	progress bool      // answer completed a request
@@ -90,21 +66,44 @@ type session struct {
 	waiting  bool      // task mode: blocked reading, no request pending
 }
 
+func newSession(l *local, nc *netio.Conn) *session {
+	return &session{loc: l, nc: nc, rd: netio.NewReaderSize(nc, 2*l.cfg.maxHeader)}
+}
+
 // errClose ends a session after a response that closes the connection.
 var errClose = errors.New("connection closed by the server")
 
-// fill reads once into the free end of the buffer, first moving what is
-// pending to the front.
+// fill reads once more, after what is pending (the Reader waits for
+// input without holding a buffer, and moves a partial request to the
+// front of its buffer before reading).
 func (s *session) fill() error {
-	if s.r == s.w {
-		s.r, s.w = 0, 0
-	} else if s.r > 0 {
-		s.w = copy(s.in, s.in[s.r:s.w])
-		s.r = 0
-	}
-	n, err := s.nc.Read(s.in[s.w:])
-	s.w += n
+	b, err := s.rd.Fill()
+	s.in = b
 	return err
+}
+
+// consume drops the first n pending bytes. Request slices into them stay
+// valid until the next fill: the Reader keeps its buffer until it reads
+// again.
+func (s *session) consume(n int) {
+	s.rd.Discard(n)
+	s.in = s.in[n:]
+}
+
+// output makes sure an output buffer is lent for the batch.
+func (s *session) output() {
+	if s.out == nil {
+		s.out = s.nc.Scheduler().Buffers().Get(outSize)[:0]
+	}
+}
+
+// release gives the output buffer back once everything in it is
+// written: between batches a connection holds none.
+func (s *session) release() {
+	if s.out != nil && len(s.out) == 0 {
+		s.nc.Scheduler().Buffers().Put(s.out)
+		s.out = nil
+	}
 }
 
 // answer parses every complete request in the buffer and appends its
@@ -115,10 +114,11 @@ func (s *session) answer(now time.Time) error {
 	cfg := s.loc.cfg
 	date := s.loc.clock.dateAt(now)
 	s.progress = false
+	s.output()
 	for {
 		if s.discard > 0 {
-			n := min(s.discard, int64(s.w-s.r))
-			s.r += int(n)
+			n := min(s.discard, int64(len(s.in)))
+			s.consume(int(n))
 			s.discard -= n
 			if s.discard > 0 {
 				return nil
@@ -126,15 +126,15 @@ func (s *session) answer(now time.Time) error {
 		}
 		// RFC 9112 §2.2: ignore empty lines before a request line.
 		for {
-			if s.r < s.w && s.in[s.r] == '\n' {
-				s.r++
-			} else if s.r+1 < s.w && s.in[s.r] == '\r' && s.in[s.r+1] == '\n' {
-				s.r += 2
+			if len(s.in) > 0 && s.in[0] == '\n' {
+				s.consume(1)
+			} else if len(s.in) > 1 && s.in[0] == '\r' && s.in[1] == '\n' {
+				s.consume(2)
 			} else {
 				break
 			}
 		}
-		pending := s.in[s.r:s.w]
+		pending := s.in
 		if len(pending) == 0 {
 			return nil
 		}
@@ -157,7 +157,7 @@ func (s *session) answer(now time.Time) error {
 		if req.contentLength > cfg.maxBody {
 			return s.refuse(413, date)
 		}
-		s.r += n
+		s.consume(n)
 		s.progress = true
 		s.discard = max(req.contentLength, 0)
 		conn := connPersist
@@ -243,14 +243,16 @@ func (s *session) armWrite(now time.Time) {
 }
 
 // idle reports whether no request is partly read.
-func (s *session) idle() bool { return s.r == s.w && s.discard == 0 }
+func (s *session) idle() bool { return len(s.in) == 0 && s.discard == 0 }
 
 // readFailed handles a read error: a timeout in the middle of a request
 // gets 408 before the connection closes; anything else just closes it.
 func (s *session) readFailed(err error) {
 	if errors.Is(err, os.ErrDeadlineExceeded) && !s.idle() {
-		s.out = errorResponse[408].appendTo(s.out[:0], s.loc.clock.dateAt(time.Now()), connClose, false)
-		s.nc.SetWriteDeadline(time.Now().Add(linger))
+		now := s.nc.Scheduler().Now()
+		s.output()
+		s.out = errorResponse[408].appendTo(s.out[:0], s.loc.clock.dateAt(now), connClose, false)
+		s.nc.SetWriteDeadline(now.Add(linger))
 		s.flush()
 		return
 	}
@@ -275,13 +277,14 @@ func (s *session) finish(err error) {
 	if s.idle() || s.nc.CloseWrite() != nil {
 		return
 	}
-	s.nc.SetReadDeadline(time.Now().Add(linger))
+	s.nc.SetReadDeadline(s.nc.Scheduler().Now().Add(linger))
 	for n := 0; n < lingerMax; {
-		m, err := s.nc.Read(s.in)
+		b, err := s.rd.Fill()
 		if err != nil {
 			return
 		}
-		n += m
+		n += len(b)
+		s.rd.Discard(len(b))
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"net"
@@ -12,9 +13,13 @@ import (
 )
 
 const (
-	// bufSize is the size of a client's input and output buffers, as
-	// Redis's PROTO_IOBUF_LEN: one read takes up to this much.
+	// bufSize is the size of a read, as Redis's PROTO_IOBUF_LEN: one read
+	// takes up to this much. The buffer is lent by the scheduler while
+	// commands are pending, not owned by the client.
 	bufSize = 16 << 10
+	// replySize is the reply buffer lent for a batch; it grows as the
+	// replies need.
+	replySize = 4 << 10
 	// flushAt is how much reply a batch of pipelined commands may pile up
 	// before it is written out in the middle of the batch.
 	flushAt = 64 << 10
@@ -41,14 +46,16 @@ type client struct {
 	id   uint64
 	name string // CLIENT SETNAME
 
-	in []byte // input; in[r:] is not parsed yet
-	r  int
+	rd *netio.Reader // input; it holds a buffer only while bytes are pending
+	in []byte        // the input not yet parsed, as rd holds it
 	p  *parser
 
 	w        replies     // replies not yet handed to the socket
 	pend     []byte      // replies the writer task has yet to write
 	inflight int         // bytes the writer task is writing now
 	writer   *sched.Task // the writer task, while one runs
+
+	rdl time.Time // task mode: the idle deadline in force (-timeout)
 
 	closeAfterReply bool // QUIT or a protocol error: close once replies are out
 	dropNow         bool // close without further ado
@@ -67,6 +74,7 @@ func newClient(srv *server, sh *shard, c *netio.Conn) *client {
 		c:    c,
 		id:   srv.ids.Add(1),
 		p:    newParser(srv.cfg.maxArgs, srv.cfg.maxBulk),
+		rd:   netio.NewReaderSize(c, bufSize),
 	}
 }
 
@@ -75,52 +83,55 @@ func (cl *client) addr() string { return cl.c.RemoteAddr().String() }
 // errQueryLimit ends a client whose one command outgrew -maxquery.
 var errQueryLimit = errors.New("query buffer limit reached")
 
-// fill reads once into the input buffer, after making room: compacting
-// the unparsed bytes to the front, or growing the buffer to what the
-// command being parsed needs (a big bulk argument is read into a buffer
-// of its size, not copied from one buffer to the next).
+// fill reads once more into the input, after the unparsed bytes. The
+// Reader borrows its buffer from the scheduler for the read and gives it
+// back once everything is parsed and it must wait again, so an idle
+// client holds no input buffer (Redis keeps a query buffer per client).
+// A command that does not fit makes room as it needs: a big bulk
+// argument is read into a buffer of its size, not copied from one buffer
+// to the next; a long line doubles the buffer.
 func (cl *client) fill() error {
-	if cl.in == nil {
-		cl.in = cl.home.getBuf()
-	}
-	if cl.r == len(cl.in) {
-		cl.in, cl.r = cl.in[:0], 0
-	}
-	if len(cl.in) == cap(cl.in) {
-		have := len(cl.in) - cl.r
+	have := len(cl.in)
+	if have > 0 && cl.p.bulk >= 0 && cl.p.left > 0 {
 		need := cl.p.need(have)
 		if need > cl.srv.cfg.maxQuery {
 			return errQueryLimit
 		}
-		if need <= cap(cl.in) && cl.r > 0 {
-			n := copy(cl.in, cl.in[cl.r:])
-			cl.in, cl.r = cl.in[:n], 0
-		} else {
-			size := max(need, 2*cap(cl.in))
-			if cl.p.bulk >= 0 && cl.p.left > 0 {
-				size = need + bufSize // the bulk, and room for what follows it
-			}
-			buf := make([]byte, have, min(size, cl.srv.cfg.maxQuery))
-			copy(buf, cl.in[cl.r:])
-			cl.home.putBuf(cl.in)
-			cl.in, cl.r = buf, 0
-		}
+		cl.rd.Grow(need - have)
 	}
-	n, err := cl.c.Read(cl.in[len(cl.in):cap(cl.in)])
-	cl.in = cl.in[:len(cl.in)+n]
+	b, err := cl.rd.Fill()
+	if errors.Is(err, bufio.ErrBufferFull) {
+		need := max(cl.p.need(have), 2*len(b))
+		if cl.p.need(have) > cl.srv.cfg.maxQuery {
+			return errQueryLimit
+		}
+		cl.rd.Grow(min(need, cl.srv.cfg.maxQuery) - len(b))
+		b, err = cl.rd.Fill()
+	}
+	cl.in = b
 	return err
+}
+
+// consume drops the first n bytes of the input: parsed. The arguments
+// of the commands in them stay valid until the next fill.
+func (cl *client) consume(n int) {
+	cl.rd.Discard(n)
+	cl.in = cl.in[n:]
 }
 
 // process answers every complete command in the input buffer: the replies
 // pile up in cl.w and go out in one write after the batch (flush).
 func (cl *client) process() {
-	for cl.r < len(cl.in) && !cl.closeAfterReply && !cl.dropNow && !cl.dead {
-		n, args, err := cl.p.next(cl.in[cl.r:])
+	if cl.w.b == nil {
+		cl.w.b = cl.home.s.Buffers().Get(replySize)[:0]
+	}
+	for len(cl.in) > 0 && !cl.closeAfterReply && !cl.dropNow && !cl.dead {
+		n, args, err := cl.p.next(cl.in)
 		if err != nil {
 			// As Redis: reply, then close once the reply is out.
 			cl.w.err("ERR " + err.Error())
 			cl.closeAfterReply = true
-			cl.r = len(cl.in)
+			cl.consume(len(cl.in))
 			if cl.srv.cfg.verbose {
 				cl.srv.logf("protocol error from %s: %v", cl.addr(), err)
 			}
@@ -129,10 +140,10 @@ func (cl *client) process() {
 		if n == 0 {
 			return // the rest of the command is still on its way
 		}
-		cl.r += n
 		if len(args) > 0 {
 			cl.exec(args)
 		}
+		cl.consume(n)
 		if len(cl.w.b) >= flushAt {
 			cl.flush()
 			if cl.writer != nil {
@@ -249,9 +260,7 @@ func (srv *server) handle(c *netio.Conn) {
 	}
 	defer cl.finish()
 	for !srv.stopping.Load() {
-		if d := srv.cfg.idle; d > 0 {
-			c.SetReadDeadline(time.Now().Add(d))
-		}
+		cl.armIdle()
 		if err := cl.fill(); err != nil {
 			if !quietErr(err) && !errors.Is(err, errQueryLimit) {
 				srv.logf("client %s: read: %v", cl.addr(), err)
@@ -263,10 +272,26 @@ func (srv *server) handle(c *netio.Conn) {
 		}
 		cl.process()
 		cl.flush()
+		cl.releaseReplies()
 		if cl.over() {
 			return
 		}
-		cl.trim()
+	}
+}
+
+// armIdle renews the idle timeout (-timeout) of a task-mode client before
+// it waits for its next command. The time is the scheduler's, read once
+// per poll; the deadline is a timer, moved only when it has aged by an
+// eighth of the timeout (at most a second), not at every batch.
+func (cl *client) armIdle() {
+	d := cl.srv.cfg.idle
+	if d <= 0 {
+		return
+	}
+	now := cl.home.s.Now()
+	if cl.rdl.Sub(now) < d-min(d/8, time.Second) {
+		cl.rdl = now.Add(d)
+		cl.c.SetReadDeadline(cl.rdl)
 	}
 }
 
@@ -288,38 +313,22 @@ func (srv *server) ready(c *netio.Conn) error {
 	}
 	cl.process()
 	cl.flush()
+	cl.releaseReplies()
 	if cl.over() {
 		cl.finish()
 		return io.EOF
 	}
-	cl.trim()
-	cl.idle()
-	return nil
+	return nil // the server gives the Reader's buffer back while idle
 }
 
 var errRefused = errors.New("refused: max number of clients reached")
 
-// trim drops an input buffer that grew for a big command, once it is
-// consumed.
-func (cl *client) trim() {
-	if cl.r == len(cl.in) && cap(cl.in) > bufSize {
-		cl.in, cl.r = nil, 0
-	}
-}
-
-// idle gives the buffers of an idle ready-mode client back to its shard,
-// so that an idle connection holds neither a stack nor buffers.
-func (cl *client) idle() {
-	if cl.r == len(cl.in) && !cl.p.partial() {
-		cl.home.putBuf(cl.in)
-		cl.in, cl.r = nil, 0
-	}
-}
-
-// release gives the client's buffers back when the connection has closed.
-func (cl *client) release() {
-	if cl.writer == nil {
-		cl.home.putBuf(cl.in)
-		cl.in = nil
+// releaseReplies gives the reply buffer back to the scheduler once a
+// batch's replies are handed to the socket (or to the writer task): a
+// client waiting for its next command holds none.
+func (cl *client) releaseReplies() {
+	if cl.w.b != nil && len(cl.w.b) == 0 {
+		cl.home.s.Buffers().Put(cl.w.b)
+		cl.w.b = nil
 	}
 }

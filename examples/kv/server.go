@@ -45,7 +45,6 @@ type shard struct {
 	s       *sched.Scheduler
 	st      *store
 	clients map[*client]struct{}
-	free    [][]byte // spare I/O buffers of bufSize
 }
 
 func newServer(cfg config, logger *log.Logger, scheds []*sched.Scheduler) *server {
@@ -98,7 +97,6 @@ func (srv *server) connState(c *netio.Conn, state netio.ConnState) {
 		cl.counted = false
 		srv.clients.Add(-1)
 		delete(cl.home.clients, cl)
-		cl.release()
 	}
 }
 
@@ -126,23 +124,6 @@ func (srv *server) configParams() [][2]string {
 		{"proto-max-bulk-len", strconv.Itoa(srv.cfg.maxBulk)},
 		{"client-query-buffer-limit", strconv.Itoa(srv.cfg.maxQuery)},
 		{"timeout", strconv.Itoa(int(srv.cfg.idle / time.Second))},
-	}
-}
-
-// getBuf returns an empty buffer of capacity bufSize.
-func (sh *shard) getBuf() []byte {
-	if n := len(sh.free); n > 0 {
-		b := sh.free[n-1]
-		sh.free = sh.free[:n-1]
-		return b
-	}
-	return make([]byte, 0, bufSize)
-}
-
-// putBuf keeps b for another connection if it is a standard buffer.
-func (sh *shard) putBuf(b []byte) {
-	if cap(b) == bufSize && len(sh.free) < 1024 {
-		sh.free = append(sh.free, b[:0])
 	}
 }
 
