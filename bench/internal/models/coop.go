@@ -41,14 +41,14 @@ func serveCoop(opt Options, ready bool, n int) error {
 	srv := &netio.Server{}
 	if ready {
 		// Ready runs when the connection is readable and returns to idle
-		// once it has answered what arrived. The buffer is per scheduler:
-		// tasks of one scheduler never run at once.
-		bufs := make(map[*sched.Scheduler][]byte, n)
-		for i := range n {
-			bufs[g.Scheduler(i)] = make([]byte, opt.BufSize)
-		}
+		// once it has answered what arrived. The buffer is lent by the
+		// scheduler for the call: an idle connection holds none, and
+		// every connection reads into the same hot buffer, as the state
+		// machine's connections share its one buffer.
 		srv.Ready = func(c *netio.Conn) error {
-			buf := bufs[c.Scheduler()]
+			pool := c.Scheduler().Buffers()
+			buf := pool.Get(opt.BufSize)
+			defer pool.Put(buf)
 			n, err := c.Read(buf)
 			if n > 0 {
 				if _, werr := c.Write(buf[:n]); werr != nil {
@@ -58,15 +58,18 @@ func serveCoop(opt Options, ready bool, n int) error {
 			return err
 		}
 	} else {
+		// A Reader borrows its buffer from the scheduler for each request
+		// and gives it back before the task parks for the next one.
 		srv.Handler = func(c *netio.Conn) {
-			buf := make([]byte, opt.BufSize)
+			r := netio.NewReaderSize(c, opt.BufSize)
 			for {
-				n, err := c.Read(buf)
-				if n > 0 {
-					if _, werr := c.Write(buf[:n]); werr != nil {
+				b, err := r.Fill()
+				if len(b) > 0 {
+					if _, werr := c.Write(b); werr != nil {
 						endSession("coop", werr)
 						return
 					}
+					r.Discard(len(b))
 				}
 				if err != nil {
 					endSession("coop", err)
