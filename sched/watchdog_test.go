@@ -37,36 +37,42 @@ func TestWatchdogQuietWhileParked(t *testing.T) {
 // reported when it starts right after the scheduler was idle, and the
 // report names that task, not the one that ran before it.
 func TestWatchdogReportsAfterIdle(t *testing.T) {
+	// spin holds the thread until the watchdog reports, or 5 s pass: a
+	// busy machine may run the watchdog's goroutine late.
 	cases := []struct {
 		name string
-		body func(s *sched.Scheduler)
+		body func(s *sched.Scheduler, spin func(), out *syncBuffer)
 	}{
-		{"after sleep", func(s *sched.Scheduler) {
+		{"after sleep", func(s *sched.Scheduler, spin func(), _ *syncBuffer) {
 			s.Go(func() {}).Wait() // task 2: ends, the scheduler goes idle
 			sched.Sleep(30 * time.Millisecond)
-			s.Go(func() { spinFor(150 * time.Millisecond) }).Wait() // task 3
+			s.Go(spin).Wait() // task 3
 		}},
-		{"after offload", func(s *sched.Scheduler) {
+		{"after offload", func(s *sched.Scheduler, spin func(), _ *syncBuffer) {
 			s.Go(func() {}).Wait() // task 2
 			sched.Offload(func() { time.Sleep(30 * time.Millisecond) })
-			s.Go(func() { spinFor(150 * time.Millisecond) }).Wait() // task 3
+			s.Go(spin).Wait() // task 3
 		}},
-		{"on the worker of the task before", func(s *sched.Scheduler) {
+		{"on the worker of the task before", func(s *sched.Scheduler, spin func(), out *syncBuffer) {
 			// Task 2 ends and task 3 starts on the goroutine task 2
 			// leaves, with no coroutine switch in between.
 			s.Go(func() {
-				s.Go(func() { spinFor(150 * time.Millisecond) }) // task 3
-			})
-			sched.Sleep(300 * time.Millisecond)
+				s.Go(spin) // task 3
+			}).Wait()
+			for start := time.Now(); !strings.Contains(out.String(), "sched: watchdog") && time.Since(start) < 5*time.Second; {
+				sched.Sleep(10 * time.Millisecond)
+			}
 		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			checkLeaks(t)
 			var out syncBuffer
-			runTasks(t, tc.body, sched.WithWatchdog(20*time.Millisecond, &out), sched.WithName("wd"))
+			spin := func() { spinUntilReported(&out, 5*time.Second) }
+			runTasks(t, func(s *sched.Scheduler) { tc.body(s, spin, &out) },
+				sched.WithWatchdog(20*time.Millisecond, &out), sched.WithName("wd"))
 			got := out.String()
-			for _, want := range []string{"sched: watchdog: wd: task 3 ", "held the thread", "spinFor"} {
+			for _, want := range []string{"sched: watchdog: wd: task 3 ", "held the thread", "spinUntilReported"} {
 				if !strings.Contains(got, want) {
 					t.Errorf("watchdog report lacks %q:\n%s", want, got)
 				}
@@ -75,5 +81,17 @@ func TestWatchdogReportsAfterIdle(t *testing.T) {
 				t.Errorf("%d reports, want 1:\n%s", n, got)
 			}
 		})
+	}
+}
+
+// spinUntilReported holds the thread until out holds a watchdog report,
+// or max passes.
+//
+//go:noinline
+func spinUntilReported(out *syncBuffer, max time.Duration) {
+	for start := time.Now(); time.Since(start) < max; {
+		if strings.Contains(out.String(), "sched: watchdog") {
+			return
+		}
 	}
 }
