@@ -266,6 +266,7 @@ func (f *FD) runHook(d *fdDir, err error) {
 	if h := d.hook; h != nil {
 		d.hook = nil
 		f.s.nHooks--
+		f.s.stats.hooks++
 		h(err)
 	}
 }

@@ -330,10 +330,13 @@ func (s *Scheduler) wait() error {
 		// blocked thread to take the processor from (as the hand-written
 		// epoll loop of the study does). Only if it finds nothing to run
 		// does the thread sleep.
+		hooks := s.stats.hooks
 		if err := s.pollNow(0); err != nil {
 			return err
 		}
-		if !s.runq.empty() {
+		if !s.runq.empty() || s.stats.hooks != hooks {
+			// Hooks that ran may have ended the last work or set an
+			// earlier timer: the loop looks again before anyone sleeps.
 			return nil
 		}
 		if next != nil {

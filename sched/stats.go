@@ -12,6 +12,7 @@ type counters struct {
 	polls    uint64
 	spawned  uint64
 	yields   uint64
+	hooks    uint64 // descriptor hooks run
 }
 
 // Stats is a snapshot of a scheduler's state and totals.
