@@ -1,0 +1,333 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coopgo/coop/examples/internal/exampletest"
+)
+
+// TestBadInput sends what a broken or hostile client might: over-long
+// lines, a megabyte without a line end, binary garbage, NUL bytes, a
+// prefix-only line. Each gets an error or is ignored, and the session and
+// the server go on.
+func TestBadInput(t *testing.T) {
+	modes(t, func(t *testing.T, mode string) {
+		s := start(t, mode)
+		a := login(t, s.Addr, "alice")
+		b := login(t, s.Addr, "bob")
+		tooLong := ":coop.chat 417 alice :Input line was too long"
+		a.send("PRIVMSG bob :" + strings.Repeat("y", 600))
+		a.expect(tooLong)
+		// The longest line allowed, 512 bytes with CR LF, passes; relayed
+		// with alice's prefix it would not fit, which she is told.
+		msg := "PRIVMSG bob :"
+		a.send(msg + strings.Repeat("k", 510-len(msg)))
+		a.expect(tooLong)
+		// One that fits once relayed is delivered whole.
+		relay := ":" + a.prefix() + " PRIVMSG bob :"
+		text := strings.Repeat("m", 510-len(relay))
+		a.send("PRIVMSG bob :" + text)
+		b.expect(relay + text)
+		// A line of 1 MiB arriving in pieces: one error.
+		for range 16 {
+			io.WriteString(a.c, strings.Repeat("z", 64<<10))
+		}
+		a.send("")
+		a.expect(tooLong)
+		// NUL bytes are not allowed in a message (RFC 2812 2.3.1).
+		a.send("PRIVMSG bob :nul\x00here")
+		a.expect(":coop.chat 400 alice * :Input line contains a NUL byte")
+		a.send(":prefixonly")
+		// Binary garbage: random bytes, line ends and NULs included.
+		r := rand.New(rand.NewPCG(1, 2))
+		junk := make([]byte, 64<<10)
+		for i := range junk {
+			junk[i] = byte(r.Uint32())
+		}
+		io.WriteString(a.c, string(junk)+"\r\n")
+		// Whatever the garbage was answered with, the session goes on.
+		a.send("PING :still here")
+		for {
+			if l := a.line(); l == ":coop.chat PONG coop.chat :still here" {
+				break
+			}
+		}
+		// And the server serves others as before.
+		b.send("PRIVMSG alice :fine")
+		a.expect(":" + b.prefix() + " PRIVMSG alice :fine")
+		c := login(t, s.Addr, "carol")
+		c.send("PRIVMSG bob :new")
+		b.expect(":" + c.prefix() + " PRIVMSG bob :new")
+	})
+}
+
+// TestSlowReader has a client stop reading while a channel is flooded:
+// it must be dropped with "SendQ exceeded" while the others keep
+// receiving, and the server's memory stays bounded.
+func TestSlowReader(t *testing.T) {
+	modes(t, func(t *testing.T, mode string) {
+		s := start(t, mode, "-sendq", "1048576", "-sndbuf", "16384")
+		slow := login(t, s.Addr, "slow")
+		slow.join("#flood")
+		slow.c.(*net.TCPConn).SetReadBuffer(16384)
+		fast := login(t, s.Addr, "fast")
+		fast.join("#flood")
+		slow.expect(":" + fast.prefix() + " JOIN #flood")
+		talker := login(t, s.Addr, "talker")
+		talker.join("#flood")
+		fast.expect(":" + talker.prefix() + " JOIN #flood")
+
+		// The talker floods; fast reads everything; slow reads nothing.
+		// 1.7 MB in all at about 3.5 MB/s: the fast reader, a goroutine
+		// on a loaded machine, may fall 300 ms behind without reaching
+		// the 1 MiB SendQ; the slow one reaches it.
+		const msgs = 8000
+		pad := strings.Repeat("x", 200)
+		go func() {
+			w := bufio.NewWriter(talker.c)
+			for i := range msgs {
+				fmt.Fprintf(w, "PRIVMSG #flood :%d %s\r\n", i, pad)
+				if i%50 == 49 {
+					w.Flush()
+					time.Sleep(3 * time.Millisecond)
+				}
+			}
+			w.Flush()
+		}()
+		dropped := false
+		slowDone := make(chan struct{})
+		for i := 0; i < msgs; {
+			l := fast.line()
+			if l == ":"+slow.prefix()+" QUIT :SendQ exceeded" && !dropped {
+				dropped = true
+				// The slow client now reads: the end of its backlog, the
+				// ERROR line, the close (within the server's grace).
+				go func() {
+					defer close(slowDone)
+					slow.t = goT{t}
+					slow.expectEnd("ERROR :Closing Link: 127.0.0.1 (SendQ exceeded)")
+				}()
+				continue
+			}
+			want := ":" + talker.prefix() + " PRIVMSG #flood :" + strconv.Itoa(i) + " " + pad
+			if l != want {
+				t.Fatalf("fast: got %q, want message %d", l, i)
+			}
+			i++
+		}
+		if !dropped {
+			t.Fatal("the slow reader was not dropped")
+		}
+		<-slowDone
+		if !strings.Contains(s.Output(), "slow (127.0.0.1): SendQ exceeded") {
+			t.Errorf("no SendQ log line:\n%s", s.Output())
+		}
+		if rss := rssOf(t, s.Pid()); rss > 64<<20 && !raceEnabled {
+			t.Errorf("server RSS %d MiB", rss>>20)
+		}
+	})
+}
+
+// TestNeverReads has clients that connect, register, join and then never
+// read while a channel is busy: the server drops each at its SendQ and
+// goes on serving.
+func TestNeverReads(t *testing.T) {
+	modes(t, func(t *testing.T, mode string) {
+		s := start(t, mode, "-sendq", "65536", "-sndbuf", "8192")
+		for i := range 5 {
+			u := connect(t, s.Addr)
+			u.c.(*net.TCPConn).SetReadBuffer(4096)
+			n := "mute" + strconv.Itoa(i)
+			u.send("NICK " + n + "\r\nUSER x 0 * :x\r\nJOIN #busy")
+		}
+		talker := login(t, s.Addr, "talker")
+		talker.join("#busy")
+		pad := strings.Repeat("p", 400)
+		quits := 0
+		deadline := time.Now().Add(20 * time.Second)
+		for i := 0; quits < 5; i++ {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of 5 silent clients dropped", quits)
+			}
+			for range 20 {
+				talker.send("PRIVMSG #busy :" + pad)
+			}
+			talker.c.SetReadDeadline(time.Now().Add(time.Millisecond))
+			for {
+				l, err := talker.r.ReadString('\n')
+				if err != nil {
+					break
+				}
+				if strings.Contains(l, " QUIT :SendQ exceeded") {
+					quits++
+				} else if !strings.Contains(l, " JOIN #busy") {
+					t.Fatalf("talker: %q", l)
+				}
+			}
+		}
+		talker.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		talker.send("PING :ok")
+		talker.expect(":coop.chat PONG coop.chat :ok")
+	})
+}
+
+// TestFlood checks flood control: a burst passes at once, then the
+// client is slowed to the penalty rate; a client that keeps sending
+// while slowed is dropped with "Excess Flood".
+func TestFlood(t *testing.T) {
+	modes(t, func(t *testing.T, mode string) {
+		s := exampletestStart(t, mode, "-flood-penalty", "100ms", "-flood-burst", "500ms", "-recvq", "2048")
+		a := login(t, s.Addr, "alice")
+		b := login(t, s.Addr, "bob")
+		// 12 short messages at once: about 5 pass at once (500 ms of
+		// burst at 100 ms each), the rest at one per 100 ms.
+		start := time.Now()
+		for i := range 12 {
+			a.send("PRIVMSG bob :" + strconv.Itoa(i))
+		}
+		var at []time.Duration
+		for i := range 12 {
+			b.expect(":" + a.prefix() + " PRIVMSG bob :" + strconv.Itoa(i))
+			at = append(at, time.Since(start))
+		}
+		if at[3] > 300*time.Millisecond {
+			t.Errorf("the burst was held back: message 3 after %v", at[3])
+		}
+		if d := at[11] - at[6]; d < 400*time.Millisecond {
+			t.Errorf("messages 6 to 11 took %v: not slowed to 100 ms each (%v)", d, at)
+		}
+		// A flood past the receive queue while slowed: dropped.
+		c := login(t, s.Addr, "carol")
+		b.join("#f")
+		c.join("#f")
+		b.expect(":" + c.prefix() + " JOIN #f")
+		for range 100 {
+			io.WriteString(c.c, "PRIVMSG bob :"+strings.Repeat("f", 100)+"\r\n")
+		}
+		c.expectEnd("ERROR :Closing Link: 127.0.0.1 (Excess Flood)")
+		// bob still gets what carol managed to send, then her QUIT.
+		for {
+			l := b.line()
+			if l == ":"+c.prefix()+" QUIT :Excess Flood" {
+				break
+			}
+			if !strings.HasPrefix(l, ":"+c.prefix()+" PRIVMSG bob :fff") {
+				t.Fatalf("bob: %q", l)
+			}
+		}
+	})
+}
+
+// exampletestStart starts the server with flood control as args set it.
+func exampletestStart(t *testing.T, mode string, args ...string) *exampletest.Server {
+	t.Helper()
+	return exampletest.Start(t, bin, append([]string{"-mode", mode}, args...)...)
+}
+
+// TestTimeouts checks that a silent client is PINGed, survives by
+// answering, and is dropped with "Ping timeout" when it does not; and
+// that a connection that does not register is dropped.
+func TestTimeouts(t *testing.T) {
+	modes(t, func(t *testing.T, mode string) {
+		s := start(t, mode, "-ping", "300ms", "-pong", "300ms", "-register", "500ms")
+		idle := login(t, s.Addr, "idle")
+		idle.join("#i")
+		// The other client answers its PINGs and reports anything else.
+		other := login(t, s.Addr, "other")
+		other.join("#i")
+		seen := make(chan string, 10)
+		go func() {
+			defer close(seen)
+			for {
+				l, err := other.r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if l = strings.TrimSuffix(l, "\r\n"); l == "PING :coop.chat" {
+					io.WriteString(other.c, "PONG :coop.chat\r\n")
+					continue
+				}
+				seen <- l
+			}
+		}()
+		idle.expect(":" + other.prefix() + " JOIN #i")
+		start := time.Now()
+		idle.expect("PING :coop.chat")
+		if d := time.Since(start); d < 150*time.Millisecond {
+			t.Errorf("PING after %v of silence", d)
+		}
+		idle.send("PONG :coop.chat")
+		idle.expect("PING :coop.chat") // silent again: a new PING, no drop
+		// No answer this time.
+		idle.expectEnd("ERROR :Closing Link: 127.0.0.1 (Ping timeout: 0 seconds)")
+		if l := <-seen; l != ":"+idle.prefix()+" QUIT :Ping timeout: 0 seconds" {
+			t.Errorf("other: %q", l)
+		}
+		lurker := connect(t, s.Addr)
+		lurker.send("NICK lurker")
+		lurker.expectEnd("ERROR :Closing Link: 127.0.0.1 (Registration timed out)")
+	})
+}
+
+// TestMaxClients checks that connections over -maxclients get an ERROR
+// line and are closed, and that a place frees up when a client leaves.
+func TestMaxClients(t *testing.T) {
+	modes(t, func(t *testing.T, mode string) {
+		s := start(t, mode, "-maxclients", "2")
+		a := login(t, s.Addr, "alice")
+		login(t, s.Addr, "bob")
+		over := connect(t, s.Addr)
+		over.expectEnd("ERROR :Closing Link: 127.0.0.1 (Too many connections)")
+		a.send("QUIT")
+		a.expectEnd("ERROR :Closing Link: 127.0.0.1 (Client Quit)")
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			c := connect(t, s.Addr)
+			c.send("NICK carol\r\nUSER c 0 * :c")
+			if l := c.line(); strings.HasPrefix(l, ":coop.chat 001 carol ") {
+				break
+			} else if time.Now().After(deadline) {
+				t.Fatalf("no place after a client left: %q", l)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}
+
+// TestShutdown checks that SIGTERM tells every client and exits 0.
+func TestShutdown(t *testing.T) {
+	modes(t, func(t *testing.T, mode string) {
+		s := start(t, mode)
+		a := login(t, s.Addr, "alice")
+		a.join("#s")
+		b := login(t, s.Addr, "bob")
+		c := connect(t, s.Addr) // not registered
+		c.send("NICK carol")
+		begin := time.Now()
+		if err := s.Stop(); err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+		if d := time.Since(begin); d > 3*time.Second {
+			t.Errorf("shutdown took %v", d)
+		}
+		for _, u := range []*user{a, b, c} {
+			u.expectEnd("ERROR :Closing Link: 127.0.0.1 (Server shutting down)")
+		}
+	})
+}
+
+// TestCores checks that -cores other than 1 is refused with a reason.
+func TestCores(t *testing.T) {
+	out, err := exampletest.Command(bin, "-addr", "127.0.0.1:0", "-cores", "2").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "one scheduler") {
+		t.Errorf("chat -cores 2: %v, %q", err, out)
+	}
+}
