@@ -5,7 +5,6 @@ package netio
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -138,7 +137,9 @@ const proxyPeek = 256
 // usually one peek and one read. On a task of c's scheduler.
 func (c *Conn) readProxyHeader(deadline time.Time) (*ProxyHeader, error) {
 	fd := c.fd
-	fd.SetReadDeadline(deadline)
+	if !deadline.IsZero() {
+		fd.SetReadDeadline(deadline)
+	}
 	defer fd.SetReadDeadline(time.Time{})
 	var buf [proxyPeek]byte
 	for {
@@ -146,8 +147,8 @@ func (c *Conn) readProxyHeader(deadline time.Time) (*ProxyHeader, error) {
 			return nil, c.opError("proxy", err)
 		}
 		if !fd.Readable() {
-			if err := fd.WaitRead(); err != nil {
-				return nil, c.opError("proxy", err)
+			if err := c.waitProxy(); err != nil {
+				return nil, err
 			}
 		}
 		n, e := rawPeek(c.sysfd, buf[:])
@@ -172,10 +173,7 @@ func (c *Conn) readProxyHeader(deadline time.Time) (*ProxyHeader, error) {
 			// A version-2 header with large TLVs: its declared length is
 			// all header, so it can be read rather than peeked.
 			big := make([]byte, need)
-			if _, err := io.ReadFull(c, big); err != nil {
-				if err == io.ErrUnexpectedEOF || err == io.EOF {
-					err = c.opError("proxy", fmt.Errorf("%w: end of stream inside the header", ErrBadProxyHeader))
-				}
+			if err := c.readExact(big); err != nil {
 				return nil, err
 			}
 			if h, _, _, err = parseProxyHeader(big); err != nil {
@@ -193,7 +191,7 @@ func (c *Conn) readProxyHeader(deadline time.Time) (*ProxyHeader, error) {
 			}
 			continue
 		}
-		if err := c.consume(buf[:hlen]); err != nil {
+		if err := c.readExact(buf[:hlen]); err != nil {
 			return nil, err
 		}
 		if n == hlen && n < len(buf) {
@@ -204,19 +202,46 @@ func (c *Conn) readProxyHeader(deadline time.Time) (*ProxyHeader, error) {
 	}
 }
 
-// consume reads len(b) bytes that a peek has shown are queued.
-func (c *Conn) consume(b []byte) error {
+// readExact reads exactly len(b) bytes of header: not one more, since
+// what follows is the protocol's. It bypasses Read, whose bookkeeping
+// (a request has begun, for Shutdown) is about the protocol's bytes.
+func (c *Conn) readExact(b []byte) error {
+	fd := c.fd
 	for len(b) > 0 {
+		if !fd.Readable() {
+			if err := c.waitProxy(); err != nil {
+				return err
+			}
+		}
 		n, e := rawRead(c.sysfd, b)
 		switch {
+		case e == syscall.EAGAIN:
+			fd.ClearReadable()
+			continue
 		case e == syscall.EINTR:
 			continue
 		case e != 0:
 			return c.readErr(e)
 		case n == 0:
-			return c.opError("proxy", io.ErrUnexpectedEOF)
+			return c.opError("proxy", fmt.Errorf("%w: end of stream inside the header", ErrBadProxyHeader))
+		}
+		if n < len(b) {
+			fd.ClearReadable()
 		}
 		b = b[n:]
+	}
+	return nil
+}
+
+// waitProxy waits for more of the header. It counts as a parked reader
+// of an idle connection, so that a Shutdown does not wait the header
+// timeout out for a peer that has said nothing yet (see Conn.idle).
+func (c *Conn) waitProxy() error {
+	c.readers++
+	err := c.fd.WaitRead()
+	c.readers--
+	if err != nil {
+		return c.opError("proxy", err)
 	}
 	return nil
 }
@@ -256,22 +281,55 @@ func (sh *shard) proxyAdmit(c *Conn) (serve, header bool) {
 	return false, false
 }
 
-// proxyHandshake reads a session's header in its task; false: the
-// connection failed and is to be closed.
+// proxyHandshake reads a session's header in its task, by deadline (the
+// zero time: the one armProxy set stands); false: the connection failed
+// and is to be closed.
 //
 //go:noinline
-func (ss *session) proxyHandshake() bool {
-	sh := ss.sh
-	_, err := ss.c.readProxyHeader(sh.s.Now().Add(sh.srv.ProxyProtocol.timeout()))
+func (ss *session) proxyHandshake(deadline time.Time) bool {
+	_, err := ss.c.readProxyHeader(deadline)
 	ss.needProxy = false
 	if err != nil {
-		if !sh.srv.closing.Load() { // else the server closed it
-			sh.proxy.failed.Add(1)
-			sh.proxyLog(ss.c, err)
-		}
+		ss.proxyFailed(err)
 		return false
 	}
 	return true
+}
+
+// proxyFailed counts and logs a trusted connection closed for its header,
+// unless the server itself is closing it.
+func (ss *session) proxyFailed(err error) {
+	if sh := ss.sh; !sh.srv.closing.Load() {
+		sh.proxy.failed.Add(1)
+		sh.proxyLog(ss.c, err)
+	}
+}
+
+// armProxy has a new ready-mode connection wait for its header as an idle
+// one waits for a request: no task, a read hook, a deadline — so that
+// Shutdown closes it at once if it has said nothing yet.
+func (ss *session) armProxy() {
+	sh := ss.sh
+	fd := ss.c.fd
+	fd.SetReadDeadline(sh.s.Now().Add(sh.srv.ProxyProtocol.timeout()))
+	sh.setState(ss.c, StateIdle)
+	fd.SetReadHook(ss.onProxyReadable)
+}
+
+// onProxyReadable is armProxy's read hook, on the scheduler thread.
+func (ss *session) onProxyReadable(err error) {
+	if ss.ended {
+		return
+	}
+	if err != nil || ss.sh.srv.closing.Load() {
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			ss.proxyFailed(ss.c.opError("proxy", err))
+		}
+		ss.end()
+		return
+	}
+	ss.busy = true
+	ss.sh.s.Spawn(ss.run)
 }
 
 // proxyLog logs a refused connection or a failed header, at most once a

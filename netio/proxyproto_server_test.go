@@ -413,3 +413,26 @@ func TestProxyProtocolReadHeader(t *testing.T) {
 }
 
 func quietLogger() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// Shutdown does not wait out the header timeout of a trusted connection
+// that has said nothing: like an idle keep-alive connection, it is
+// closed at once, and not counted as a failed header.
+func TestServerProxyProtocolShutdownSilent(t *testing.T) {
+	for _, m := range proxyModes {
+		t.Run(m.name, func(t *testing.T) {
+			srv := m.srv(&netio.ProxyProtocol{Trusted: loopback, Timeout: time.Minute})
+			ts := startServer(t, srv)
+			c := dialT(t, ts.addr)
+			waitFor(t, 2*time.Second, "the connection to be served", func() bool { return srv.Stats().Active == 1 })
+			start := time.Now()
+			ts.stop()
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("Shutdown took %v with a silent connection", took)
+			}
+			expectEOF(t, c, 5*time.Second)
+			if st := srv.Stats(); st.ProxyFailed != 0 {
+				t.Errorf("stats %+v: a connection the server closed is not a failed header", st)
+			}
+		})
+	}
+}

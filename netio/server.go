@@ -628,9 +628,7 @@ func (sh *shard) start(c *Conn) {
 		ss.hook = ss.onReadable
 		ss.run = ss.serveReady
 		if needProxy {
-			// The header comes first, under its own timeout, in a task.
-			ss.busy = true
-			sh.s.Spawn(ss.run)
+			ss.armProxy() // the header comes first, under its own timeout
 			return
 		}
 		ss.arm()
@@ -757,7 +755,7 @@ func (ss *session) serveTask() {
 		}
 	}()
 	sh, srv, c := ss.sh, ss.sh.srv, ss.c
-	if ss.needProxy && !ss.proxyHandshake() {
+	if ss.needProxy && !ss.proxyHandshake(sh.s.Now().Add(srv.ProxyProtocol.timeout())) {
 		return
 	}
 	if srv.ReadTimeout > 0 || srv.WriteTimeout > 0 {
@@ -847,7 +845,7 @@ func (ss *session) serveReady() {
 		}
 	}()
 	if ss.needProxy {
-		if !ss.proxyHandshake() || srv.closing.Load() {
+		if !ss.proxyHandshake(time.Time{}) || srv.closing.Load() {
 			normal = true
 			ss.end()
 			return
