@@ -27,6 +27,10 @@
 //     against examples/kv on coop, a minimal RESP server on package net
 //     and redis-server, each server pinned to CPU 0 and each client to
 //     CPU 1, when those tools are installed;
+//   - IRC fan-out (package internal/irc): examples/chat in task and ready
+//     mode against ngircd and InspIRCd (and Ergo where it can be
+//     installed), under the study's own IRC load generator: server CPU
+//     per delivered line, delivery latency, memory per idle client;
 //   - nothing else: every row that cannot run prints why.
 //
 // The binary re-executes itself for every server, worker and client
@@ -57,7 +61,7 @@ func run() (code int) {
 	md := flag.String("md", "", "also write the markdown page to this file (relative to bench/, e.g. RESULTS.md)")
 	out := flag.String("out", "results", "directory for JSON results and plots (relative to bench/)")
 	render := flag.Bool("render", false, "do not measure: re-render tables, plots and -md from <out>/latest.json")
-	only := flag.String("only", "", "comma-separated parts to run: ladder, spawn, servers, clients (default: all)")
+	only := flag.String("only", "", "comma-separated parts to run: ladder, spawn, servers, clients, irc (default: all)")
 	modelsFlag := flag.String("models", "", "comma-separated server models to run (default: all)")
 	rate := flag.Float64("rate", 0, "open-loop request rate, the same for every model (default: the mode's)")
 	respConns := flag.Int("resp-conns", 0, "redis-benchmark's connections (-c) (default: the mode's, 50)")

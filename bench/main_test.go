@@ -100,6 +100,7 @@ func TestSmoke(t *testing.T) {
 	}
 
 	checkClients(t, r)
+	checkIRC(t, r)
 
 	dir := t.TempDir()
 	if _, err := report.Save(r, dir); err != nil {
@@ -111,7 +112,7 @@ func TestSmoke(t *testing.T) {
 	}
 	var text bytes.Buffer
 	report.Text(&text, loaded)
-	wants := []string{"machine:", "Switch ladder", "closed loop", "open loop", "streaming", "idle connection", "under wrk", "under redis-benchmark"}
+	wants := []string{"machine:", "Switch ladder", "closed loop", "open loop", "streaming", "idle connection", "under wrk", "under redis-benchmark", "IRC fan-out", "idle registered client"}
 	if hasSkipped(loaded) {
 		wants = append(wants, "skipped:")
 	}
@@ -207,4 +208,32 @@ func hasSkipped(r *report.Run) bool {
 		}
 	}
 	return false
+}
+
+// checkIRC checks the IRC part: a row per server, and the coop servers,
+// which need nothing installed, measured.
+func checkIRC(t *testing.T, r *report.Run) {
+	t.Helper()
+	if r.IRCPlan == nil || len(r.IRC) == 0 {
+		t.Fatal("no IRC part")
+	}
+	for _, s := range r.IRC {
+		switch {
+		case s.Skipped != "":
+			if strings.HasPrefix(s.Server, "coop") {
+				t.Errorf("irc %s skipped: %s", s.Server, s.Skipped)
+			}
+		case s.Error != "":
+			t.Errorf("irc %s: %s", s.Server, s.Error)
+		default:
+			for _, l := range s.Fanout {
+				if l.Error != "" || l.Delivered == 0 {
+					t.Errorf("irc %s, %d clients: %s (%d delivered)", s.Server, l.Clients, l.Error, l.Delivered)
+				}
+			}
+			if s.Memory == nil || s.Memory.Error != "" {
+				t.Errorf("irc %s: memory: %+v", s.Server, s.Memory)
+			}
+		}
+	}
 }

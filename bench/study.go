@@ -8,6 +8,7 @@ import (
 
 	"github.com/coopgo/coop/bench/internal/clients"
 	"github.com/coopgo/coop/bench/internal/harness"
+	"github.com/coopgo/coop/bench/internal/irc"
 	"github.com/coopgo/coop/bench/internal/ladder"
 	"github.com/coopgo/coop/bench/internal/models"
 	"github.com/coopgo/coop/bench/internal/rawsys"
@@ -17,7 +18,7 @@ import (
 
 type studyConfig struct {
 	mode   string   // quick, full, smoke
-	parts  []string // ladder, spawn, servers, clients; nil: all
+	parts  []string // ladder, spawn, servers, clients, irc; nil: all
 	models []string // nil: all
 	rate   float64  // open-loop rate; 0: chosen from the closed-loop rows (see harness.OpenRate)
 	// respConns, if not 0, is redis-benchmark's connection count (-c) in
@@ -35,6 +36,14 @@ type modePlan struct {
 	parkN        int // suspended at once
 	servers      harness.Plan
 	clients      clients.Plan
+	irc          irc.Plan
+}
+
+// ircLoad is the IRC part's load in every mode: 4 senders at 500
+// PRIVMSGs a second into channels of 100, 49,500 delivered lines a second.
+func ircLoad(p irc.Plan) irc.Plan {
+	p.ChanSize, p.Senders, p.Rate = 100, 4, 500
+	return p
 }
 
 // The open-loop rate is openFraction of the slowest model's closed-loop
@@ -61,6 +70,9 @@ var plans = map[string]modePlan{
 			HTTPWarmup: time.Second, HTTPRun: time.Second, HTTPConns: 100,
 			RESPWarmup: 3000, RESPRun: 300 * time.Millisecond, RESPConns: 50, Pipelines: []int{1, 16},
 		},
+		// About 12 s: one client count, no memory row.
+		irc: ircLoad(irc.Plan{Clients: []int{1000}, Warmup: 200 * time.Millisecond, Interval: 300 * time.Millisecond, Intervals: 3,
+			Note: "quick mode runs 1,000 clients only and no memory row; -full adds 100 and 10,000 clients and memory per idle client at 10,000"}),
 	},
 	"full": {
 		ladderTarget: 200 * time.Millisecond, ladderReps: 11,
@@ -75,6 +87,7 @@ var plans = map[string]modePlan{
 			HTTPWarmup: 2 * time.Second, HTTPRun: 5 * time.Second, HTTPConns: 100,
 			RESPWarmup: 20_000, RESPRun: 5 * time.Second, RESPConns: 50, Pipelines: []int{1, 16},
 		},
+		irc: ircLoad(irc.Plan{Clients: []int{100, 1000, 10_000}, Warmup: time.Second, Interval: time.Second, Intervals: 5, IdleClients: 10_000}),
 	},
 	"smoke": {
 		ladderTarget: 2 * time.Millisecond, ladderReps: 3,
@@ -89,6 +102,7 @@ var plans = map[string]modePlan{
 			HTTPWarmup: 0, HTTPRun: time.Second, HTTPConns: 100,
 			RESPWarmup: 200, RESPRun: 50 * time.Millisecond, RESPConns: 50, Pipelines: []int{1, 16},
 		},
+		irc: ircLoad(irc.Plan{Clients: []int{100}, Warmup: 50 * time.Millisecond, Interval: 100 * time.Millisecond, Intervals: 1, IdleClients: 100}),
 	},
 }
 
@@ -145,6 +159,9 @@ func runStudy(cfg studyConfig) (*report.Run, error) {
 	if cfg.wants("clients") {
 		steps += clients.Steps(mp.clients)
 	}
+	if cfg.wants("irc") {
+		steps += irc.Steps(mp.irc)
+	}
 	prog := newProgress(steps)
 	step := prog.step
 	defer prog.finish()
@@ -199,6 +216,11 @@ func runStudy(cfg studyConfig) (*report.Run, error) {
 		}
 		r.ClientPlan = &cp
 		r.Clients = clients.Run(cp, prog.doing, step)
+	}
+	if cfg.wants("irc") {
+		ip := mp.irc
+		r.IRCPlan = &ip
+		r.IRC = irc.Run(ip, prog.doing, step)
 	}
 	r.Elapsed = time.Since(r.Started)
 	r.LoadEnd = rawsys.LoadAverage()

@@ -21,6 +21,7 @@ var Plots = []struct{ Name, Title string }{
 	{"cpu_per_request", "Server CPU per request"},
 	{"latency", "Open-loop latency"},
 	{"memory_per_conn", "Memory per idle connection"},
+	{"irc_fanout", "IRC fan-out: server CPU per delivered line"},
 }
 
 // series is one set of points with error ranges, one per label.
@@ -141,7 +142,7 @@ func Plot(r *Run, dir string) error {
 	for _, f := range []struct {
 		name string
 		make func(*Run) (*plot.Plot, error)
-	}{{"cpu_per_request", cpuPlot}, {"latency", latencyPlot}, {"memory_per_conn", memoryPlot}} {
+	}{{"cpu_per_request", cpuPlot}, {"latency", latencyPlot}, {"memory_per_conn", memoryPlot}, {"irc_fanout", ircPlot}} {
 		p, err := f.make(r)
 		if err != nil {
 			errs = append(errs, err)

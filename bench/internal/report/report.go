@@ -15,6 +15,7 @@ import (
 
 	"github.com/coopgo/coop/bench/internal/clients"
 	"github.com/coopgo/coop/bench/internal/harness"
+	"github.com/coopgo/coop/bench/internal/irc"
 	"github.com/coopgo/coop/bench/internal/ladder"
 	"github.com/coopgo/coop/bench/internal/rawsys"
 	"github.com/coopgo/coop/bench/internal/spawn"
@@ -42,6 +43,10 @@ type Run struct {
 	ClientPlan *clients.Plan    `json:"client_plan,omitempty"`
 	Clients    []clients.Result `json:"clients,omitempty"`
 	Notes      []string         `json:"notes,omitempty"`
+
+	// The IRC part (package irc): its plan and a result per server.
+	IRCPlan *irc.Plan    `json:"irc_plan,omitempty"`
+	IRC     []irc.Result `json:"irc,omitempty"`
 }
 
 // Save writes the run to dir as run-<time>.json and latest.json.

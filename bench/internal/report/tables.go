@@ -39,6 +39,7 @@ func Tables(r *Run) []*table {
 	if len(r.Clients) > 0 {
 		ts = append(ts, clientTables(r)...)
 	}
+	ts = append(ts, ircTables(r)...)
 	return ts
 }
 

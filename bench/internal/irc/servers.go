@@ -1,0 +1,191 @@
+package irc
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coopgo/coop/bench/internal/child"
+	"github.com/coopgo/coop/bench/internal/harness"
+)
+
+// spec is one IRC server of the study.
+type spec struct {
+	name string
+	what string // how it is configured, flood control included
+	// tool, if set, is the installed program the server is, and how to
+	// get it.
+	tool, pkg string
+	// oper is what the senders send to lift per-client flood control
+	// ("name password"), for a server that has no setting for it.
+	oper string
+	// start returns the server's command, not yet pinned or started.
+	start func(e *env, addr string) (*exec.Cmd, error)
+}
+
+var specs = []spec{
+	{name: "coop task", what: "examples/chat -mode task (a task per client), -flood-penalty 0 (flood control off), GOMAXPROCS=1",
+		start: func(e *env, addr string) (*exec.Cmd, error) { return e.chat(addr, "task") }},
+	{name: "coop ready", what: "examples/chat -mode ready (a task only while a client has input), -flood-penalty 0 (flood control off), GOMAXPROCS=1",
+		start: func(e *env, addr string) (*exec.Cmd, error) { return e.chat(addr, "ready") }},
+	{name: "ngircd", tool: "ngircd", pkg: "ngircd", oper: "study study",
+		what:  "single-threaded epoll loop; DNS, ident and PAM off, no connection limits; flood control lifted for the senders the only way ngircd allows: they OPER and set user mode +F (receivers send nothing after joining)",
+		start: (*env).ngircd},
+	{name: "InspIRCd", tool: "inspircd", pkg: "inspircd",
+		what:  "single-threaded event loop (epoll); no DNS lookups; connect class with fakelag off, threshold and commandrate 10^6 (flood control off), sendq 1 MiB",
+		start: (*env).inspircd},
+	{name: "Ergo", what: "Go, a goroutine per client"}, // start nil: see ergoSkip
+}
+
+// env is what the servers of one Run share.
+type env struct {
+	tmp      string
+	taskset  string
+	chatBin  string
+	buildErr error
+	versions map[string]string
+}
+
+// chat returns the command of the chat example in mode.
+func (e *env) chat(addr, mode string) (*exec.Cmd, error) {
+	if e.buildErr != nil {
+		return nil, e.buildErr
+	}
+	cmd := child.External(e.chatBin, "-addr", addr, "-mode", mode, "-flood-penalty", "0", "-maxclients", "100000",
+		"-ping", "10m", "-register", "10m")
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	return cmd, nil
+}
+
+// ngircd writes a configuration to a directory of its own. ngircd drops
+// root for "nobody", so the directory is open to it.
+func (e *env) ngircd(addr string) (*exec.Cmd, error) {
+	dir, err := os.MkdirTemp(e.tmp, "ngircd-")
+	if err != nil {
+		return nil, err
+	}
+	os.Chmod(dir, 0o777)
+	host, port, _ := strings.Cut(addr, ":")
+	conf := fmt.Sprintf(`[Global]
+	Name = irc.study
+	Info = coop study
+	AdminInfo1 = study
+	AdminInfo2 = study
+	AdminEMail = study@localhost
+	Listen = %s
+	Ports = %s
+	PidFile = %s
+	MotdPhrase = "study"
+[Limits]
+	MaxConnections = 0
+	MaxConnectionsIP = 0
+	MaxJoins = 0
+	MaxNickLength = 16
+	PingTimeout = 600
+	PongTimeout = 60
+[Options]
+	DNS = no
+	Ident = no
+	PAM = no
+	NoticeBeforeRegistration = no
+[Operator]
+	Name = study
+	Password = study
+`, host, port, filepath.Join(dir, "ngircd.pid"))
+	path := filepath.Join(dir, "ngircd.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	return child.External("ngircd", "-n", "-f", path), nil
+}
+
+// inspircd writes a configuration to a directory of its own. DNS is
+// pointed at loopback and never used: the study sends nothing off this
+// machine.
+func (e *env) inspircd(addr string) (*exec.Cmd, error) {
+	dir, err := os.MkdirTemp(e.tmp, "inspircd-")
+	if err != nil {
+		return nil, err
+	}
+	host, port, _ := strings.Cut(addr, ":")
+	conf := fmt.Sprintf(`<config format="xml">
+<server name="irc.study" description="coop study" network="study">
+<admin name="study" nick="study" email="study@localhost">
+<bind address="%[1]s" port="%[2]s" type="clients">
+<path configdir="%[3]s" datadir="%[3]s" logdir="%[3]s" runtimedir="%[3]s">
+<pid file="%[3]s/inspircd.pid">
+<dns server="127.0.0.1" timeout="1">
+<connect name="main" allow="*" maxchans="50" timeout="600" pingfreq="600" hardsendq="1048576" softsendq="1048576" recvq="65536" threshold="1000000" commandrate="1000000" fakelag="no" localmax="1000000" globalmax="1000000" useident="no" limit="1000000" resolvehostnames="no" modes="">
+<performance nouserdns="yes" softlimit="30000" somaxconn="4096" clonesonconnect="no" quietbursts="yes">
+<options prefixquit="Quit: " defaultmodes="nt">
+<limits maxnick="30" maxchan="64">
+<channels users="100" opers="100">
+<log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="%[3]s/ircd.log">
+`, host, port, dir)
+	path := filepath.Join(dir, "inspircd.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	return child.External("inspircd", "--nofork", "--runasroot", "--config="+path), nil
+}
+
+// ergoSkip says why the Ergo row is not measured: the Ergo IRC server
+// cannot be installed on these machines. (An "ergo" in PATH is Debian's
+// quantum chemistry program of that name, which must not be run: it
+// writes ergoscf.out into the working directory.)
+func ergoSkip() string {
+	return "the Ergo IRC server cannot be installed here: Debian 12 has no package of it (Debian's \"ergo\" is a quantum chemistry program) and the Go module proxy refuses github.com/ergochat/ergo"
+}
+
+// firstLine runs path with arg (5 s at most) and returns the first line
+// it prints.
+func firstLine(path, arg string) string {
+	cmd := child.External(path, arg)
+	var b bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &b, &b
+	if child.Start(cmd) != nil {
+		return ""
+	}
+	timer := time.AfterFunc(5*time.Second, func() { child.Kill(cmd) })
+	cmd.Wait()
+	timer.Stop()
+	child.Forget(cmd)
+	line, _, _ := strings.Cut(strings.TrimSpace(b.String()), "\n")
+	return strings.TrimSpace(line)
+}
+
+// build compiles examples/chat with the Go toolchain that runs the study.
+func (e *env) build() error {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	e.chatBin = filepath.Join(e.tmp, "chat")
+	cmd := child.External(goBin, "build", "-o", e.chatBin, "github.com/coopgo/coop/examples/chat")
+	out := new(harness.Tail) // run in the bench module, whose replace points at this repository
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := child.Start(cmd); err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	timer := time.AfterFunc(5*time.Minute, func() { child.Kill(cmd) })
+	err = cmd.Wait()
+	timer.Stop()
+	child.Forget(cmd)
+	if err != nil {
+		return fmt.Errorf("build: go build examples/chat (run the study from the repository: go -C bench run .): %v: %s", err, out)
+	}
+	return nil
+}
+
+// pinned makes cmd run through taskset on cpu, so that every thread and
+// process of the server has the mask from the start.
+func pinned(cmd *exec.Cmd, taskset string, cpu int) {
+	cmd.Args = append([]string{taskset, "-c", strconv.Itoa(cpu), cmd.Path}, cmd.Args[1:]...)
+	cmd.Path = taskset
+}
