@@ -7,6 +7,7 @@ import (
 	"github.com/coopgo/coop/asm"
 	"github.com/coopgo/coop/internal/coro"
 	"github.com/coopgo/coop/internal/gmap"
+	"github.com/coopgo/coop/internal/nest"
 )
 
 // state is a context's life cycle. It is written only by the running
@@ -59,6 +60,7 @@ func (c *Context) String() string {
 type run struct {
 	grp      coro.Group[*Context]
 	cur      *Context // the running context; nil while the host runs
+	host     uintptr  // asm.G of the goroutine that called Run
 	ids      uint64
 	panicked bool
 	panicVal any
@@ -68,6 +70,17 @@ type run struct {
 // misuse messages. The switch path does not use it: it identifies the
 // caller by comparing asm.G() with the running context's goroutine.
 var byG gmap.Map[worker]
+
+// Package sched asks which goroutine hosts a context, to know whether a
+// caller that is not a task runs on a scheduler's thread (package nest).
+func init() {
+	nest.SetHostOf(func(g uintptr) uintptr {
+		if w := byG.Load(g); w != nil && w.Data != nil {
+			return w.Data.r.host
+		}
+		return 0
+	})
+}
 
 // Run hosts contexts on the calling goroutine. It runs fn as the first
 // context, whose link is nil, and returns when a context whose link is nil
@@ -79,7 +92,7 @@ func Run(fn func()) {
 	if fn == nil {
 		panic("ucontext: Run with nil fn")
 	}
-	r := new(run)
+	r := &run{host: asm.G()}
 	r.grp.Init(r)
 	r.grp.Enter = func(w *worker) { byG.Store(w.G, w) }
 	r.grp.Leave = func(w *worker) { byG.Delete(w.G) }

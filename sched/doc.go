@@ -50,6 +50,61 @@
 // FD registers any non-blocking descriptor (pipes, eventfd, signalfd,
 // serial ports) for tasks to wait on; package netio builds sockets on it.
 //
+// # Calls from outside a task
+//
+// A call made by a task parks the task when it waits. Made anywhere else,
+// what it does depends on where its caller runs, by one rule:
+//
+//   - On a scheduler's thread outside a task — a descriptor hook, which
+//     the host loop runs, or a ucontext context hosted by a task, where
+//     Current is nil — nothing may wait: blocking there stalls every task
+//     of the scheduler, and a wait for one of its tasks never ends. A call
+//     that would wait panics, naming itself and the place; a call that
+//     never waits works.
+//   - A goroutine of its own may block as it likes. The calls that concern
+//     no scheduler keep their goroutine meaning (Sleep is time.Sleep,
+//     Yield is runtime.Gosched, Offload calls its function); hand-offs to
+//     a scheduler (Go, Do, Task.Wait, FD.Read...) block only the caller.
+//     The sync primitives (Chan, Mutex, Cond, WaitGroup) belong to their
+//     scheduler's thread: from a goroutine, their calls panic while that
+//     scheduler runs.
+//   - While a scheduler does not run (before Run, after it returns), any
+//     goroutine may set up what belongs to it with the calls that never
+//     wait: WaitGroup.Add before Run, as with sync.WaitGroup, or a Chan
+//     filled in advance. As with any value handed to other goroutines, the
+//     setup must happen before the tasks that use it start; Go and Run
+//     order it.
+//
+// Call by call, for a scheduler s (a primitive's s is the scheduler of the
+// first task that used it; one no task has used yet is set up freely):
+//
+//	                                    in a task of s   on s's thread,   in a goroutine    any goroutine,
+//	                                                     outside a task   of its own        s not running
+//	Sleep, Yield, Offload (any task)    park, yield      panic            time.Sleep,       (as a goroutine)
+//	                                                                      Gosched, fn()
+//	Select, Chan.Send, Chan.Recv,       park             panic            panic             panic
+//	Mutex.Lock, Cond.Wait,
+//	WaitGroup.Wait, WaitGroup.Go,
+//	Inbox.Recv, FD.WaitRead/WaitWrite
+//	Chan.TrySend/TryRecv/Close,         run              run              panic             run (setup)
+//	Mutex.TryLock/Unlock,
+//	Cond.Signal/Broadcast,
+//	WaitGroup.Add/Done, Inbox.TryRecv
+//	Scheduler.Do, Task.Wait,            run, or park     panic            block the caller  block until Run runs
+//	FD.Read, FD.Write                                                                       it (ErrStopped after)
+//	Scheduler.Go, Spawn, Stop,          run              run              hand off          queue for Run
+//	Task.Interrupt, Inbox.Send/Close,                                     (FD.Close, the    (ErrStopped after)
+//	FD.Close, FD deadlines, Register,                                     deadlines,
+//	Stats, Dump                                                           Register, Stats,
+//	                                                                      Dump: and wait)
+//	Now                                 s's clock        s's clock        time.Now()        time.Now()
+//
+// A task of another scheduler is, for s's primitives, a caller from
+// outside: their calls panic there, naming both schedulers; Do,
+// Task.Wait and FD.Read park it while s works. On another scheduler's
+// thread outside a task, a call concerning s is what it is from a
+// goroutine of its own, except that every call that would block panics.
+//
 // # Hazards
 //
 // A task that computes for long without blocking delays every other task

@@ -469,6 +469,7 @@ func (s *Scheduler) exec(fn func()) error {
 		cs.block(c, waitExternal, s, nil)
 		return nil
 	}
+	mustNotBlockThread("a call on a descriptor or scheduler of " + s.String())
 	done := make(chan struct{})
 	if !s.post(inboxItem{op: opCall, fn: func() { fn(); close(done) }}) {
 		return ErrStopped
@@ -478,16 +479,22 @@ func (s *Scheduler) exec(fn func()) error {
 }
 
 // Do runs fn in a task of s and waits for it to return. Called from a task
-// of s it simply calls fn. From any other goroutine it starts a task and
+// of s it simply calls fn. From a goroutine of its own it starts a task and
 // blocks that goroutine until fn returns; from a task of another scheduler
 // it parks that task. This is how code outside s uses what belongs to s
-// (descriptors, sync primitives) blocking-style. Do returns ErrStopped
-// if s has finished, a *PanicError if fn panicked and s has a panic
-// handler, and nil otherwise.
+// (descriptors, sync primitives) blocking-style. On a scheduler's thread
+// outside a task (a descriptor hook, a ucontext context of a task) it
+// panics: on s's own thread the task could never run. Do returns
+// ErrStopped if s has finished, a *PanicError if fn panicked and s has a
+// panic handler, and nil otherwise.
 func (s *Scheduler) Do(fn func()) error {
-	if t := Current(); t != nil && t.s == s {
+	t := Current()
+	if t != nil && t.s == s {
 		fn()
 		return nil
+	}
+	if t == nil {
+		mustNotBlockThread("Do")
 	}
 	return s.do(fn)
 }

@@ -199,10 +199,14 @@ func (in *Inbox[T]) cancelWait(t *Task) {
 }
 
 // TryRecv returns the oldest value if there is one, else ErrWouldBlock,
-// or ErrClosed if the Inbox is closed and drained. It is for the tasks of
-// the Inbox's scheduler.
+// or ErrClosed if the Inbox is closed and drained. It never waits: it may
+// be called on the thread of the Inbox's scheduler (its tasks, its hooks),
+// and from anywhere while that scheduler does not run.
 func (in *Inbox[T]) TryRecv() (T, error) {
-	in.task("Inbox.TryRecv")
+	if in.s == nil {
+		panic("sched: Inbox.TryRecv on an Inbox not made by NewInbox")
+	}
+	bindThread(&in.s, "Inbox.TryRecv")
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.n > 0 {

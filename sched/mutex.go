@@ -6,50 +6,12 @@ package sched
 //
 // Tasks of one scheduler never run at once, so the primitives need no lock
 // and no atomic: their state belongs to the scheduler thread. Each binds
-// to the scheduler of the first task that uses it, and panics when used
-// from a task of another scheduler or from outside any task: a plain
-// goroutine hands work to a scheduler with Scheduler.Go or an Inbox.
+// to the scheduler of the first task that uses it; who may call what from
+// outside its tasks is the package's one rule (outside.go, and the table
+// in the package comment).
 //
 // Costs: every call makes one Current lookup (about 5 ns); the paths that
 // do not block allocate nothing and touch only the primitive.
-
-// bindTask returns the calling task, after binding the primitive whose
-// scheduler field is owner to the task's scheduler on first use. It panics,
-// naming the call what, outside a task and on a task of another scheduler.
-func bindTask(owner **Scheduler, what string) *Task {
-	t := Current()
-	if t == nil || t.s != *owner {
-		bindSlow(owner, t, what)
-	}
-	return t
-}
-
-// bindThread is bindTask for calls that never block: besides the tasks of
-// the owning scheduler, its host loop may make them (a descriptor's read
-// hook signalling a channel, say). It returns the calling task, or nil on
-// the host loop.
-func bindThread(owner **Scheduler, what string) *Task {
-	t := Current()
-	if t == nil && *owner != nil && (*owner).onHost() {
-		return nil
-	}
-	if t == nil || t.s != *owner {
-		bindSlow(owner, t, what)
-	}
-	return t
-}
-
-func bindSlow(owner **Scheduler, t *Task, what string) {
-	switch {
-	case t == nil:
-		panic("sched: " + what + " called outside a task")
-	case *owner == nil:
-		*owner = t.s
-	default:
-		panic("sched: " + what + " called from a task of " + t.s.String() +
-			", but it belongs to " + (*owner).String())
-	}
-}
 
 // queuedIn reports whether t is in the wait queue l. It is valid for a
 // task that is blocked (it is in no queue but the one it waits in) or that

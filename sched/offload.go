@@ -41,11 +41,14 @@ func (p *offloadPool) close() {
 // blocking code: file I/O, DNS, a database driver, cgo. A panic in fn
 // continues in the caller with the same value. Offload waits for fn even
 // if the task is interrupted (an interrupt is reported by the next
-// interruptible call); fn should watch its own deadline. Outside a task,
-// Offload calls fn directly.
+// interruptible call); fn should watch its own deadline. In a goroutine of
+// its own, Offload calls fn directly; on a scheduler's thread outside a
+// task (a descriptor hook, a ucontext context of a task) it panics rather
+// than run blocking code there.
 func Offload(fn func()) {
 	t := Current()
 	if t == nil {
+		mustNotBlockThread("Offload")
 		fn()
 		return
 	}

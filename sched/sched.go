@@ -144,6 +144,8 @@ func (s *Scheduler) Run() (err error) {
 		return err0
 	}
 	s.host.Store(asm.G())
+	hosts.Store(asm.G(), s)
+	defer hosts.Delete(asm.G())
 	s.labels = pprof.WithLabels(context.Background(), pprof.Labels("coop.sched", s.label))
 	s.grp.Init((*engine)(s))
 	s.grp.Enter = s.enterWorker
@@ -487,14 +489,22 @@ func (s *Scheduler) stopAll() {
 	}
 }
 
-// onThread reports whether the caller runs on s's thread: a task of s, or
-// the goroutine in s.Run. It reads nothing another thread writes
-// unsynchronized: s.cur must not be consulted before this says yes.
+// onThread reports whether the caller runs on s's thread: a task of s,
+// the goroutine in s.Run, or a ucontext context hosted by either. It reads
+// nothing another thread writes unsynchronized: s.cur must not be
+// consulted before this says yes.
 func (s *Scheduler) onThread() bool {
 	if c := Current(); c != nil {
 		return c.s == s
 	}
-	return s.state.Load() == stateRunning && s.host.Load() == asm.G()
+	if s.state.Load() != stateRunning {
+		return false
+	}
+	if s.host.Load() == asm.G() {
+		return true
+	}
+	ts, _ := threadOf()
+	return ts == s
 }
 
 // onHost reports whether the caller is the goroutine in s.Run, outside any

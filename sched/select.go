@@ -53,7 +53,7 @@ func (c *Chan[T]) SendCase(v T) Case {
 func Select(cases ...Case) (int, error) {
 	t := Current()
 	if t == nil {
-		panic("sched: Select called outside a task")
+		panicNoTask("Select")
 	}
 	return selectCases(t, hideCases(cases), -1)
 }
@@ -65,7 +65,7 @@ func Select(cases ...Case) (int, error) {
 func SelectTimeout(d time.Duration, cases ...Case) (int, error) {
 	t := Current()
 	if t == nil {
-		panic("sched: SelectTimeout called outside a task")
+		panicNoTask("SelectTimeout")
 	}
 	return selectCases(t, hideCases(cases), max(d, 0))
 }
@@ -223,7 +223,7 @@ func randN(state *uint64, n int) int {
 
 func (c *Chan[T]) selBind(t *Task) {
 	if c.s != t.s {
-		bindSlow(&c.s, t, "Select on a Chan")
+		bindTaskSlow(&c.s, t, "Select on a Chan")
 	}
 }
 

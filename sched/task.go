@@ -626,7 +626,8 @@ func (t *Task) Interrupt() {
 // if a panic handler let the scheduler go on, or ErrStopped if t never ran
 // because its scheduler had finished. Called from a task, it parks the
 // task (and returns ErrInterrupted if the task is interrupted); called
-// from any other goroutine, it blocks that goroutine.
+// from a goroutine of its own, it blocks that goroutine; on a scheduler's
+// thread outside a task it panics.
 func (t *Task) Wait() error {
 	if c := Current(); c != nil {
 		if c == t {
@@ -645,6 +646,7 @@ func (t *Task) Wait() error {
 		}
 		return t.waitFromOtherScheduler(c)
 	}
+	mustNotBlockThread("Task.Wait")
 	t.waitEnded()
 	return t.result
 }
@@ -736,20 +738,15 @@ func Current() *Task {
 	return nil
 }
 
-// mustCurrent returns the calling task or panics naming the call.
-func mustCurrent(what string) *Task {
-	t := Current()
-	if t == nil {
-		panic("sched: " + what + " called outside a task")
-	}
-	return t
-}
-
 // Yield lets every other runnable task of the caller's scheduler run
-// before the caller continues. Outside a task it calls runtime.Gosched.
+// before the caller continues. In a goroutine of its own it calls
+// runtime.Gosched; on a scheduler's thread outside a task (a descriptor
+// hook, a ucontext context of a task) it panics, as no task can yield
+// there.
 func Yield() {
 	t := Current()
 	if t == nil {
+		mustNotBlockThread("Yield")
 		goschedNoTask()
 		return
 	}
@@ -781,11 +778,14 @@ func Yield() {
 }
 
 // Sleep parks the calling task for d, on its scheduler's clock. It returns
-// ErrInterrupted if the task is interrupted first, else nil. Outside a task
-// it calls time.Sleep and returns nil.
+// ErrInterrupted if the task is interrupted first, else nil. In a
+// goroutine of its own it calls time.Sleep and returns nil; on a
+// scheduler's thread outside a task (a descriptor hook, a ucontext context
+// of a task) it panics rather than block every task of the scheduler.
 func Sleep(d time.Duration) error {
 	t := Current()
 	if t == nil {
+		mustNotBlockThread("Sleep")
 		time.Sleep(d)
 		return nil
 	}
@@ -817,11 +817,16 @@ func (sleepCanceler) cancelWait(*Task) {}
 
 // Now returns the current time on the calling task's scheduler clock: the
 // virtual clock with WithVirtualTime, else the real clock as the
-// scheduler last read it (see Scheduler.Now for its resolution). Outside
-// a task it returns time.Now().
+// scheduler last read it (see Scheduler.Now for its resolution). On a
+// scheduler's thread outside a task (a descriptor hook, a ucontext context
+// of a task) it is that scheduler's clock too; in a goroutine of its own,
+// time.Now().
 func Now() time.Time {
 	if t := Current(); t != nil {
 		return t.s.Now()
+	}
+	if s, _ := threadOf(); s != nil {
+		return s.Now()
 	}
 	return time.Now()
 }

@@ -6,6 +6,20 @@ package sched
 //
 // Unlike sync.WaitGroup, Wait is interruptible, and a WaitGroup may be
 // reused at once: Add after a Wait returned starts a new round.
+//
+// As with sync.WaitGroup, the goroutine that starts tasks may Add for them
+// before it starts them, also before Run:
+//
+//	var wg sched.WaitGroup
+//	for _, job := range jobs {
+//		wg.Add(1)
+//		s.Go(func() { defer wg.Done(); run(job) })
+//	}
+//	s.Go(func() { wg.Wait(); report() })
+//	s.Run()
+//
+// While its scheduler runs, Add and Done are for its thread (its tasks and
+// hooks); see the package comment for the rule.
 type WaitGroup struct {
 	s       *Scheduler // bound on first use
 	n       int
