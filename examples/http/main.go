@@ -7,6 +7,8 @@
 //
 //	GET|HEAD /  or  /hello    "Hello, World!\n" (a precomputed response)
 //	GET|HEAD /static/PATH     the file PATH under -root, sent with sendfile
+//	GET|HEAD /healthz         200 "ok" while serving, 503 "draining" once draining
+//	GET|HEAD /ip              the client's address as the handler sees it, host:port
 //
 // with keep-alive (HTTP/1.1, and HTTP/1.0 that asks for it) and pipelining:
 // every complete request in the read buffer is answered, in order, and the
@@ -36,7 +38,18 @@
 //
 // SIGINT or SIGTERM shuts it down gracefully: it stops accepting, closes
 // idle connections, lets busy ones finish their responses for up to
-// -grace, closes the rest and exits 0.
+// -grace, closes the rest and exits 0. With -drain-delay D it first
+// drains for D, for the load balancer in front of it: it keeps serving,
+// /healthz answers 503 so that the balancer's health check takes it out
+// of rotation, and every response carries "Connection: close" so that
+// keep-alive clients reconnect through the balancer to another server. A
+// second signal closes everything at once.
+//
+// Behind HAProxy's send-proxy-v2 or nginx's proxy_protocol, run it with
+// -proxy-protocol -proxy-trusted CIDRs (the balancers' addresses):
+// connections from them begin with a PROXY header, whose client address
+// is what /ip, the logs and the handlers see (see the README's "Past one
+// machine").
 package main
 
 import (
@@ -90,18 +103,24 @@ func main() {
 		defer r.Close()
 		cfg.root = r
 	}
+	pp, err := farmConfig()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "http: %v\n", err)
+		os.Exit(2)
+	}
+	cfg.proxy = pp
 	if *mode != "task" && *mode != "ready" {
 		fmt.Fprintf(os.Stderr, "http: -mode must be task or ready, not %q\n", *mode)
 		os.Exit(2)
 	}
-	if err := serve(cfg, *addr, *cores, *mode, *maxConns, *grace); err != nil {
+	if err := serve(cfg, *addr, *cores, *mode, *maxConns, *grace, *drainDelay); err != nil {
 		logger.Fatal(err)
 	}
 }
 
 // serve runs the server on addr with one scheduler, or a group of cores
 // schedulers each with its own listener, until SIGINT or SIGTERM.
-func serve(cfg *config, addr string, cores int, mode string, maxConns int, grace time.Duration) error {
+func serve(cfg *config, addr string, cores int, mode string, maxConns int, grace, drainDelay time.Duration) error {
 	var (
 		scheds  []*sched.Scheduler
 		start   func(func()) *sched.Task
@@ -137,7 +156,8 @@ func serve(cfg *config, addr string, cores int, mode string, maxConns int, grace
 	for _, s := range scheds {
 		locals[s] = &local{cfg: cfg, sessions: make(map[*session]struct{})}
 	}
-	srv := &netio.Server{Logger: logger, MaxConns: maxConns}
+	srv := &netio.Server{Logger: logger, MaxConns: maxConns, ProxyProtocol: cfg.proxy}
+	cfg.srv = srv
 	if mode == "task" {
 		srv.Handler = func(c *netio.Conn) { locals[c.Scheduler()].serveTask(c) }
 	} else {
@@ -158,19 +178,30 @@ func serve(cfg *config, addr string, cores int, mode string, maxConns int, grace
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		sig := <-sigs
-		logger.Printf("%v: shutting down", sig)
-		ctx, cancel := context.WithTimeout(context.Background(), grace)
-		defer cancel()
-		if mode == "task" {
-			// The server closes idle ready-mode connections itself; only
-			// the handlers know which task-mode ones are idle.
+	if mode == "task" {
+		// The server closes idle ready-mode connections itself; only the
+		// handlers know which task-mode ones are idle.
+		srv.RegisterOnShutdown(func() {
 			for s, l := range locals {
 				s.Go(l.drain)
 			}
+		})
+	}
+	go func() {
+		sig := <-sigs
+		if drainDelay > 0 {
+			logger.Printf("%v: draining for %v (/healthz fails, connections close after their next response), then shutting down", sig, drainDelay)
+		} else {
+			logger.Printf("%v: shutting down", sig)
 		}
-		if err := srv.Shutdown(ctx); err != nil {
+		go func() {
+			sig := <-sigs
+			logger.Printf("%v again: closing every connection now", sig)
+			srv.Close()
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), drainDelay+grace)
+		defer cancel()
+		if err := srv.Drain(ctx, drainDelay); err != nil {
 			logger.Printf("shutdown: %v (remaining connections closed)", err)
 		}
 	}()

@@ -38,6 +38,7 @@ var statusText = map[int]string{
 	414: "URI Too Long",
 	431: "Request Header Fields Too Large",
 	500: "Internal Server Error",
+	503: "Service Unavailable",
 	505: "HTTP Version Not Supported",
 }
 

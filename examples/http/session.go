@@ -22,6 +22,9 @@ type config struct {
 	headerTimeout time.Duration // to receive a request's header, idle time included
 	writeTimeout  time.Duration // to write a response
 	logger        *log.Logger
+
+	proxy *netio.ProxyProtocol // -proxy-protocol; nil without
+	srv   *netio.Server        // for draining (farm.go); set before serving
 }
 
 // Buffer sizes. A read holds up to two maximal headers, so that after
@@ -167,6 +170,9 @@ func (s *session) answer(now time.Time) error {
 		case req.minor == 0:
 			conn = connKeepAlive
 		}
+		if cfg.draining() {
+			conn, req.keepAlive = connClose, false // this response is the connection's last
+		}
 		if err := s.route(&req, date, conn); err != nil {
 			return err
 		}
@@ -195,6 +201,10 @@ func (s *session) route(req *request, date []byte, conn string) error {
 	switch {
 	case string(path) == "/" || string(path) == "/hello":
 		s.out = helloResponse.appendTo(s.out, date, conn, head)
+	case string(path) == "/healthz":
+		s.health(date, conn, head)
+	case string(path) == "/ip":
+		s.ip(date, conn, head)
 	case s.loc.cfg.root != nil && bytes.HasPrefix(path, []byte("/static/")):
 		return s.static(path[len("/static/"):], date, conn, head)
 	default:

@@ -164,6 +164,18 @@ func (s *Server) Stop() error {
 	}
 }
 
+// Wait waits up to timeout for the process to exit by itself (after a
+// signal the test sent) and returns its exit error: nil for exit status 0.
+func (s *Server) Wait(timeout time.Duration) error {
+	select {
+	case err := <-s.done:
+		s.done <- err
+		return err
+	case <-time.After(timeout):
+		return fmt.Errorf("did not exit within %v", timeout)
+	}
+}
+
 // Pid returns the process id.
 func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
