@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/coopgo/coop v0.0.0
+	github.com/google/go-cmp v0.7.0
 	github.com/panjf2000/gnet/v2 v2.9.7
 	github.com/schollz/progressbar/v3 v3.19.1
 	golang.org/x/sys v0.50.0

@@ -20,6 +20,15 @@
 //   - idle: opens N connections, checks one echo on each, and holds them
 //     open while the caller measures the server's memory; then checks one
 //     more echo on each.
+//   - session: opens N connections, checks one echo on each, and then runs
+//     the measurements the harness asks for on them, one after another
+//     (Client, and the commands of the load generator process): at 10,000
+//     connections the set-up costs more than a measurement, so one set-up
+//     serves a memory reading, a closed-loop row and an open-loop row.
+//
+// One loopback source address has only the ephemeral port range's ports
+// (about 28,000); past half of them the client spreads its connections
+// over 127.0.0.1, 127.0.0.2, ... (Config.PerAddr).
 //
 // Every byte that comes back is compared with what was sent. Every wait is
 // bounded: connection set-up, a stall with requests outstanding, the whole

@@ -26,6 +26,11 @@ const (
 	Open   Mode = "open"
 	Stream Mode = "stream"
 	Idle   Mode = "idle"
+	// Session opens the connections, checks one echo on each, and then
+	// runs measurements on them one after another as the harness asks
+	// (see Client and the role's command lines): one set-up serves a
+	// memory reading and several rows.
+	Session Mode = "session"
 )
 
 // Config is one run of the client.
@@ -50,10 +55,18 @@ type Config struct {
 	// server at each interval boundary.
 	ServerPIDs []int `json:"server_pids,omitempty"`
 
+	// PerAddr is the most connections opened from one loopback source
+	// address; 0: half the kernel's ephemeral port range. Beyond it the
+	// connections spread over 127.0.0.1, 127.0.0.2, ... (bound with
+	// IP_BIND_ADDRESS_NO_PORT, so the kernel picks each port at connect
+	// time by the whole 4-tuple): one address has only the ephemeral
+	// range's ~28,000 ports, too few for 50,000 connections.
+	PerAddr int `json:"per_addr,omitempty"`
+
 	// Limits. Zero values take the defaults below.
 	ConnectTimeout time.Duration `json:"connect_timeout_ns,omitempty"` // all connections up and checked
 	StallTimeout   time.Duration `json:"stall_timeout_ns,omitempty"`   // no reply while requests are outstanding
-	HoldTimeout    time.Duration `json:"hold_timeout_ns,omitempty"`    // idle: longest hold
+	HoldTimeout    time.Duration `json:"hold_timeout_ns,omitempty"`    // idle, session: longest wait for the harness
 }
 
 func (c *Config) defaults() {
@@ -79,9 +92,25 @@ func (c *Config) check() error {
 		return fmt.Errorf("loadgen: %d connections", c.Conns)
 	case c.Mode == Open && c.Rate <= 0:
 		return fmt.Errorf("loadgen: open mode needs a positive rate")
-	case c.Mode != Closed && c.Mode != Open && c.Mode != Stream && c.Mode != Idle:
+	case c.Mode != Closed && c.Mode != Open && c.Mode != Stream && c.Mode != Idle && c.Mode != Session:
 		return fmt.Errorf("loadgen: unknown mode %q", c.Mode)
-	case c.Mode != Idle && (c.Intervals < 1 || c.Interval <= 0):
+	case c.PerAddr < 0:
+		return fmt.Errorf("loadgen: %d connections per source address", c.PerAddr)
+	}
+	if c.Mode != Idle && c.Mode != Session {
+		return c.checkRun()
+	}
+	return nil
+}
+
+// checkRun checks the fields of a measurement.
+func (c *Config) checkRun() error {
+	switch {
+	case c.Mode != Closed && c.Mode != Open && c.Mode != Stream:
+		return fmt.Errorf("loadgen: cannot measure in mode %q", c.Mode)
+	case c.Mode == Open && c.Rate <= 0:
+		return fmt.Errorf("loadgen: open mode needs a positive rate")
+	case c.Intervals < 1 || c.Interval <= 0:
 		return fmt.Errorf("loadgen: %d intervals of %v", c.Intervals, c.Interval)
 	}
 	return nil
@@ -109,8 +138,12 @@ type Result struct {
 	SendLag *hist.Summary `json:"send_lag,omitempty"`
 	// ClientCPUs is the client's CPU affinity as the kernel reports it.
 	ClientCPUs string `json:"client_cpus"`
+	// SourceAddrs is the number of loopback source addresses the
+	// connections were spread over (see Config.PerAddr).
+	SourceAddrs int `json:"source_addrs,omitempty"`
 	// Checked counts every reply (request/response modes) or byte (stream
-	// mode) compared with what was sent, warm-up and drain included.
+	// mode) compared with what was sent, warm-up and drain included, in
+	// this measurement.
 	Checked uint64 `json:"checked"`
 }
 
@@ -167,6 +200,7 @@ type client struct {
 	msg    [echo.MsgSize]byte
 	base   time.Time
 	sa     unix.SockaddrInet4
+	src    []unix.SockaddrInet4 // source addresses to spread over; nil: the kernel's choice
 
 	ready    int // connections past their first echo
 	running  bool
@@ -175,6 +209,8 @@ type client struct {
 	lastDone int64 // time of the last reply completed
 	lat, lag hist.Histogram
 	latAll   hist.Histogram
+
+	cpus string // the client's CPU affinity
 
 	// open mode schedule
 	inFlight int    // requests sent and not answered, all connections
@@ -186,69 +222,160 @@ type client struct {
 func (c *client) now() int64 { return int64(time.Since(c.base)) }
 
 // Run runs the client on the calling goroutine, which it locks to its
-// thread. A non-nil error means the run is invalid, whatever it measured.
-func Run(cfg Config, hold Hold) (res Result, err error) {
-	cfg.defaults()
-	if err := cfg.check(); err != nil {
+// thread: it connects, then measures (closed, open, stream) or holds the
+// connections while hold runs (idle). A non-nil error means the run is
+// invalid, whatever it measured.
+func Run(cfg Config, hold Hold) (Result, error) {
+	cl, err := Dial(cfg)
+	if err != nil {
 		return Result{Config: cfg}, err
 	}
-	res.Config = cfg
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if res.ClientCPUs, err = rawsys.AllowedCPUs(os.Getpid()); err != nil {
-		return res, err
+	defer cl.Close()
+	if cfg.Mode != Idle {
+		return cl.Measure(cfg)
 	}
-	// Open mode's send timers must fire on time: see SetTimerSlack.
-	if err := rawsys.SetTimerSlack(1); err != nil {
-		return res, err
+	res := cl.Result()
+	if hold != nil {
+		if err := hold(); err != nil {
+			return res, err
+		}
+	}
+	// The server must still be serving every connection after the hold.
+	return res, cl.Recheck()
+}
+
+// Client is a set of connections that are up and checked, on which
+// measurements run one after another. It belongs to the goroutine that
+// dialled it, which it keeps locked to its thread until Close.
+type Client struct {
+	c       *client
+	connect time.Duration
+}
+
+// Dial opens cfg.Conns connections to cfg.Addr, at most maxConnecting in
+// set-up at a time, and checks one echo on each. cfg.Mode only selects the
+// defaults and checks that apply; the measurements come from Measure.
+func Dial(cfg Config) (*Client, error) {
+	cfg.defaults()
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	ap := netip.MustParseAddrPort(cfg.Addr)
-	c := &client{
+	if !ap.Addr().Is4() {
+		return nil, fmt.Errorf("loadgen: %s: only IPv4 loopback is supported", cfg.Addr)
+	}
+	src, err := sources(cfg)
+	if err != nil {
+		return nil, err
+	}
+	runtime.LockOSThread()
+	cl := &Client{c: &client{
 		cfg:    cfg,
 		rbuf:   make([]byte, readBufSize),
 		events: make([]unix.EpollEvent, batch),
 		base:   time.Now(),
 		sa:     unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()},
+		src:    src,
+		epfd:   -1,
+	}}
+	fail := func(err error) (*Client, error) {
+		cl.Close()
+		return nil, err
 	}
-	if !ap.Addr().Is4() {
-		return res, fmt.Errorf("loadgen: %s: only IPv4 loopback is supported", cfg.Addr)
+	c := cl.c
+	// Open mode's send timers must fire on time: see SetTimerSlack.
+	if err := rawsys.SetTimerSlack(1); err != nil {
+		return fail(err)
 	}
-	c.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		return res, os.NewSyscallError("epoll_create1", err)
+	if c.cpus, err = rawsys.AllowedCPUs(os.Getpid()); err != nil {
+		return fail(err)
 	}
-	defer unix.Close(c.epfd)
-	defer c.closeAll()
-
+	if c.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return fail(os.NewSyscallError("epoll_create1", err))
+	}
 	start := c.now()
 	if err := c.connectAll(); err != nil {
-		return res, err
+		return fail(err)
 	}
-	res.ConnectTime = time.Duration(c.now() - start)
+	cl.connect = time.Duration(c.now() - start)
+	return cl, nil
+}
 
-	if cfg.Mode == Idle {
-		if hold != nil {
-			if err := hold(); err != nil {
-				return res, err
-			}
+// sources returns the source addresses cfg's connections spread over, or
+// nil when one address has ports enough.
+func sources(cfg Config) ([]unix.SockaddrInet4, error) {
+	per := cfg.PerAddr
+	if per == 0 {
+		ports, err := rawsys.EphemeralPorts()
+		if err != nil {
+			return nil, err
 		}
-		// The server must still be serving every connection after the hold.
-		for _, k := range c.conns {
-			k.state = stChecking
-			c.ready--
-			if err := c.sendRequest(k); err != nil {
-				return res, err
-			}
-		}
-		if err := c.loopUntil(func() bool { return c.ready == len(c.conns) }, c.now()+int64(cfg.ConnectTimeout), "second check of idle connections"); err != nil {
-			return res, err
-		}
-		return res, nil
+		per = max(ports/2, 1)
 	}
+	n := (cfg.Conns + per - 1) / per
+	if n <= 1 {
+		return nil, nil
+	}
+	if n > 250 {
+		return nil, fmt.Errorf("loadgen: %d connections at %d per source address need %d loopback addresses; at most 250", cfg.Conns, per, n)
+	}
+	src := make([]unix.SockaddrInet4, n)
+	for i := range src {
+		src[i].Addr = [4]byte{127, 0, 0, byte(1 + i)}
+	}
+	return src, nil
+}
 
-	err = c.measure(&res)
-	res.Checked = c.requests + c.bytes
+// Result returns what a measurement reports about the connections alone:
+// the configuration, the set-up time, where the client runs.
+func (cl *Client) Result() Result {
+	return Result{Config: cl.c.cfg, ConnectTime: cl.connect, ClientCPUs: cl.c.cpus, SourceAddrs: max(len(cl.c.src), 1)}
+}
+
+// Measure runs one measurement on the open connections: run's Mode (closed,
+// open or stream), Rate, Warmup, Interval and Intervals; its other fields
+// are ignored. Every reply is checked and every request drained before it
+// returns. After an error the connections are in an unknown state: Close
+// them.
+func (cl *Client) Measure(run Config) (Result, error) {
+	c := cl.c
+	if err := run.checkRun(); err != nil {
+		return cl.Result(), err
+	}
+	c.cfg.Mode, c.cfg.Rate, c.cfg.Warmup, c.cfg.Interval, c.cfg.Intervals = run.Mode, run.Rate, run.Warmup, run.Interval, run.Intervals
+	res := cl.Result()
+	before := c.requests + c.bytes
+	err := c.measure(&res)
+	res.Checked = c.requests + c.bytes - before
 	return res, err
+}
+
+// Recheck sends one more request on every connection and checks its
+// reply: after a hold, the server must still serve every connection.
+func (cl *Client) Recheck() error {
+	c := cl.c
+	for _, k := range c.conns {
+		k.state = stChecking
+		c.ready--
+		if err := c.sendRequest(k); err != nil {
+			return err
+		}
+	}
+	return c.loopUntil(func() bool { return c.ready == len(c.conns) }, c.now()+int64(c.cfg.ConnectTimeout), "second check of idle connections")
+}
+
+// Close closes every connection (with a reset: no TIME_WAIT) and the epoll
+// descriptor, and unlocks the thread.
+func (cl *Client) Close() {
+	if cl.c == nil {
+		return
+	}
+	cl.c.closeAll()
+	if cl.c.epfd >= 0 {
+		unix.Close(cl.c.epfd)
+	}
+	cl.c = nil
+	runtime.UnlockOSThread()
 }
 
 // connectAll opens every connection, at most maxConnecting in set-up at a
@@ -281,6 +408,19 @@ func (c *client) dial(id uint32) error {
 	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}); err != nil {
 		unix.Close(fd)
 		return fmt.Errorf("loadgen: %w", os.NewSyscallError("setsockopt(SO_LINGER)", err))
+	}
+	if len(c.src) > 0 {
+		// Bind the source address only; connect picks the port by the
+		// whole 4-tuple, so every address has the full port range.
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("loadgen: %w", os.NewSyscallError("setsockopt(IP_BIND_ADDRESS_NO_PORT)", err))
+		}
+		src := &c.src[int(id)%len(c.src)]
+		if err := unix.Bind(fd, src); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("loadgen: connection %d: %w", id, os.NewSyscallError("bind", err))
+		}
 	}
 	k := &conn{fd: fd, id: id}
 	for fd >= len(c.byFD) {
@@ -605,6 +745,12 @@ func (c *client) outstanding() bool {
 // measure runs the warm-up and the measured intervals, then drains.
 func (c *client) measure(res *Result) error {
 	cfg := c.cfg
+	// A client measures more than once: start from a clean schedule and
+	// empty histograms.
+	c.next, c.inFlight = 0, 0
+	c.lat.Reset()
+	c.lag.Reset()
+	c.latAll.Reset()
 	c.running = true
 	for _, k := range c.conns {
 		if err := c.start(k); err != nil {
@@ -713,7 +859,7 @@ func (c *client) sendDue(now int64) (int64, error) {
 		}
 		k := c.conns[c.next%n]
 		if len(k.sched)-k.head >= maxQueued {
-			return 0, fmt.Errorf("loadgen: connection %d has %d requests outstanding at %.0f/s: the server is not keeping up", k.id, maxQueued, c.cfg.Rate)
+			return 0, fmt.Errorf("loadgen: connection %d has %d requests outstanding at %.0f/s: the server is not keeping up (%w)", k.id, maxQueued, c.cfg.Rate, ErrOverCapacity)
 		}
 		if c.inFlight > max(1000, int(c.cfg.Rate*maxBehind.Seconds())) {
 			return 0, fmt.Errorf("loadgen: %d requests outstanding at %.0f/s: replies are more than %v behind the schedule; the server cannot sustain this rate (%w)", c.inFlight, c.cfg.Rate, maxBehind, ErrOverCapacity)
