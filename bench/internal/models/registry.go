@@ -46,6 +46,11 @@ type Model struct {
 	MaxConns int
 	Limit    string
 
+	// Capacity, if set, returns the most connections this machine lets the
+	// model hold, and why (kernel limits on threads, say); larger rows
+	// print the reason instead of failing half-way.
+	Capacity func() (int, string)
+
 	// PerRowServer models are sized by their connection count (a pool of
 	// workers, idle ones included, is the model's cost): each row gets a
 	// fresh server sized for it, checked before it is timed.
@@ -85,7 +90,7 @@ func All() []Model {
 }
 
 // order is the row order of the tables; models not listed follow.
-var order = []string{"epoll", "gnet", "coop-task", "coop-ready", "net", "threads", "procpool", "net-2", "coop-group"}
+var order = []string{"epoll", "epoll-buf", "gnet", "coop-task", "coop-ready", "net", "threads", "procpool", "net-2", "coop-group"}
 
 func rank(name string) int {
 	if i := slices.Index(order, name); i >= 0 {

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -14,10 +15,34 @@ import (
 
 func init() {
 	Register(Model{
-		Name:  "threads",
-		What:  "OS thread per connection, blocking read/write syscalls (locked goroutines)",
-		Serve: serveThreads,
+		Name:     "threads",
+		What:     "OS thread per connection, blocking read/write syscalls (locked goroutines)",
+		Serve:    serveThreads,
+		Capacity: threadCapacity,
 	})
+}
+
+// threadCapacity is how many more threads this machine can start: every
+// thread takes a pid (kernel.pid_max, kernel.threads-max, counted over the
+// whole machine) and, in this cgo binary whose threads are pthreads, two
+// memory mappings (its stack and the guard page below it;
+// vm.max_map_count, per process). A margin is kept for the rest of the
+// machine and the runtime's own threads.
+func threadCapacity() (int, string) {
+	const margin = 1000
+	pids, err1 := rawsys.SysctlInt("kernel/pid_max")
+	tmax, err2 := rawsys.SysctlInt("kernel/threads-max")
+	maps, err3 := rawsys.SysctlInt("vm/max_map_count")
+	running, err4 := rawsys.Threads()
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return 0, "" // unknown: let the row try, and fail with its reason
+	}
+	byPid := min(pids, tmax) - running - margin
+	byMaps := maps/2 - margin
+	if byPid < byMaps {
+		return byPid, fmt.Sprintf("a thread per connection: kernel.pid_max and threads-max (%d, %d) leave room for about %d more threads here (%d running); more would take a change to the machine, not to the model", pids, tmax, byPid, running)
+	}
+	return byMaps, fmt.Sprintf("a thread per connection: every pthread maps its stack and a guard page, and vm.max_map_count (%d) allows about %d threads; more would take a change to the machine, not to the model", maps, byMaps)
 }
 
 // serveThreads is the classic thread-per-connection server: a blocking
