@@ -5,7 +5,7 @@
 // Run it from the repository root:
 //
 //	go -C bench run .                  # quick: under 3 minutes on 2 cores
-//	go -C bench run . -full            # longer intervals, more repeats, 10,000 idle connections
+//	go -C bench run . -full            # longer intervals, more repeats, 50,000 sessions
 //	go -C bench run . -smoke           # tiny durations: checks that everything runs (CI)
 //	go -C bench run . -full -md RESULTS.md   # also rewrite bench/RESULTS.md
 //	go -C bench run . -render -md RESULTS.md # re-render tables, plots and page from results/latest.json
@@ -19,9 +19,11 @@
 //   - spawn cost and memory per suspended goroutine, context or coroutine;
 //   - the echo server written in every daemon model (package
 //     internal/models), each in a server process pinned to CPU 0, driven by
-//     a load generator pinned to CPU 1 (package internal/loadgen): server
-//     CPU per request, throughput, open-loop latency, streaming, and memory
-//     per idle connection;
+//     a load generator pinned to CPU 1 (package internal/loadgen), across
+//     session counts from 10 to 10,000 (50,000 with -full): server CPU per
+//     request in closed loop and at equal load (an open loop at the same
+//     rate for every model), open-loop latency, memory per session, and a
+//     streaming row;
 //   - real clients and C references (package internal/clients): wrk
 //     against examples/http on coop, net/http and nginx; redis-benchmark
 //     against examples/kv on coop, a minimal RESP server on package net
@@ -43,6 +45,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -63,7 +66,8 @@ func run() (code int) {
 	render := flag.Bool("render", false, "do not measure: re-render tables, plots and -md from <out>/latest.json")
 	only := flag.String("only", "", "comma-separated parts to run: ladder, spawn, servers, clients, irc (default: all)")
 	modelsFlag := flag.String("models", "", "comma-separated server models to run (default: all)")
-	rate := flag.Float64("rate", 0, "open-loop request rate, the same for every model (default: the mode's)")
+	rate := flag.Float64("rate", 0, "equal-load rate in requests/s, the same for every model and count (default: chosen per count from the slowest model's closed-loop throughput)")
+	connsFlag := flag.String("conns", "", "comma-separated session counts of the sweep, e.g. 100,10000 (default: the mode's)")
 	respConns := flag.Int("resp-conns", 0, "redis-benchmark's connections (-c) (default: the mode's, 50)")
 	flag.Parse()
 
@@ -103,12 +107,16 @@ func run() (code int) {
 		case *smoke:
 			mode = "smoke"
 		}
+		conns, err := counts(*connsFlag)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -conns:", err)
+			return 2
+		}
 		if *respConns < 0 {
 			fmt.Fprintln(os.Stderr, "bench: -resp-conns must not be negative (0: the mode's)")
 			return 2
 		}
-		cfg := studyConfig{mode: mode, parts: split(*only), models: split(*modelsFlag), rate: *rate, respConns: *respConns, command: "go -C bench run . " + strings.Join(os.Args[1:], " ")}
-		var err error
+		cfg := studyConfig{mode: mode, parts: split(*only), models: split(*modelsFlag), rate: *rate, conns: conns, respConns: *respConns, command: "go -C bench run . " + strings.Join(os.Args[1:], " ")}
 		if r, err = runStudy(cfg); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			return 1
@@ -140,4 +148,20 @@ func split(s string) []string {
 		return nil
 	}
 	return strings.Split(s, ",")
+}
+
+// counts parses -conns: positive counts in increasing order.
+func counts(s string) ([]int, error) {
+	var cs []int
+	for _, f := range split(s) {
+		c, err := strconv.Atoi(strings.ReplaceAll(f, "_", ""))
+		if err != nil || c < 1 {
+			return nil, fmt.Errorf("%q is not a positive count", f)
+		}
+		if len(cs) > 0 && c <= cs[len(cs)-1] {
+			return nil, fmt.Errorf("counts must increase: %d after %d", c, cs[len(cs)-1])
+		}
+		cs = append(cs, c)
+	}
+	return cs, nil
 }

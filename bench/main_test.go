@@ -65,6 +65,9 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("memory %s: %s", m.Name, m.Error)
 		}
 	}
+	if n := r.NullSyscall; n == nil || n.Error != "" || n.NS.Median <= 0 {
+		t.Errorf("null system call not measured: %+v", n)
+	}
 	if got, want := len(r.Models), len(models.All()); got != want {
 		t.Errorf("%d models, want %d", got, want)
 	}
@@ -76,11 +79,11 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("model %s: %s", m.Model, m.Error)
 			continue
 		}
-		if len(m.Closed) != len(r.Plan.Conns) {
-			t.Errorf("model %s: %d closed-loop rows, want %d", m.Model, len(m.Closed), len(r.Plan.Conns))
+		if len(m.Closed) != len(r.Plan.Conns) || len(m.Equal) != len(r.Plan.Conns) || len(m.Memory) != len(r.Plan.Conns) {
+			t.Errorf("model %s: %d closed-loop rows, %d at equal load, %d of memory; want %d of each", m.Model, len(m.Closed), len(m.Equal), len(m.Memory), len(r.Plan.Conns))
 		}
 		measured := 0
-		for _, l := range append(m.Closed, *m.Open, *m.Stream) {
+		for _, l := range append(append(m.Closed, m.Equal...), *m.Stream) {
 			if l.Error != "" {
 				t.Errorf("model %s, %d conns: %s", m.Model, l.Conns, l.Error)
 			}
@@ -94,8 +97,10 @@ func TestSmoke(t *testing.T) {
 		if measured == 0 {
 			t.Errorf("model %s: no row measured server CPU", m.Model)
 		}
-		if m.Memory == nil || m.Memory.Error != "" {
-			t.Errorf("model %s: memory: %+v", m.Model, m.Memory)
+		for _, mm := range m.Memory {
+			if mm.Error != "" || mm.Limit == "" && mm.AnonPSS <= 0 {
+				t.Errorf("model %s: memory at %d: %+v", m.Model, mm.Conns, mm)
+			}
 		}
 	}
 
@@ -112,7 +117,7 @@ func TestSmoke(t *testing.T) {
 	}
 	var text bytes.Buffer
 	report.Text(&text, loaded)
-	wants := []string{"machine:", "Switch ladder", "closed loop", "open loop", "streaming", "idle connection", "under wrk", "under redis-benchmark", "IRC fan-out", "idle registered client"}
+	wants := []string{"machine:", "null system call:", "Switch ladder", "Sessions sweep", "closed loop", "equal load", "open loop", "streaming", "memory per session", "under wrk", "under redis-benchmark", "IRC fan-out", "idle registered client"}
 	if hasSkipped(loaded) {
 		wants = append(wants, "skipped:")
 	}

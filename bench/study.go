@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/coopgo/coop/bench/internal/clients"
@@ -20,7 +21,8 @@ type studyConfig struct {
 	mode   string   // quick, full, smoke
 	parts  []string // ladder, spawn, servers, clients, irc; nil: all
 	models []string // nil: all
-	rate   float64  // open-loop rate; 0: chosen from the closed-loop rows (see harness.OpenRate)
+	rate   float64  // equal-load rate at every count; 0: chosen per count (see harness.EqualRate)
+	conns  []int    // the sweep's session counts; nil: the mode's
 	// respConns, if not 0, is redis-benchmark's connection count (-c) in
 	// place of the mode's.
 	respConns int
@@ -46,21 +48,20 @@ func ircLoad(p irc.Plan) irc.Plan {
 	return p
 }
 
-// The open-loop rate is openFraction of the slowest model's closed-loop
-// throughput at the open-loop connection count, unless -rate sets it.
-const (
-	openFraction = 0.5
-	fallbackRate = 2000.0
-)
+// The equal-load rate at each count is rateFraction of the slowest model's
+// closed-loop throughput there, unless -rate sets it (harness.EqualRate).
+const rateFraction = 0.5
 
 var plans = map[string]modePlan{
 	"quick": {
 		ladderTarget: 20 * time.Millisecond, ladderReps: 5,
 		spawnN: 100_000, spawnReps: 5, parkN: 100_000,
+		// The sweep's counts with runs shorter than -full's, so that the
+		// quick study stays under 3 minutes; the pool stops at 100
+		// processes.
 		servers: harness.Plan{
-			Conns: []int{1, 100, 1000}, Warmup: 200 * time.Millisecond, Interval: 400 * time.Millisecond, Intervals: 3,
-			OpenConns: 100, OpenWindow: 500 * time.Millisecond,
-			StreamConns: 100, IdleConns: 1000, CheckConns: 100, PoolCap: 100,
+			Conns: []int{10, 100, 1000, 10_000}, Warmup: 100 * time.Millisecond, Interval: 200 * time.Millisecond, Intervals: 3,
+			Settle: 100 * time.Millisecond, OpenConns: 100, StreamConns: 100, CheckConns: 100, PoolCap: 100,
 		},
 		// About 40 s for 24 rows: runs shorter than -full's 5 s, so
 		// that the quick study stays under 3 minutes; wrk's -d is
@@ -78,9 +79,8 @@ var plans = map[string]modePlan{
 		ladderTarget: 200 * time.Millisecond, ladderReps: 11,
 		spawnN: 1_000_000, spawnReps: 11, parkN: 100_000,
 		servers: harness.Plan{
-			Conns: []int{1, 100, 1000}, Warmup: time.Second, Interval: 2 * time.Second, Intervals: 9,
-			OpenConns: 100, OpenWindow: 2 * time.Second,
-			StreamConns: 100, IdleConns: 10_000, CheckConns: 100, PoolCap: 1000,
+			Conns: []int{10, 100, 1000, 10_000, 50_000}, Warmup: time.Second, Interval: time.Second, Intervals: 9,
+			Settle: 200 * time.Millisecond, OpenConns: 100, StreamConns: 100, CheckConns: 100, PoolCap: 1000,
 		},
 		clients: clients.Plan{
 			Repeats:    5,
@@ -93,9 +93,8 @@ var plans = map[string]modePlan{
 		ladderTarget: 2 * time.Millisecond, ladderReps: 3,
 		spawnN: 2_000, spawnReps: 3, parkN: 2_000,
 		servers: harness.Plan{
-			Conns: []int{1, 10, 50}, Warmup: 50 * time.Millisecond, Interval: 100 * time.Millisecond, Intervals: 2,
-			OpenConns: 10, OpenWindow: 100 * time.Millisecond,
-			StreamConns: 10, IdleConns: 50, CheckConns: 20,
+			Conns: []int{10, 50}, Warmup: 50 * time.Millisecond, Interval: 100 * time.Millisecond, Intervals: 2,
+			Settle: 20 * time.Millisecond, OpenConns: 10, StreamConns: 10, CheckConns: 20,
 		},
 		clients: clients.Plan{
 			Repeats:    1,
@@ -116,8 +115,20 @@ func runStudy(cfg studyConfig) (*report.Run, error) {
 	if !ok {
 		return nil, fmt.Errorf("unknown mode %q", cfg.mode)
 	}
-	if _, err := rawsys.RaiseNoFile(); err != nil {
-		return nil, err
+	if cfg.conns != nil {
+		mp.servers.Conns = cfg.conns
+		if !slices.Contains(cfg.conns, mp.servers.OpenConns) {
+			mp.servers.OpenConns = cfg.conns[0]
+		}
+	}
+	mp.servers.RateFraction, mp.servers.FixedRate = rateFraction, cfg.rate
+	// Room for the largest count's descriptors in every process the study
+	// starts (they inherit the limit); root may raise the hard limit.
+	// Counts that do not fit say why instead of failing.
+	noFile, err := rawsys.NoFileFor(mp.servers.NoFileFor())
+	mp.servers.NoFile = int(noFile)
+	if err != nil {
+		mp.servers.NoFileWhy = err.Error()
 	}
 	r := &report.Run{
 		Started: time.Now(),
@@ -127,6 +138,8 @@ func runStudy(cfg studyConfig) (*report.Run, error) {
 		Pinning: fmt.Sprintf("pinning: servers on CPU %d (multi-core rows: all CPUs), load generator on CPU %d; ladder and spawn rows in processes of their own (see CPUs)", harness.ServerCPU, harness.ClientCPU),
 		Ticks:   ladder.TickSource(),
 		Plan:    mp.servers,
+
+		NullSyscall: measureNullSyscall(mp),
 
 		LoadStart: rawsys.LoadAverage(),
 	}
@@ -162,6 +175,9 @@ func runStudy(cfg studyConfig) (*report.Run, error) {
 	if cfg.wants("irc") {
 		steps += irc.Steps(mp.irc)
 	}
+	if n := r.NullSyscall; n.Error == "" {
+		fmt.Fprintf(os.Stderr, "null system call: %s ns (%s–%s)\n", fmtNS(n.NS.Median), fmtNS(n.NS.Min), fmtNS(n.NS.Max))
+	}
 	prog := newProgress(steps)
 	step := prog.step
 	defer prog.finish()
@@ -184,29 +200,10 @@ func runStudy(cfg studyConfig) (*report.Run, error) {
 		}
 	}
 	if cfg.wants("servers") {
-		// Three phases, so that the open-loop rate can be chosen below
-		// every model's capacity from the closed-loop rows. In the first,
-		// every row is measured for all models back to back.
-		r.Models = harness.RunLoadRows(ms, mp.servers, prog.doing, step)
-		p := &r.Plan
-		if cfg.rate > 0 {
-			p.OpenRate = cfg.rate
-			p.RateNote = "open-loop rate set with -rate"
-		} else if rate, who := harness.OpenRate(r.Models, *p, openFraction); rate > 0 {
-			p.OpenRate = rate
-			p.RateNote = fmt.Sprintf("open-loop rate: %.0f%% of the lowest closed-loop throughput at %d connections (%s), so that every model runs below its capacity", 100*openFraction, p.OpenConns, who)
-		} else {
-			p.OpenRate = fallbackRate
-			p.RateNote = fmt.Sprintf("open-loop rate: %.0f/s, fixed (no closed-loop row at %d connections to choose from)", fallbackRate, p.OpenConns)
-		}
-		for i, m := range ms {
-			prog.doing(m.Name + ": open loop")
-			harness.RunOpen(m, *p, &r.Models[i], step)
-		}
-		for i, m := range ms {
-			prog.doing(m.Name + ": memory")
-			harness.RunMemory(m, *p, &r.Models[i], step)
-		}
+		// First every model's check and the streaming row, then the sweep
+		// of session counts.
+		r.Models = harness.RunChecks(ms, mp.servers, prog.doing, step)
+		harness.RunSweep(ms, &r.Plan, r.Models, prog.doing, step)
 		r.Notes = append(r.Notes, serverNotes(r)...)
 	}
 	if cfg.wants("clients") {
@@ -227,18 +224,45 @@ func runStudy(cfg studyConfig) (*report.Run, error) {
 	return r, nil
 }
 
+// measureNullSyscall measures the ladder's null system call row, whatever
+// parts run: the report's header states it next to every ratio.
+func measureNullSyscall(mp modePlan) *ladder.Result {
+	row, ok := ladder.Lookup("null syscall")
+	if !ok {
+		return &ladder.Result{Name: "null syscall", Error: "no such ladder row"}
+	}
+	res := ladder.Measure(row, mp.ladderTarget, mp.ladderReps)
+	return &res
+}
+
+func fmtNS(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
+
 // serverNotes states what the server rows rest on.
 func serverNotes(r *report.Run) []string {
+	p := r.Plan
 	notes := []string{
-		fmt.Sprintf("every model reads at most %d bytes per read, sets TCP_NODELAY, listens with backlog %d, and was checked byte-exact (%d connections, streaming, odd sizes to 1 MiB) before it was timed",
-			16<<10, models.Backlog, r.Plan.CheckConns),
-		fmt.Sprintf("medians over %d measured intervals per row (min–max in brackets), after %v of warm-up", r.Plan.Intervals, r.Plan.Warmup),
-		"closed-loop and streaming rows: every model's server runs throughout and each row is measured for all models back to back, seconds apart, so that the machine's drift over minutes hits them alike",
-		r.Plan.RateNote,
+		fmt.Sprintf("every model reads at most %d bytes per read, sets TCP_NODELAY, listens with backlog %d, and was checked byte-exact (%d connections, streaming, odd sizes to 1 MiB) before it was timed; the load generator checks every byte of every reply",
+			16<<10, models.Backlog, p.CheckConns),
+		fmt.Sprintf("medians over %d measured intervals of %v per row (min–max in brackets), after %v of warm-up", p.Intervals, p.Interval, p.Warmup),
+		"sweep: at each count every model gets a fresh server, and each row (closed loop, then equal load) is measured for all models back to back, seconds apart, so that the machine's drift over minutes hits them alike; the connections are opened once per model and count and serve the memory reading and both rows",
+	}
+	if full := plans["full"].servers; r.Mode == "quick" {
+		notes = append(notes, fmt.Sprintf("quick mode: %d intervals of %v per row and a pool of at most %d processes; -full measures %d intervals of %v, pools of up to %d and the counts %v",
+			p.Intervals, p.Interval, p.PoolCap, full.Intervals, full.Interval, full.PoolCap, full.Conns))
+	}
+	if p.NoFileWhy != "" {
+		notes = append(notes, "descriptors: "+p.NoFileWhy)
 	}
 	for _, m := range r.Models {
 		if m.Model == "procpool" && m.Error == "" && m.Skipped == "" {
-			notes = append(notes, "procpool starts one worker process per connection of the largest row it serves; starting a Go process costs ~15-30 ms of CPU here, so a pool of 1,000 takes seconds (outside the measured intervals)")
+			notes = append(notes, "procpool starts one worker process per connection of the count it serves; starting a Go process costs ~15-30 ms of CPU here, so a pool of 1,000 takes seconds (outside the measured intervals)")
+		}
+	}
+	for _, m := range r.Models {
+		for _, l := range m.Closed {
+			if l.SourceAddrs > 1 {
+				return append(notes, fmt.Sprintf("from %d connections the load generator spread its connections over loopback source addresses 127.0.0.1, 127.0.0.2, ... (%d at %d connections): one address has only the ephemeral port range's ports", l.Conns, l.SourceAddrs, l.Conns))
+			}
 		}
 	}
 	return notes

@@ -3,6 +3,8 @@ package harness_test
 import (
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/coopgo/coop/bench/internal/harness"
 )
 
@@ -21,19 +23,26 @@ func TestStatOf(t *testing.T) {
 	}
 }
 
-// TestOpenRate: half the slowest model's closed-loop throughput at the
-// open-loop connection count, rounded down to two significant digits.
-func TestOpenRate(t *testing.T) {
-	p := harness.Plan{OpenConns: 100}
+// TestEqualRate: half the slowest model's closed-loop throughput at the
+// count, rounded down to two significant digits; a model more than four
+// times slower than the median does not set it.
+func TestEqualRate(t *testing.T) {
 	row := func(model string, conns int, rate float64) harness.ModelResult {
 		return harness.ModelResult{Model: model, Closed: []harness.Load{{Conns: conns, Rate: harness.Stat{Median: rate, N: 1}}}}
 	}
-	rs := []harness.ModelResult{row("a", 100, 40_000), row("b", 100, 13_579), row("c", 1000, 100), {Model: "d", Skipped: "no"}}
-	rate, who := harness.OpenRate(rs, p, 0.5)
-	if rate != 6700 || who != "b" {
-		t.Errorf("OpenRate = %v, %q; want 6700, b", rate, who)
+	limited := harness.ModelResult{Model: "e", Closed: []harness.Load{{Conns: 100, Limit: "capped"}}}
+	rs := []harness.ModelResult{row("a", 100, 40_000), row("b", 100, 13_579), row("c", 1000, 100), {Model: "d", Skipped: "no"}, limited, row("slow", 100, 2_000), row("f", 100, 50_000)}
+	rate, who, slow := harness.EqualRate(rs, 100, 0.5)
+	if diff := cmp.Diff([]any{6700.0, "b", []string{"slow"}}, []any{rate, who, slow}); diff != "" {
+		t.Errorf("EqualRate (-want +got):\n%s", diff)
 	}
-	if rate, who := harness.OpenRate(rs[3:], p, 0.5); rate != 0 || who != "" {
-		t.Errorf("OpenRate with no rows = %v, %q; want 0", rate, who)
+	if rate, who, _ := harness.EqualRate(rs[3:5], 100, 0.5); rate != 0 || who != "" {
+		t.Errorf("EqualRate with no rows = %v, %q; want 0", rate, who)
+	}
+	// A server that answered nothing in its intervals (its CPU taken by
+	// other work) has a throughput of 0: no rate can be chosen from it.
+	stalled := []harness.ModelResult{row("a", 100, 0)}
+	if rate, who, _ := harness.EqualRate(stalled, 100, 0.5); rate != 0 || who != "" {
+		t.Errorf("EqualRate with a stalled row = %v, %q; want 0", rate, who)
 	}
 }

@@ -2,30 +2,52 @@ package harness
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"time"
 
 	"github.com/coopgo/coop/bench/internal/hist"
 	"github.com/coopgo/coop/bench/internal/loadgen"
 	"github.com/coopgo/coop/bench/internal/models"
-	"github.com/coopgo/coop/bench/internal/rawsys"
 )
 
 // Plan is what the server part of the study runs for every model.
 type Plan struct {
-	Conns       []int         `json:"conns"`          // closed-loop rows
-	Warmup      time.Duration `json:"warmup_ns"`      // before every measured run
-	Interval    time.Duration `json:"interval_ns"`    // closed-loop and stream intervals
-	Intervals   int           `json:"intervals"`      // intervals per run: the repeats behind each median
-	OpenRate    float64       `json:"open_rate"`      // open loop: requests/s, the same for every model (see OpenRate)
-	RateNote    string        `json:"rate_note"`      // how OpenRate was chosen
-	PoolCap     int           `json:"pool_cap"`       // most worker processes a pool model may start; 0: its own limit
-	OpenConns   int           `json:"open_conns"`     // open loop connections
-	OpenWindow  time.Duration `json:"open_window_ns"` // open loop interval
-	StreamConns int           `json:"stream_conns"`   // streaming connections
-	IdleConns   int           `json:"idle_conns"`     // memory row
-	CheckConns  int           `json:"check_conns"`    // byte-exact check before timing
+	// Conns are the session counts of the sweep: at each, every model is
+	// measured in closed loop, at equal load and for memory.
+	Conns     []int         `json:"conns"`
+	Warmup    time.Duration `json:"warmup_ns"`   // before every measured run
+	Interval  time.Duration `json:"interval_ns"` // every measured interval
+	Intervals int           `json:"intervals"`   // intervals per run: the repeats behind each median
+	// RateFraction sets the equal-load rate at each count: this share of
+	// the slowest model's closed-loop throughput there (see EqualRate).
+	RateFraction float64 `json:"rate_fraction"`
+	// FixedRate, if not 0, is the equal-load rate at every count instead
+	// (the -rate flag).
+	FixedRate float64 `json:"fixed_rate,omitempty"`
+	// Rates are the equal-load rates the run chose, one per count.
+	Rates   []Rate `json:"rates,omitempty"`
+	PoolCap int    `json:"pool_cap"` // most worker processes a pool model may start; 0: its own limit
+	// NoFile is the descriptor limit the study's processes run with, and
+	// NoFileWhy why it is below what the largest count needs ("" if not).
+	NoFile    int    `json:"nofile"`
+	NoFileWhy string `json:"nofile_why,omitempty"`
+	// Settle is how long the memory reading waits after the last
+	// connection's first exchange, for the server to finish its work.
+	Settle      time.Duration `json:"settle_ns"`
+	OpenConns   int           `json:"open_conns"`   // the count whose equal-load row is the latency table
+	StreamConns int           `json:"stream_conns"` // streaming connections
+	CheckConns  int           `json:"check_conns"`  // byte-exact check before timing
+}
+
+// Rate is the equal-load rate chosen at one count.
+type Rate struct {
+	Conns int     `json:"conns"`
+	Rate  float64 `json:"rate"`
+	// SetBy is the model whose closed-loop throughput set the rate ("" when
+	// FixedRate set it); TooSlow are the models left out of the choice (see
+	// EqualRate).
+	SetBy   string   `json:"set_by,omitempty"`
+	TooSlow []string `json:"too_slow,omitempty"`
 }
 
 // Stat is the median and range of a measurement's repeats.
@@ -60,28 +82,37 @@ type Load struct {
 	CPUPerOp   Stat `json:"cpu_per_op_us"`
 	ServerUtil Stat `json:"server_util"`
 	ClientUtil Stat `json:"client_util"`
+	// ClientPerOp is the load generator's own CPU per request (per MiB in
+	// stream rows): it must stay below the servers' for the client not to
+	// be what is measured.
+	ClientPerOp Stat `json:"client_cpu_per_op_us"`
 	// ClientBound is set when the client was busy ≥ 90% of the time: then
 	// throughput is the client's limit and CPU per request is the figure
 	// to read.
 	ClientBound bool `json:"client_bound,omitempty"`
-	// Open loop only.
+	// Open loop (equal load) only.
 	OfferedRate float64       `json:"offered_rate,omitempty"`
 	Latency     *hist.Summary `json:"latency,omitempty"`
 	SendLag     *hist.Summary `json:"send_lag,omitempty"`
 	P99         Stat          `json:"p99_us"` // per interval
+
+	// SourceAddrs is the number of loopback source addresses the client
+	// spread its connections over (1 unless the port range ran short).
+	SourceAddrs int `json:"source_addrs,omitempty"`
 
 	Limit string             `json:"limit,omitempty"` // the row was not run: why
 	Error string             `json:"error,omitempty"`
 	Raw   []loadgen.Interval `json:"intervals,omitempty"`
 }
 
-// Memory is the memory row of a model.
+// Memory is a model's memory at one count.
 type Memory struct {
 	Conns     int `json:"conns"`
 	Processes int `json:"processes"`
 	// Anonymous PSS (heap, stacks, runtime metadata; see rawsys.Mem) of
 	// the server's main process before any connection, and of all its
-	// processes at Conns idle connections; PSS and RSS of the latter.
+	// processes once each of Conns connections has made one exchange;
+	// PSS and RSS of the latter.
 	Baseline int64  `json:"baseline_anon_pss"`
 	AnonPSS  int64  `json:"anon_pss"`
 	PSS      int64  `json:"pss"`
@@ -94,21 +125,44 @@ type Memory struct {
 
 // ModelResult is everything measured for one model.
 type ModelResult struct {
-	Model      string  `json:"model"`
-	What       string  `json:"what"`
-	GOMAXPROCS int     `json:"gomaxprocs"`
-	Skipped    string  `json:"skipped,omitempty"`
-	Error      string  `json:"error,omitempty"` // the check failed: nothing was timed
-	ServerCPUs string  `json:"server_cpus,omitempty"`
-	ClientCPUs string  `json:"client_cpus,omitempty"`
-	Closed     []Load  `json:"closed,omitempty"`
-	Open       *Load   `json:"open,omitempty"`
-	Stream     *Load   `json:"stream,omitempty"`
-	Memory     *Memory `json:"memory,omitempty"`
+	Model      string `json:"model"`
+	What       string `json:"what"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	Skipped    string `json:"skipped,omitempty"`
+	Error      string `json:"error,omitempty"` // the check failed: nothing was timed
+	ServerCPUs string `json:"server_cpus,omitempty"`
+	ClientCPUs string `json:"client_cpus,omitempty"`
+	// The sweep, one entry per count of Plan.Conns: closed loop, equal
+	// load (open loop at the count's rate), memory.
+	Closed []Load   `json:"closed,omitempty"`
+	Equal  []Load   `json:"equal,omitempty"`
+	Memory []Memory `json:"memory_sweep,omitempty"`
+	Stream *Load    `json:"stream,omitempty"`
 }
 
-// Steps is the number of progress steps the three phases report per model.
-func (p Plan) Steps() int { return 1 + len(p.Conns) + 1 + 1 + 1 }
+// At returns the model's rows at conns connections (nil where missing).
+func (r *ModelResult) At(conns int) (closed, equal *Load, mem *Memory) {
+	for i := range r.Closed {
+		if r.Closed[i].Conns == conns {
+			closed = &r.Closed[i]
+		}
+	}
+	for i := range r.Equal {
+		if r.Equal[i].Conns == conns {
+			equal = &r.Equal[i]
+		}
+	}
+	for i := range r.Memory {
+		if r.Memory[i].Conns == conns {
+			mem = &r.Memory[i]
+		}
+	}
+	return closed, equal, mem
+}
+
+// Steps is the number of progress steps the study's server part reports
+// per model: the check and the stream row, then two per count of the sweep.
+func (p Plan) Steps() int { return 2 + 2*len(p.Conns) }
 
 // maxConns is the most connections model m may be given under plan p, and
 // why; 0 means no limit.
@@ -121,6 +175,37 @@ func (p Plan) maxConns(m models.Model) (int, string) {
 	default:
 		return m.MaxConns, m.Limit
 	}
+}
+
+// limit says why model m cannot be given conns connections here, or "":
+// the plan's cap on a pool, what the machine lets the model hold, and the
+// descriptors each side needs.
+func (p Plan) limit(m models.Model, conns int) string {
+	if max, why := p.maxConns(m); max > 0 && conns > max {
+		return why
+	}
+	if m.Capacity != nil {
+		if max, why := m.Capacity(); why != "" && conns > max {
+			return why
+		}
+	}
+	if p.NoFile > 0 && conns+descriptorMargin > p.NoFile {
+		why := p.NoFileWhy
+		if why == "" {
+			why = fmt.Sprintf("RLIMIT_NOFILE is %d", p.NoFile)
+		}
+		return fmt.Sprintf("%d connections need %d descriptors in the server and in the client: %s", conns, conns+descriptorMargin, why)
+	}
+	return ""
+}
+
+// descriptorMargin is what a process needs besides its connections: the
+// listener, epoll, pipes, the runtime's own.
+const descriptorMargin = 256
+
+// NoFileFor is the descriptor limit a plan needs in every process.
+func (p Plan) NoFileFor() int {
+	return slices.Max(append(slices.Clone(p.Conns), p.StreamConns, p.CheckConns)) + descriptorMargin
 }
 
 // session runs load against one server process of a model.
@@ -178,32 +263,37 @@ func (ss *session) run(r *ModelResult, cfg loadgen.Config) Load {
 		}
 	}
 	if err != nil {
-		l.Error = err.Error()
-		if serr := s.Stderr(); serr != "" {
-			l.Error += "; server stderr: " + serr
-		}
+		l.Error = withStderr(err, s)
 	}
 	return l
 }
 
-// RunLoadRows is the first phase for a set of models: the byte-exact
-// check, the closed-loop rows and the streaming row. Every model's server
-// is started and checked first and all stay up (pinned to the server CPU;
-// an idle one costs nothing there); then each row is measured for every
-// model in turn before the next row. On a shared VM the machine's speed
-// drifts by tens of percent over minutes: measuring the models' rows back
-// to back, seconds apart, lets them meet the same drift, so "vs epoll"
-// compares like with like. A process pool is sized by its connection
-// count, and its idle workers are part of its cost: each of its rows gets
-// a fresh pool of its own size.
+// withStderr is err's text followed by what the server said on stderr.
+func withStderr(err error, s *Server) string {
+	msg := err.Error()
+	if serr := s.Stderr(); serr != "" {
+		msg += "; server stderr: " + serr
+	}
+	return msg
+}
+
+// RunChecks is the first part of the server study: every model's server is
+// started and checked byte-exact (many connections, streaming, odd sizes
+// to 1 MiB), then the streaming row is measured for every model back to
+// back, with every server up (pinned to the server CPU; an idle one costs
+// nothing there). On a shared VM the machine's speed drifts by tens of
+// percent over minutes: measuring the models' rows back to back, seconds
+// apart, lets them meet the same drift, so "vs epoll" compares like with
+// like. A process pool is sized by its connection count, and its idle
+// workers are part of its cost: it gets a fresh pool for its row. A model
+// that fails its check is not measured any further.
 //
 // doing names the step in progress and step is called after each step
 // with its name, for the progress bar. Failures are recorded in the
 // results, row by row; a row never disappears.
-func RunLoadRows(ms []models.Model, p Plan, doing, step func(string)) []ModelResult {
+func RunChecks(ms []models.Model, p Plan, doing, step func(string)) []ModelResult {
 	rs := make([]ModelResult, len(ms))
 	shared := make([]*session, len(ms)) // nil for a pool: a server per row
-	timed := make([]bool, len(ms))
 	defer func() {
 		for _, ss := range shared {
 			if ss != nil {
@@ -217,120 +307,52 @@ func RunLoadRows(ms []models.Model, p Plan, doing, step func(string)) []ModelRes
 		switch {
 		case m.Serve == nil:
 			r.Skipped = m.Skip
-			for range 1 + len(p.Conns) + 1 {
-				step(m.Name + ": skipped")
-			}
+			step(m.Name + ": skipped")
 			continue
 		case m.PerRowServer:
-			timed[i] = true
 			step(m.Name + ": a fresh, checked server per row")
 			continue
 		}
 		doing(m.Name + ": start and check")
-		ss, err := start(m, p, append(slices.Clone(p.Conns), p.StreamConns)...)
+		ss, err := start(m, p, p.StreamConns)
 		step(m.Name + ": check")
 		if err != nil {
 			r.Error = err.Error()
-			for range len(p.Conns) + 1 {
-				step(m.Name + ": not timed")
-			}
 			continue
 		}
-		shared[i], timed[i] = ss, true
+		shared[i] = ss
 		r.ServerCPUs = ss.s.CPUs
-	}
-	row := func(i int, cfg loadgen.Config) Load {
-		m, r := ms[i], &rs[i]
-		if limit, why := p.maxConns(m); limit > 0 && cfg.Conns > limit {
-			return Load{Conns: cfg.Conns, Limit: why}
-		}
-		ss := shared[i]
-		if ss == nil {
-			var err error
-			if ss, err = start(m, p, cfg.Conns); err != nil {
-				return Load{Conns: cfg.Conns, Error: err.Error()}
-			}
-			defer ss.s.Stop()
-		}
-		r.ServerCPUs = ss.s.CPUs
-		return ss.run(r, cfg)
-	}
-	for _, c := range p.Conns {
-		for i, m := range ms {
-			if !timed[i] {
-				continue
-			}
-			name := fmt.Sprintf("%s: closed loop, %d conns", m.Name, c)
-			doing(name)
-			rs[i].Closed = append(rs[i].Closed, row(i, loadgen.Config{Mode: loadgen.Closed, Conns: c, Interval: p.Interval, Intervals: p.Intervals}))
-			step(name)
-		}
 	}
 	for i, m := range ms {
-		if !timed[i] {
+		r := &rs[i]
+		if r.Skipped != "" || r.Error != "" {
+			step(m.Name + ": streaming not measured")
 			continue
 		}
 		doing(m.Name + ": streaming")
-		stream := row(i, loadgen.Config{Mode: loadgen.Stream, Conns: p.StreamConns, Interval: p.Interval, Intervals: p.Intervals})
-		rs[i].Stream = &stream
+		ss := shared[i]
+		if ss == nil {
+			var err error
+			if ss, err = start(m, p, p.StreamConns); err != nil {
+				r.Error = err.Error()
+				step(m.Name + ": streaming")
+				continue
+			}
+			r.ServerCPUs = ss.s.CPUs
+		}
+		stream := ss.run(r, loadgen.Config{Mode: loadgen.Stream, Conns: p.StreamConns, Interval: p.Interval, Intervals: p.Intervals})
+		if shared[i] == nil {
+			ss.s.Stop()
+		}
+		r.Stream = &stream
 		step(m.Name + ": streaming")
 	}
 	return rs
 }
 
-// OpenRate picks the open-loop rate for every model: frac of the lowest
-// closed-loop throughput measured at p.OpenConns connections, so that every
-// model runs below its capacity, rounded down to two significant digits. It
-// returns 0 when no model has that row. The second result names the model.
-func OpenRate(rs []ModelResult, p Plan, frac float64) (float64, string) {
-	low, who := 0.0, ""
-	for _, r := range rs {
-		for _, l := range r.Closed {
-			if l.Conns == p.OpenConns && l.Rate.N > 0 && (who == "" || l.Rate.Median < low) {
-				low, who = l.Rate.Median, r.Model
-			}
-		}
-	}
-	if who == "" {
-		return 0, ""
-	}
-	v := frac * low
-	mag := math.Pow(10, math.Floor(math.Log10(v))-1)
-	return math.Floor(v/mag) * mag, who
-}
-
-// RunOpen is the second phase for a model: the open-loop row at the rate
-// every model gets, on a fresh server process, checked first.
-func RunOpen(m models.Model, p Plan, r *ModelResult, step func(string)) {
-	defer step(m.Name + ": open loop")
-	if r.Skipped != "" || r.Error != "" {
-		return
-	}
-	l := Load{Conns: p.OpenConns}
-	ss, err := start(m, p, p.OpenConns)
-	if err != nil {
-		l.Error = err.Error()
-		r.Open = &l
-		return
-	}
-	defer ss.s.Stop()
-	l = ss.run(r, loadgen.Config{Mode: loadgen.Open, Conns: p.OpenConns, Rate: p.OpenRate, Interval: p.OpenWindow, Intervals: p.Intervals})
-	r.Open = &l
-}
-
-// RunMemory is the third phase for a model: memory per idle connection, on
-// a fresh server process.
-func RunMemory(m models.Model, p Plan, r *ModelResult, step func(string)) {
-	defer step(m.Name + ": memory")
-	if r.Skipped != "" || r.Error != "" {
-		return
-	}
-	r.Memory = measureMemory(m, p)
-}
-
 func summarize(cfg loadgen.Config, res loadgen.Result) Load {
 	l := Load{Conns: cfg.Conns, Raw: res.Intervals, Latency: res.Latency, SendLag: res.SendLag}
-	var rate, cpu, su, cu, p99 []float64
+	var rate, cpu, ccpu, su, cu, p99 []float64
 	for _, iv := range res.Intervals {
 		wall := iv.Wall.Seconds()
 		ops := float64(iv.Requests)
@@ -340,6 +362,7 @@ func summarize(cfg loadgen.Config, res loadgen.Result) Load {
 		rate = append(rate, ops/wall)
 		if ops > 0 {
 			cpu = append(cpu, float64(iv.ServerCPU)/1e3/ops)
+			ccpu = append(ccpu, float64(iv.ClientCPU)/1e3/ops)
 		}
 		su = append(su, iv.ServerCPU.Seconds()/wall)
 		cu = append(cu, iv.ClientCPU.Seconds()/wall)
@@ -347,71 +370,11 @@ func summarize(cfg loadgen.Config, res loadgen.Result) Load {
 			p99 = append(p99, float64(iv.Latency.P99)/1e3)
 		}
 	}
-	l.Rate, l.CPUPerOp, l.ServerUtil, l.ClientUtil, l.P99 = StatOf(rate), StatOf(cpu), StatOf(su), StatOf(cu), StatOf(p99)
+	l.Rate, l.CPUPerOp, l.ClientPerOp, l.ServerUtil, l.ClientUtil, l.P99 = StatOf(rate), StatOf(cpu), StatOf(ccpu), StatOf(su), StatOf(cu), StatOf(p99)
+	l.SourceAddrs = res.SourceAddrs
 	l.ClientBound = l.ClientUtil.Median >= 0.9
 	if cfg.Mode == loadgen.Open {
 		l.OfferedRate = cfg.Rate
 	}
 	return l
-}
-
-// measureMemory starts a fresh server, reads its main process's memory
-// before any connection, opens n idle connections (each checked with one
-// echo, so per-connection state exists), and reads the memory of all of
-// the server's processes while they are held.
-func measureMemory(m models.Model, p Plan) *Memory {
-	n := p.IdleConns
-	mem := &Memory{Conns: n}
-	if limit, why := p.maxConns(m); limit > 0 && n > limit {
-		mem.Limit = fmt.Sprintf("%s; measured at %d", why, limit)
-		n = limit
-		mem.Conns = n
-	}
-	fail := func(err error) *Memory {
-		mem.Error = err.Error()
-		return mem
-	}
-	s, err := StartServer(m, n)
-	if err != nil {
-		return fail(err)
-	}
-	defer s.Stop()
-	// Baseline: the main process alone. For the process pool that leaves
-	// the pre-started workers out, so their whole cost is charged to the
-	// connections they exist for.
-	base, err := rawsys.Memory(s.Pid)
-	if err != nil {
-		return fail(err)
-	}
-	mem.Baseline = base.AnonPSS
-	var loaded rawsys.Mem
-	hold := func() error {
-		// Let the server finish what the last checks started.
-		time.Sleep(200 * time.Millisecond)
-		pids, err := s.PIDs()
-		if err != nil {
-			return err
-		}
-		mem.Processes = len(pids)
-		for _, pid := range pids {
-			pm, err := rawsys.Memory(pid)
-			if err != nil {
-				return fmt.Errorf("memory of server process %d: %w", pid, err)
-			}
-			loaded.PSS += pm.PSS
-			loaded.RSS += pm.RSS
-			loaded.AnonPSS += pm.AnonPSS
-		}
-		return nil
-	}
-	if _, err := RunLoad(loadgen.Config{Mode: loadgen.Idle, Addr: s.Addr, Conns: n}, hold); err != nil {
-		return fail(err)
-	}
-	if err := s.Alive(); err != nil {
-		return fail(err)
-	}
-	mem.AnonPSS, mem.PSS, mem.RSS = loaded.AnonPSS, loaded.PSS, loaded.RSS
-	mem.PerConn = (loaded.AnonPSS - base.AnonPSS) / int64(n)
-	mem.RSSPer = (loaded.RSS - base.RSS) / int64(n)
-	return mem
 }

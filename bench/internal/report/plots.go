@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"strconv"
 
@@ -18,9 +19,9 @@ import (
 // PNG and SVG.
 var Plots = []struct{ Name, Title string }{
 	{"ladder", "Switch ladder"},
-	{"cpu_per_request", "Server CPU per request"},
+	{"cpu_per_request", "Server CPU per request against sessions, at equal load"},
+	{"memory_per_conn", "Memory per session against sessions"},
 	{"latency", "Open-loop latency"},
-	{"memory_per_conn", "Memory per idle connection"},
 	{"irc_fanout", "IRC fan-out: server CPU per delivered line"},
 }
 
@@ -141,8 +142,21 @@ func Plot(r *Run, dir string) error {
 	}
 	for _, f := range []struct {
 		name string
+		make func(*Run) (*legendPlot, error)
+	}{{"cpu_per_request", cpuPlot}, {"memory_per_conn", memoryPlot}} {
+		p, err := f.make(r)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if p != nil {
+			errs = append(errs, p.save(dir, f.name, 9*vg.Inch, 5*vg.Inch))
+		}
+	}
+	for _, f := range []struct {
+		name string
 		make func(*Run) (*plot.Plot, error)
-	}{{"cpu_per_request", cpuPlot}, {"latency", latencyPlot}, {"memory_per_conn", memoryPlot}, {"irc_fanout", ircPlot}} {
+	}{{"latency", latencyPlot}, {"irc_fanout", ircPlot}} {
 		p, err := f.make(r)
 		if err != nil {
 			errs = append(errs, err)
@@ -188,31 +202,133 @@ func measured(r *Run) []string {
 	return out
 }
 
-func cpuPlot(r *Run) (*plot.Plot, error) {
-	names := measured(r)
-	if len(names) == 0 {
+// sweepLine is one model's points across the sweep's counts.
+type sweepLine struct {
+	name         string
+	x, y, lo, hi []float64
+}
+
+// legendPlot is a plot whose legend is drawn beside it rather than over its
+// data: ten models' lines leave no corner free.
+type legendPlot struct {
+	*plot.Plot
+	legend plot.Legend
+}
+
+// sweepChart draws lines over the session counts, both axes logarithmic,
+// with min–max bars. Each line's points are nudged sideways a little so
+// that the bars of models with close values stay apart.
+func sweepChart(title, ylabel string, lines []sweepLine) (*legendPlot, error) {
+	p := plot.New()
+	leg := plot.NewLegend()
+	leg.Top, leg.Left = true, true
+	p.Title.Text = title
+	p.X.Label.Text = "sessions (connections), log scale"
+	p.Y.Label.Text = ylabel
+	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
+	p.X.Tick.Marker, p.Y.Tick.Marker = ticks125{}, ticks125{}
+	p.Add(plotter.NewGrid())
+	drawn := 0
+	for i, l := range lines {
+		var pts errPoints
+		nudge := math.Pow(1.04, float64(i)-float64(len(lines)-1)/2)
+		for j := range l.x {
+			if l.y[j] <= 0 || math.IsNaN(l.y[j]) {
+				continue
+			}
+			pts.XYs = append(pts.XYs, plotter.XY{X: l.x[j] * nudge, Y: l.y[j]})
+			pts.YErrors = append(pts.YErrors, struct{ Low, High float64 }{l.y[j] - l.lo[j], l.hi[j] - l.y[j]})
+		}
+		if len(pts.XYs) == 0 {
+			continue
+		}
+		line, sc, err := plotter.NewLinePoints(pts.XYs)
+		if err != nil {
+			return nil, err
+		}
+		line.Color = plotutil.Color(i)
+		line.Dashes = plotutil.Dashes(i / len(plotutil.DefaultColors))
+		sc.Color = plotutil.Color(i)
+		sc.Shape = plotutil.Shape(i)
+		sc.Radius = vg.Points(3)
+		eb, err := plotter.NewYErrorBars(pts)
+		if err != nil {
+			return nil, err
+		}
+		eb.LineStyle.Color = plotutil.Color(i)
+		p.Add(line, sc, eb)
+		leg.Add(l.name, line, sc)
+		drawn++
+	}
+	if drawn == 0 {
 		return nil, nil
 	}
-	var ss []series
-	for _, c := range r.Plan.Conns {
-		s := series{name: fmt.Sprintf("%d conns", c)}
-		for _, name := range names {
-			v, lo, hi := math.NaN(), math.NaN(), math.NaN()
-			for _, m := range r.Models {
-				if m.Model != name {
-					continue
-				}
-				for _, l := range m.Closed {
-					if l.Conns == c && l.CPUPerOp.N > 0 {
-						v, lo, hi = l.CPUPerOp.Median, l.CPUPerOp.Min, l.CPUPerOp.Max
-					}
-				}
-			}
-			s.vals, s.lo, s.hi = append(s.vals, v), append(s.lo, lo), append(s.hi, hi)
+	// Room around the outermost points and their bars.
+	p.X.Min, p.X.Max = p.X.Min/1.5, p.X.Max*1.5
+	p.Y.Min, p.Y.Max = p.Y.Min/1.5, p.Y.Max*1.5
+	return &legendPlot{p, leg}, nil
+}
+
+// save writes the plot with its legend in a column on the right.
+func (lp *legendPlot) save(dir, name string, w, h vg.Length) error {
+	var errs []error
+	for _, ext := range []string{"png", "svg"} {
+		path := filepath.Join(dir, name+"."+ext)
+		c, err := draw.NewFormattedCanvas(w, h, ext)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("plot %s: %w", path, err))
+			continue
 		}
-		ss = append(ss, s)
+		dc := draw.New(c)
+		lw := lp.legend.Rectangle(dc).Size().X + vg.Points(12)
+		lp.Draw(draw.Crop(dc, 0, -lw, 0, 0))
+		lp.legend.Draw(draw.Crop(dc, w-lw+vg.Points(6), 0, 0, -vg.Points(30)))
+		f, err := os.Create(path)
+		if err == nil {
+			_, err = c.WriteTo(f)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("plot %s: %w", path, err))
+		}
 	}
-	return pointChart("Server CPU per request, closed loop, 64-byte echo (median, min–max; log scale)", "server CPU µs per request", names, ss, true)
+	return errors.Join(errs...)
+}
+
+// cpuPlot is server CPU per request at equal load against sessions.
+func cpuPlot(r *Run) (*legendPlot, error) {
+	var lines []sweepLine
+	for i := range r.Models {
+		m := &r.Models[i]
+		l := sweepLine{name: m.Model}
+		for _, c := range r.Plan.Conns {
+			if e := equalAt(m, c); measuredLoad(e) {
+				l.x, l.y = append(l.x, float64(c)), append(l.y, e.CPUPerOp.Median)
+				l.lo, l.hi = append(l.lo, e.CPUPerOp.Min), append(l.hi, e.CPUPerOp.Max)
+			}
+		}
+		lines = append(lines, l)
+	}
+	return sweepChart("Server CPU per request at equal load, 64-byte echo (median, min–max)", "server CPU µs per request", lines)
+}
+
+// memoryPlot is memory per session against sessions.
+func memoryPlot(r *Run) (*legendPlot, error) {
+	var lines []sweepLine
+	for i := range r.Models {
+		m := &r.Models[i]
+		l := sweepLine{name: m.Model}
+		for _, mm := range m.Memory {
+			if mm.Limit == "" && mm.Error == "" && mm.PerConn > 0 {
+				v := float64(mm.PerConn) / 1024
+				l.x, l.y, l.lo, l.hi = append(l.x, float64(mm.Conns)), append(l.y, v), append(l.lo, v), append(l.hi, v)
+			}
+		}
+		lines = append(lines, l)
+	}
+	return sweepChart("Memory per session after one exchange each (anonymous PSS)", "KiB per session", lines)
 }
 
 func latencyPlot(r *Run) (*plot.Plot, error) {
@@ -220,39 +336,24 @@ func latencyPlot(r *Run) (*plot.Plot, error) {
 	if len(names) == 0 {
 		return nil, nil
 	}
+	rate := 0.0
 	ss := []series{{name: "p50"}, {name: "p99"}, {name: "p99.9"}}
 	for _, name := range names {
 		vals := [3]float64{math.NaN(), math.NaN(), math.NaN()}
-		for _, m := range r.Models {
-			if m.Model == name && m.Open != nil && m.Open.Latency != nil {
-				l := m.Open.Latency
+		for i := range r.Models {
+			m := &r.Models[i]
+			if e := equalAt(m, r.Plan.OpenConns); m.Model == name && e != nil && e.Latency != nil && e.Latency.Count > 0 {
+				l := e.Latency
 				vals = [3]float64{float64(l.P50) / 1e3, float64(l.P99) / 1e3, float64(l.P999) / 1e3}
+				rate = e.OfferedRate
 			}
 		}
 		for i := range ss {
 			ss[i].vals = append(ss[i].vals, vals[i])
 		}
 	}
-	return pointChart(fmt.Sprintf("Open-loop latency at %.0f req/s, %d conns (log scale)", r.Plan.OpenRate, r.Plan.OpenConns), "µs from scheduled send", names, ss, true)
-}
-
-func memoryPlot(r *Run) (*plot.Plot, error) {
-	var names []string
-	s := series{name: "anon PSS"}
-	for _, m := range r.Models {
-		if m.Memory == nil || m.Memory.Error != "" || m.Memory.PerConn <= 0 {
-			continue
-		}
-		names = append(names, fmt.Sprintf("%s (%d)", m.Model, m.Memory.Conns))
-		s.vals = append(s.vals, float64(m.Memory.PerConn)/1024)
-	}
-	if len(names) == 0 {
+	if rate == 0 {
 		return nil, nil
 	}
-	p, err := pointChart("Memory per idle connection (log scale)", "KiB per connection (anon PSS)", names, []series{s}, true)
-	if err != nil {
-		return nil, err
-	}
-	p.Legend = plot.NewLegend()
-	return p, nil
+	return pointChart(fmt.Sprintf("Open-loop latency at equal load, %.0f req/s, %d conns (log scale)", rate, r.Plan.OpenConns), "µs from scheduled send", names, ss, true)
 }

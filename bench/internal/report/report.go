@@ -31,14 +31,18 @@ type Run struct {
 	Pinning string         `json:"pinning"`
 	// The 1-minute load average when the run started and ended: other
 	// work on the machine skews every row.
-	LoadStart string                `json:"load_start,omitempty"`
-	LoadEnd   string                `json:"load_end,omitempty"`
-	Ticks     string                `json:"ticks"`
-	Plan      harness.Plan          `json:"plan"`
-	Ladder    []ladder.Result       `json:"ladder"`
-	Spawn     []spawn.SpawnResult   `json:"spawn"`
-	Memory    []spawn.MemResult     `json:"suspended_memory"`
-	Models    []harness.ModelResult `json:"models"`
+	LoadStart string `json:"load_start,omitempty"`
+	LoadEnd   string `json:"load_end,omitempty"`
+	Ticks     string `json:"ticks"`
+	// NullSyscall is the machine's null system call, measured at the start
+	// of every run (the ladder's row, in a process of its own): the floor
+	// under every server's cost per request.
+	NullSyscall *ladder.Result        `json:"null_syscall,omitempty"`
+	Plan        harness.Plan          `json:"plan"`
+	Ladder      []ladder.Result       `json:"ladder"`
+	Spawn       []spawn.SpawnResult   `json:"spawn"`
+	Memory      []spawn.MemResult     `json:"suspended_memory"`
+	Models      []harness.ModelResult `json:"models"`
 	// The real clients part (package clients): its plan and rows.
 	ClientPlan *clients.Plan    `json:"client_plan,omitempty"`
 	Clients    []clients.Result `json:"clients,omitempty"`

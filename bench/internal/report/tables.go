@@ -15,6 +15,12 @@ func Header(r *Run) []string {
 		fmt.Sprintf("mode: %s (%s), started %s, took %s", r.Mode, r.Command, r.Started.UTC().Format("2006-01-02 15:04 UTC"), r.Elapsed.Round(1e9)),
 		r.Pinning,
 	}
+	if n := r.NullSyscall; n != nil && n.Error == "" && n.Skipped == "" {
+		h = append(h, fmt.Sprintf("null system call: %s ns (%s–%s), a raw getppid on CPU %s, median of %d batches measured in this run: every server model pays at least two system calls per request (a read and a write), so ratios between models are read against it",
+			num(n.NS.Median), num(n.NS.Min), num(n.NS.Max), n.CPUs, n.Batches))
+	} else if n != nil {
+		h = append(h, "null system call: not measured: "+n.Error+n.Skipped)
+	}
 	if r.LoadStart != "" {
 		h = append(h, fmt.Sprintf("load average (1 min) before the run: %s (above ~0.5, other work shared the CPUs and skews every row); after: %s (includes the study's own processes)", r.LoadStart, r.LoadEnd))
 	}
@@ -34,7 +40,8 @@ func Tables(r *Run) []*table {
 		ts = append(ts, suspendedTable(r))
 	}
 	if len(r.Models) > 0 {
-		ts = append(ts, closedTable(r), openTable(r), streamTable(r), memoryTable(r))
+		ts = append(ts, sweepTables(r)...)
+		ts = append(ts, streamTable(r))
 	}
 	if len(r.Clients) > 0 {
 		ts = append(ts, clientTables(r)...)
@@ -119,22 +126,6 @@ func suspendedTable(r *Run) *table {
 	return t
 }
 
-// baseline returns the CPU per request of the epoll model at conns, the
-// ceiling every other model is compared with.
-func baseline(r *Run, conns int) float64 {
-	for _, m := range r.Models {
-		if m.Model != "epoll" {
-			continue
-		}
-		for _, l := range m.Closed {
-			if l.Conns == conns && l.CPUPerOp.N > 0 {
-				return l.CPUPerOp.Median
-			}
-		}
-	}
-	return 0
-}
-
 // modelRow reports a model that has no numbers: skipped or failed check.
 func modelRow(t *table, m harness.ModelResult) bool {
 	switch {
@@ -169,64 +160,6 @@ func loadRow(t *table, name string, l harness.Load) bool {
 	return true
 }
 
-func closedTable(r *Run) *table {
-	t := &table{title: "Echo, closed loop: 64-byte requests, one outstanding per connection"}
-	t.add("model", ">conns", ">server CPU µs/req", ">vs epoll", ">req/s", ">server CPU", ">client CPU", "CPUs s/c", "")
-	bound := false
-	for _, m := range r.Models {
-		if modelRow(t, m) {
-			continue
-		}
-		for _, l := range m.Closed {
-			if loadRow(t, m.Model, l) {
-				continue
-			}
-			vs := "-"
-			if b := baseline(r, l.Conns); b > 0 {
-				vs = fmt.Sprintf("%.2fx", l.CPUPerOp.Median/b)
-			}
-			flag := ""
-			if l.ClientBound {
-				flag, bound = "client-bound", true
-			}
-			t.add(m.Model, strconv.Itoa(l.Conns), stat(l.CPUPerOp), vs, stat(l.Rate), pct(l.ServerUtil), pct(l.ClientUtil), m.ServerCPUs+"/"+m.ClientCPUs, flag)
-		}
-	}
-	t.notes = append(t.notes,
-		"server CPU: the kernel's accounting of all the server's processes and threads (process CPU clocks), over the measured intervals only",
-		"CPU columns: share of one CPU; 'vs epoll': server CPU per request relative to the hand-written epoll loop at the same connection count",
-		"CPUs s/c: the CPUs the server and the client were allowed to run on, as the kernel reported them (Cpus_allowed_list)",
-		"1 connection mostly measures waking the other vCPU on each request; compare models at 100 connections and more")
-	if bound {
-		t.notes = append(t.notes, "client-bound: the load generator was busy ≥ 90% of the time, so req/s is its limit: read server CPU µs/req")
-	}
-	return t
-}
-
-func openTable(r *Run) *table {
-	t := &table{title: fmt.Sprintf("Echo, open loop: %.0f requests/s over %d connections, latency from the scheduled send time", r.Plan.OpenRate, r.Plan.OpenConns)}
-	t.add("model", ">p50 µs", ">p99 µs", ">p99.9 µs", ">max µs", ">p99 per interval µs", ">server CPU µs/req", ">client lag p99 µs", ">replies")
-	for _, m := range r.Models {
-		if modelRow(t, m) || m.Open == nil {
-			continue
-		}
-		l := *m.Open
-		if loadRow(t, m.Model, l) || l.Latency == nil {
-			continue
-		}
-		lag := "-"
-		if l.SendLag != nil {
-			lag = us(l.SendLag.P99)
-		}
-		t.add(m.Model, us(l.Latency.P50), us(l.Latency.P99), us(l.Latency.P999), us(l.Latency.Max), stat(l.P99), num(l.CPUPerOp.Median), lag, strconv.FormatUint(l.Latency.Count, 10))
-	}
-	t.notes = append(t.notes,
-		"send times are fixed in advance; a request sent late (client lag) or queued behind a slow reply is charged from its scheduled time (no coordinated omission)",
-		"client lag p99: how late the client itself sent; latencies below it are not the server's",
-		"a percentile rests on the replies beyond it: p99.9 of 2,000 replies is the 2nd-largest; read it only with ≥ 10,000 replies (-full)")
-	return t
-}
-
 func streamTable(r *Run) *table {
 	t := &table{title: fmt.Sprintf("Echo, streaming: 16 KiB writes, 64 KiB in flight per connection, %d connections", r.Plan.StreamConns)}
 	t.add("model", ">MiB/s echoed", ">server CPU µs/MiB", ">server CPU", ">client CPU", "")
@@ -244,26 +177,5 @@ func streamTable(r *Run) *table {
 		}
 		t.add(m.Model, stat(l.Rate), stat(l.CPUPerOp), pct(l.ServerUtil), pct(l.ClientUtil), flag)
 	}
-	return t
-}
-
-func memoryTable(r *Run) *table {
-	t := &table{title: fmt.Sprintf("Memory per idle connection, %d connections", r.Plan.IdleConns)}
-	t.add("model", ">conns", ">processes", ">KiB/conn (anon PSS)", ">KiB/conn (RSS)", ">total anon PSS MiB", "note")
-	for _, m := range r.Models {
-		if modelRow(t, m) || m.Memory == nil {
-			continue
-		}
-		mm := m.Memory
-		if mm.Error != "" {
-			t.add(m.Model, "error: "+trunc(mm.Error))
-			continue
-		}
-		t.add(m.Model, strconv.Itoa(mm.Conns), strconv.Itoa(mm.Processes), kib(float64(mm.PerConn)), kib(float64(mm.RSSPer)),
-			num(float64(mm.AnonPSS)/(1<<20)), mm.Limit)
-	}
-	t.notes = append(t.notes,
-		"anon PSS: anonymous proportional memory (heap, stacks) of all the server's processes with the connections idle, minus the main process's before any connection, per connection; the pool's workers count in full",
-		"RSS per connection counts shared pages once per process; kernel socket buffers are in neither, and are the same for every model")
 	return t
 }
