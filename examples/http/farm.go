@@ -3,10 +3,9 @@ package main
 import (
 	"flag"
 	"fmt"
-	"net/netip"
 	"strconv"
-	"strings"
 
+	"github.com/coopgo/coop/examples/internal/proxyflag"
 	"github.com/coopgo/coop/netio"
 )
 
@@ -15,12 +14,7 @@ import (
 // that fails while the server drains; and a drain on SIGTERM. The flags
 // are registered here, apart from main's, for the farm's options only.
 var (
-	proxyProtocol = flag.Bool("proxy-protocol", false,
-		"connections from -proxy-trusted sources begin with a PROXY protocol header (v1 or v2); others are refused unless -proxy-allow-direct")
-	proxyTrusted = flag.String("proxy-trusted", "127.0.0.0/8,::1/128",
-		"comma-separated CIDRs of the balancers allowed to send a PROXY header")
-	proxyDirect = flag.Bool("proxy-allow-direct", false,
-		"with -proxy-protocol, serve connections from other sources as they are (no header read: a kubelet's probe, say)")
+	proxyFlags = proxyflag.Register(nil)
 	drainDelay = flag.Duration("drain-delay", 0,
 		"on SIGTERM, keep serving this long with /healthz answering 503 and every response closing its connection, then shut down gracefully")
 )
@@ -31,21 +25,7 @@ func farmConfig() (*netio.ProxyProtocol, error) {
 	if *drainDelay < 0 {
 		return nil, fmt.Errorf("-drain-delay %v is negative", *drainDelay)
 	}
-	if !*proxyProtocol {
-		return nil, nil
-	}
-	p := &netio.ProxyProtocol{AllowDirect: *proxyDirect}
-	for _, s := range strings.Split(*proxyTrusted, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		pfx, err := netip.ParsePrefix(s)
-		if err != nil {
-			return nil, fmt.Errorf("-proxy-trusted: %v", err)
-		}
-		p.Trusted = append(p.Trusted, pfx.Masked())
-	}
-	return p, nil
+	return proxyFlags.Config()
 }
 
 // The health endpoint's answers: 200 while serving, 503 while draining,

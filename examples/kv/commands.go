@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"strconv"
 )
@@ -247,7 +248,12 @@ func cmdClient(cl *client, args [][]byte) {
 		cl.w.int(int64(cl.id))
 	case eqFold(sub, "setinfo") && len(args) == 4:
 		cl.w.ok() // library name and version: noted nowhere
-	case eqFold(sub, "setname"), eqFold(sub, "getname"), eqFold(sub, "id"), eqFold(sub, "setinfo"):
+	case eqFold(sub, "info") && len(args) == 2:
+		// Redis's fields that mean something here: behind a balancer
+		// that sends the PROXY protocol, addr is the client's and laddr
+		// the address it connected to.
+		cl.w.bulkString(fmt.Sprintf("id=%d addr=%v laddr=%v name=%s db=0\n", cl.id, cl.c.RemoteAddr(), cl.c.LocalAddr(), cl.name))
+	case eqFold(sub, "setname"), eqFold(sub, "getname"), eqFold(sub, "id"), eqFold(sub, "setinfo"), eqFold(sub, "info"):
 		cl.w.arity("client|" + string(bytes.ToLower(sub)))
 	default:
 		cl.w.err(unknownSubcommand(args))

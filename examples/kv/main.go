@@ -22,7 +22,7 @@
 // EXPIRE, PEXPIRE (NX, XX, GT, LT), PERSIST, TTL, PTTL, KEYS, DBSIZE,
 // FLUSHALL, FLUSHDB, SELECT 0, QUIT, and for clients' start-up COMMAND
 // (an empty table), CONFIG GET (a few parameters), HELLO (RESP2 only) and
-// CLIENT SETNAME/GETNAME/ID/SETINFO. Replies and error texts are Redis
+// CLIENT SETNAME/GETNAME/ID/SETINFO/INFO. Replies and error texts are Redis
 // 7's; protocol errors are answered and the connection then closed, as
 // Redis does. Values are strings; there is one database.
 //
@@ -50,6 +50,13 @@
 // (close clients idle this long; 0: never). SIGINT or SIGTERM shut the
 // server down gracefully: batches being answered are finished and
 // written, then every connection is closed.
+//
+// # Behind a load balancer
+//
+// With -proxy-protocol, connections from -proxy-trusted sources (the
+// balancers: HAProxy's send-proxy-v2 in TCP mode, nginx's stream
+// proxy_protocol) begin with a PROXY protocol header, and the client's
+// address it carries is the one the server logs and CLIENT INFO reports.
 package main
 
 import (
@@ -62,6 +69,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coopgo/coop/examples/internal/proxyflag"
 	"github.com/coopgo/coop/netio"
 	"github.com/coopgo/coop/sched"
 )
@@ -78,8 +86,15 @@ func main() {
 	flag.IntVar(&cfg.maxOutput, "maxoutput", 64<<20, "most replies pending for a client that does not read them, in bytes")
 	flag.DurationVar(&cfg.idle, "timeout", 0, "close a client idle this long (0: never)")
 	flag.BoolVar(&cfg.verbose, "v", false, "log protocol errors and dropped clients")
+	proxy := proxyflag.Register(nil)
 	flag.Parse()
 	logger := log.New(os.Stderr, "kv: ", log.LstdFlags)
+	pp, err := proxy.Config()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kv: %v\n", err)
+		os.Exit(2)
+	}
+	cfg.proxy = pp
 	if err := run(*addr, *cores, *mode, cfg, logger); err != nil {
 		logger.Fatal(err)
 	}
@@ -123,7 +138,7 @@ func run(addr string, cores int, mode string, cfg config, logger *log.Logger) er
 	}
 
 	srv := newServer(cfg, logger, scheds)
-	ns := &netio.Server{Logger: logger, ConnState: srv.connState}
+	ns := &netio.Server{Logger: logger, ConnState: srv.connState, ProxyProtocol: cfg.proxy}
 	if mode == "task" {
 		ns.Handler = srv.handle
 	} else {

@@ -22,6 +22,7 @@ type config struct {
 	maxOutput  int
 	idle       time.Duration
 	verbose    bool
+	proxy      *netio.ProxyProtocol // -proxy-protocol; nil without
 }
 
 // A server is the key-value server: its shards, one per scheduler, and
