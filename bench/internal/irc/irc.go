@@ -190,7 +190,7 @@ func (e *env) fanout(s *server, sp spec, p Plan, n int, r *Result) Load {
 		return l
 	}
 	cfg := LoadConfig{Mode: Fanout, Addr: s.addr, Clients: n, ChanSize: p.ChanSize, Senders: p.Senders, Rate: p.Rate,
-		Warmup: p.Warmup, Interval: p.Interval, Intervals: p.Intervals, ServerPIDs: pids, Oper: sp.oper}
+		Warmup: p.Warmup, Interval: p.Interval, Intervals: p.Intervals, ServerPIDs: pids, Oper: sp.oper, DialRate: sp.dialRate}
 	res, err := runLoad(cfg, harness.ClientCPU, nil)
 	if err == nil {
 		err = s.alive()
@@ -262,7 +262,7 @@ func (e *env) memory(sp spec, p Plan) *Memory {
 		}
 		return nil
 	}
-	cfg := LoadConfig{Mode: Idle, Addr: s.addr, Clients: p.IdleClients, ChanSize: p.ChanSize}
+	cfg := LoadConfig{Mode: Idle, Addr: s.addr, Clients: p.IdleClients, ChanSize: p.ChanSize, DialRate: sp.dialRate}
 	if _, err := runLoad(cfg, harness.ClientCPU, hold); err != nil {
 		m.Error = err.Error()
 		return m

@@ -42,6 +42,10 @@ type LoadConfig struct {
 	// operator and set user mode +F: ngircd's way to lift its flood
 	// control (it has no setting to turn it off).
 	Oper string `json:"oper,omitempty"`
+	// DialRate, if not 0, paces new connections (per second): a server
+	// with a short listen backlog must accept each before its queue
+	// overflows.
+	DialRate float64 `json:"dial_rate,omitempty"`
 
 	ConnectTimeout time.Duration `json:"connect_timeout_ns,omitempty"` // every client registered and joined
 	StallTimeout   time.Duration `json:"stall_timeout_ns,omitempty"`   // no line while deliveries are due
@@ -58,6 +62,7 @@ func (c *LoadConfig) defaults() {
 	if c.HoldTimeout == 0 {
 		c.HoldTimeout = 120 * time.Second
 	}
+
 }
 
 func (c *LoadConfig) check() error {
@@ -99,11 +104,11 @@ type LoadResult struct {
 }
 
 const (
-	maxSenders    = 16
-	maxConnecting = 1024 // in set-up at once: InspIRCd registers clients on a 1-second tick
-	readBufSize   = 64 << 10
-	batch         = 256
-	maxLineLen    = 8 << 10 // longer than any server sends: a broken stream
+	maxSenders  = 16
+	maxSetup    = 1024 // in set-up at once: InspIRCd registers clients on a 1-second tick, ngircd holds a new client's first command for a second
+	readBufSize = 64 << 10
+	batch       = 256
+	maxLineLen  = 8 << 10 // longer than any server sends: a broken stream
 )
 
 type state uint8
@@ -212,12 +217,20 @@ func RunLoad(cfg LoadConfig, hold func() error) (res LoadResult, err error) {
 	return res, err
 }
 
-// setup connects, registers and joins every client, at most
-// maxConnecting in set-up at a time.
+// setup connects, registers and joins every client, at most maxSetup
+// in set-up at a time, dialling at most cfg.DialRate a second.
 func (l *loader) setup() error {
-	deadline := l.now() + int64(l.cfg.ConnectTimeout)
+	start := l.now()
+	deadline := start + int64(l.cfg.ConnectTimeout)
 	for i := 0; i < l.cfg.Clients; i++ {
-		for i-l.ready >= maxConnecting {
+		if r := l.cfg.DialRate; r > 0 {
+			for due := start + int64(float64(i)/r*1e9); l.now() < due; {
+				if err := l.step(due); err != nil {
+					return fmt.Errorf("irc load: setting up %d clients (%d joined): %w", l.cfg.Clients, l.ready, err)
+				}
+			}
+		}
+		for i-l.ready >= maxSetup {
 			if err := l.step(deadline); err != nil {
 				return fmt.Errorf("irc load: setting up %d clients (%d joined): %w", l.cfg.Clients, l.ready, err)
 			}

@@ -25,6 +25,9 @@ type spec struct {
 	// oper is what the senders send to lift per-client flood control
 	// ("name password"), for a server that has no setting for it.
 	oper string
+	// dialRate, if not 0, paces the load generator's new connections
+	// (see LoadConfig.DialRate).
+	dialRate float64
 	// start returns the server's command, not yet pinned or started.
 	start func(e *env, addr string) (*exec.Cmd, error)
 }
@@ -34,8 +37,8 @@ var specs = []spec{
 		start: func(e *env, addr string) (*exec.Cmd, error) { return e.chat(addr, "task") }},
 	{name: "coop ready", what: "examples/chat -mode ready (a task only while a client has input), -flood-penalty 0 (flood control off), GOMAXPROCS=1",
 		start: func(e *env, addr string) (*exec.Cmd, error) { return e.chat(addr, "ready") }},
-	{name: "ngircd", tool: "ngircd", pkg: "ngircd", oper: "study study",
-		what:  "single-threaded epoll loop; DNS, ident and PAM off, no connection limits; flood control lifted for the senders the only way ngircd allows: they OPER and set user mode +F (receivers send nothing after joining)",
+	{name: "ngircd", tool: "ngircd", pkg: "ngircd", oper: "study study", dialRate: 250,
+		what:  "single-threaded epoll loop; DNS, ident and PAM off, no connection limits; flood control lifted for the senders the only way ngircd allows: they OPER and set user mode +F (receivers send nothing after joining); its listen backlog is 10 (built in), so the load generator dials 250 clients a second (at 1,000 a second its queue overflowed and clients were reset)",
 		start: (*env).ngircd},
 	{name: "InspIRCd", tool: "inspircd", pkg: "inspircd",
 		what:  "single-threaded event loop (epoll); no DNS lookups; connect class with fakelag off, threshold and commandrate 10^6 (flood control off), sendq 1 MiB",
