@@ -65,6 +65,7 @@ import (
 	"time"
 
 	"github.com/coopgo/coop/netio"
+	"github.com/coopgo/coop/netio/prefork"
 	"github.com/coopgo/coop/sched"
 )
 
@@ -81,10 +82,12 @@ func main() {
 	writeTimeout := flag.Duration("write-timeout", 30*time.Second, "time to write a response to a client that does not read")
 	maxConns := flag.Int("max-conns", 10000, "connections served at once per scheduler (0: no limit)")
 	grace := flag.Duration("grace", 3*time.Second, "how long shutdown waits for busy connections before closing them")
+	workers := flag.Int("workers", 0, "worker processes (netio/prefork), each with -cores schedulers; 0: this process serves alone")
+	control := flag.String("control", "", "with -workers: the pool's control socket (see preforkctl)")
 	flag.Parse()
-	if *cores < 1 || *maxHeader < 256 || *maxBody < 0 || *headerTimeout <= time.Second ||
+	if *cores < 1 || *workers < 0 || (*control != "" && *workers == 0) || *maxHeader < 256 || *maxBody < 0 || *headerTimeout <= time.Second ||
 		*writeTimeout <= time.Second || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "http: bad flags (-cores ≥ 1, -max-header ≥ 256, timeouts > 1s)")
+		fmt.Fprintln(os.Stderr, "http: bad flags (-cores ≥ 1, -workers ≥ 0, -control needs -workers, -max-header ≥ 256, timeouts > 1s)")
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -113,9 +116,73 @@ func main() {
 		fmt.Fprintf(os.Stderr, "http: -mode must be task or ready, not %q\n", *mode)
 		os.Exit(2)
 	}
+	if *workers > 0 {
+		if err := servePool(cfg, *addr, *workers, *cores, *mode, *maxConns, *grace, *control); err != nil {
+			logger.Fatal(err)
+		}
+		return
+	}
 	if err := serve(cfg, *addr, *cores, *mode, *maxConns, *grace, *drainDelay); err != nil {
 		logger.Fatal(err)
 	}
+}
+
+// newServer makes the server for scheds, each with its local state.
+func newServer(cfg *config, scheds []*sched.Scheduler, mode string, maxConns int) (*netio.Server, map[*sched.Scheduler]*local) {
+	// Each scheduler's sessions share a local: read-only after this, the
+	// map needs no lock.
+	locals := make(map[*sched.Scheduler]*local, len(scheds))
+	for _, s := range scheds {
+		locals[s] = &local{cfg: cfg, sessions: make(map[*session]struct{})}
+	}
+	srv := &netio.Server{Logger: logger, MaxConns: maxConns, ProxyProtocol: cfg.proxy}
+	cfg.srv = srv
+	if mode == "task" {
+		srv.Handler = func(c *netio.Conn) { locals[c.Scheduler()].serveTask(c) }
+	} else {
+		srv.Ready = func(c *netio.Conn) error {
+			if s, ok := c.Value().(*session); ok {
+				return s.loc.serveReady(c)
+			}
+			return locals[c.Scheduler()].serveReady(c)
+		}
+		// The idle timeout bounds the pauses of a client between and
+		// within requests; the read timeout bounds a Ready call's reads,
+		// which could otherwise park for good after a stale readiness
+		// edge (data already read by the previous call).
+		srv.IdleTimeout = cfg.headerTimeout
+		srv.ReadTimeout = cfg.headerTimeout
+	}
+	return srv, locals
+}
+
+// servePool runs the server as a pool of worker processes (netio/prefork):
+// the master listens and supervises, each worker runs cores schedulers,
+// each with its own SO_REUSEPORT socket. SIGHUP reloads (a new
+// generation, rolling, old workers draining), SIGUSR2 upgrades the
+// binary, SIGTERM and SIGINT stop gracefully, SIGQUIT at once. A
+// keep-alive connection of a draining worker gets "Connection: close" on
+// its next response, and closes after it.
+func servePool(cfg *config, addr string, workers, cores int, mode string, maxConns int, grace time.Duration, control string) error {
+	return prefork.Run(&prefork.Config{
+		Listen:        []prefork.Listen{{Name: "http", Network: "tcp", Address: addr}},
+		Workers:       workers,
+		Cores:         cores,
+		ControlSocket: control,
+		DrainTimeout:  grace,
+		SchedOptions:  []sched.Option{sched.WithLogger(logger)},
+		Logger:        logger,
+		Serve: func(w *prefork.Worker) error {
+			g := w.Group()
+			scheds := make([]*sched.Scheduler, g.Len())
+			for i := range scheds {
+				scheds[i] = g.Scheduler(i)
+			}
+			srv, _ := newServer(cfg, scheds, mode, maxConns)
+			return w.Serve(srv) // srv.Draining is true while the worker drains
+
+		},
+	})
 }
 
 // serve runs the server on addr with one scheduler, or a group of cores
@@ -150,30 +217,7 @@ func serve(cfg *config, addr string, cores int, mode string, maxConns int, grace
 		serveLs = func(srv *netio.Server) error { return srv.ServeGroup(ls) }
 	}
 
-	// Each scheduler's sessions share a local: read-only after this, the
-	// map needs no lock.
-	locals := make(map[*sched.Scheduler]*local, len(scheds))
-	for _, s := range scheds {
-		locals[s] = &local{cfg: cfg, sessions: make(map[*session]struct{})}
-	}
-	srv := &netio.Server{Logger: logger, MaxConns: maxConns, ProxyProtocol: cfg.proxy}
-	cfg.srv = srv
-	if mode == "task" {
-		srv.Handler = func(c *netio.Conn) { locals[c.Scheduler()].serveTask(c) }
-	} else {
-		srv.Ready = func(c *netio.Conn) error {
-			if s, ok := c.Value().(*session); ok {
-				return s.loc.serveReady(c)
-			}
-			return locals[c.Scheduler()].serveReady(c)
-		}
-		// The idle timeout bounds the pauses of a client between and
-		// within requests; the read timeout bounds a Ready call's reads,
-		// which could otherwise park for good after a stale readiness
-		// edge (data already read by the previous call).
-		srv.IdleTimeout = cfg.headerTimeout
-		srv.ReadTimeout = cfg.headerTimeout
-	}
+	srv, locals := newServer(cfg, scheds, mode, maxConns)
 	logger.Printf("listening on %v (%s mode, %d core(s))", laddr, mode, cores)
 
 	sigs := make(chan os.Signal, 1)

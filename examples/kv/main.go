@@ -71,6 +71,7 @@ import (
 
 	"github.com/coopgo/coop/examples/internal/proxyflag"
 	"github.com/coopgo/coop/netio"
+	"github.com/coopgo/coop/netio/prefork"
 	"github.com/coopgo/coop/sched"
 )
 
@@ -78,6 +79,8 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:6380", "address to listen on")
 	cores := flag.Int("cores", 1, "schedulers (threads), each owning a shard of the keys")
 	mode := flag.String("mode", "task", "task: a task per connection; ready: a task only while a connection has input")
+	workers := flag.Int("workers", 0, "worker processes (netio/prefork), each with its own keys and -cores schedulers; 0: this process serves alone")
+	control := flag.String("control", "", "with -workers: the pool's control socket (see preforkctl)")
 	var cfg config
 	flag.IntVar(&cfg.maxClients, "maxclients", 10000, "most clients connected at once")
 	flag.IntVar(&cfg.maxArgs, "maxargs", 1024*1024, "most arguments in one command")
@@ -95,12 +98,59 @@ func main() {
 		os.Exit(2)
 	}
 	cfg.proxy = pp
+	if *workers < 0 || (*control != "" && *workers == 0) {
+		logger.Fatal("-workers must be ≥ 0, and -control needs -workers")
+	}
+	run := run
+	if *workers > 0 {
+		run = func(addr string, cores int, mode string, cfg config, logger *log.Logger) error {
+			return runPool(addr, *workers, cores, mode, *control, cfg, logger)
+		}
+	}
 	if err := run(*addr, *cores, *mode, cfg, logger); err != nil {
 		logger.Fatal(err)
 	}
 }
 
-func run(addr string, cores int, mode string, cfg config, logger *log.Logger) error {
+// runPool serves as a pool of worker processes (netio/prefork). Each
+// worker has its own keys — a process pool suits a cache whose clients
+// shard their keys, not one shared store — and -cores schedulers, each
+// with its own SO_REUSEPORT socket. SIGHUP reloads (a new generation,
+// rolling: a worker's keys go with it), SIGUSR2 upgrades the binary,
+// SIGTERM and SIGINT stop gracefully, SIGQUIT at once.
+func runPool(addr string, workers, cores int, mode, control string, cfg config, logger *log.Logger) error {
+	if err := checkFlags(cores, mode, cfg); err != nil {
+		return err
+	}
+	return prefork.Run(&prefork.Config{
+		Listen:        []prefork.Listen{{Name: "resp", Network: "tcp", Address: addr}},
+		Workers:       workers,
+		Cores:         cores,
+		ControlSocket: control,
+		DrainTimeout:  3 * time.Second,
+		SchedOptions:  []sched.Option{sched.WithLogger(logger)},
+		Logger:        logger,
+		Serve: func(w *prefork.Worker) error {
+			g := w.Group()
+			scheds := make([]*sched.Scheduler, g.Len())
+			for i := range scheds {
+				scheds[i] = g.Scheduler(i)
+			}
+			srv := newServer(cfg, logger, scheds)
+			ns := &netio.Server{Logger: logger, ConnState: srv.connState, ProxyProtocol: cfg.proxy}
+			if mode == "task" {
+				ns.Handler = srv.handle
+			} else {
+				ns.Ready = srv.ready
+				ns.IdleTimeout = cfg.idle
+			}
+			return w.Serve(ns)
+		},
+	})
+}
+
+// checkFlags checks the flags both ways of running share.
+func checkFlags(cores int, mode string, cfg config) error {
 	switch {
 	case cores < 1:
 		return fmt.Errorf("-cores %d: need at least 1", cores)
@@ -112,6 +162,13 @@ func run(addr string, cores int, mode string, cfg config, logger *log.Logger) er
 		return fmt.Errorf("-timeout must not be negative")
 	case cfg.maxQuery < cfg.maxBulk:
 		return fmt.Errorf("-maxquery %d is less than -maxbulk %d", cfg.maxQuery, cfg.maxBulk)
+	}
+	return nil
+}
+
+func run(addr string, cores int, mode string, cfg config, logger *log.Logger) error {
+	if err := checkFlags(cores, mode, cfg); err != nil {
+		return err
 	}
 
 	// One scheduler, or a group of them with a listener each.

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coopgo/coop/examples/internal/exampletest"
+	"github.com/coopgo/coop/netio/prefork"
+)
+
+// waitPool polls the pool's control socket until cond holds.
+func waitPool(t *testing.T, sock, what string, cond func(*prefork.Status) bool) *prefork.Status {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		st, err := prefork.ReadStatus(sock)
+		if err == nil && cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 15s (%+v, %v)", what, st, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// settled: n workers, all of the newest generation and ready.
+func settled(n int) func(*prefork.Status) bool {
+	return func(st *prefork.Status) bool {
+		if st.Ready != n || st.Reloading || st.Upgrading || len(st.Processes) != n {
+			return false
+		}
+		for _, w := range st.Processes {
+			if w.Generation != st.Generation || w.State != "ready" {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// TestWorkers runs the server as a pool (-workers 2, -cores 2 each) and
+// under wrk -c 50 reloads it with SIGHUP, then upgrades it with SIGUSR2:
+// no request fails, in either mode — the keep-alive connections of a
+// draining worker are told "Connection: close" on their next response.
+func TestWorkers(t *testing.T) {
+	exampletest.Need(t, "wrk")
+	if os.Getenv("COOP_TEST_EXEC") != "" {
+		t.Skip("skipped: the pool re-executes its binary, which qemu-user without binfmt_misc cannot run")
+	}
+	forModes(t, func(t *testing.T, mode string) {
+		sock := filepath.Join(t.TempDir(), "control.sock")
+		srv := exampletest.Start(t, bin, "-mode", mode, "-workers", "2", "-cores", "2", "-control", sock)
+		t.Cleanup(func() { prefork.Control(sock, "quit") }) // the master after the upgrade
+		st := waitPool(t, sock, "2 workers", settled(2))
+		master := st.PID
+		type result struct {
+			out string
+			err error
+		}
+		wrk := make(chan result, 1)
+		go func() {
+			out, err := exampletest.RunErr(30*time.Second, nil, "wrk", "-t1", "-c50", "-d3s", "--timeout", "5s", "http://"+srv.Addr+"/")
+			wrk <- result{out, err}
+		}()
+		time.Sleep(300 * time.Millisecond)
+		for range 5 {
+			gen := st.Generation
+			syscall.Kill(st.PID, syscall.SIGHUP)
+			st = waitPool(t, sock, "reload", func(st *prefork.Status) bool { return st.Generation == gen+1 && settled(2)(st) })
+		}
+		syscall.Kill(st.PID, syscall.SIGUSR2)
+		st = waitPool(t, sock, "upgrade", func(st *prefork.Status) bool { return st.PID != master && settled(2)(st) })
+		r := <-wrk
+		m := regexp.MustCompile(`(\d+) requests in`).FindStringSubmatch(r.out)
+		if r.err != nil || m == nil || strings.Contains(r.out, "Non-2xx") || strings.Contains(r.out, "Socket errors") {
+			t.Fatalf("wrk: %v\n%s", r.err, r.out)
+		}
+		t.Logf("%s mode: 5 reloads and an upgrade under wrk -c 50: %s requests, none failed", mode, m[1])
+		if _, err := prefork.Control(sock, "stop"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

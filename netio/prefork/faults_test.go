@@ -1,0 +1,468 @@
+package prefork_test
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coopgo/coop/netio/prefork"
+)
+
+// TestKillWorker: a worker killed with SIGKILL under wrk is replaced, the
+// replacement ready within a second; wrk's only failures are on the
+// killed worker's connections.
+func TestKillWorker(t *testing.T) {
+	need(t, "wrk")
+	p := startPool(t, poolConfig{Workers: 2})
+	wrk := runBackground(t, "wrk", "-t1", "-c50", "-d3s", "--timeout", "5s", "http://"+p.addr+"/")
+	time.Sleep(500 * time.Millisecond)
+	st := p.status()
+	victim := st.Processes[0]
+	if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	st = p.waitFor("a replacement", 5*time.Second, func(st *prefork.Status) bool {
+		return st.Ready == 2 && !pids(st)[victim.PID]
+	})
+	if d := time.Since(killed); d > time.Second {
+		t.Errorf("replacement ready after %v, want ≤ 1s", d)
+	}
+	var repl prefork.WorkerStatus
+	for _, w := range st.Processes {
+		if w.Slot == victim.Slot {
+			repl = w
+		}
+	}
+	if repl.Restarts != 1 || !strings.Contains(repl.LastExit, "killed by signal 9") {
+		t.Errorf("slot %d after the kill: restarts %d, last exit %q", victim.Slot, repl.Restarts, repl.LastExit)
+	}
+	out := wrk.wait(t, 10*time.Second)
+	// Failures only on the killed worker's connections: at most the
+	// ones it held (about half of 50), never more.
+	var reads, conns int
+	if i := strings.Index(out, "Socket errors:"); i >= 0 {
+		fmt.Sscanf(out[i:], "Socket errors: connect %d, read %d", &conns, &reads)
+	}
+	if reads+conns > 50 || strings.Contains(out, "Non-2xx") {
+		t.Errorf("wrk: more failures than the killed worker's connections:\n%s", out)
+	}
+	t.Logf("killed worker %d: %d read errors on its connections; replacement %d ready in ≤ 1s", victim.PID, reads, repl.PID)
+}
+
+// TestKillMaster: every worker is gone within a second of the master's
+// SIGKILL (the lifeline), and no worker is left.
+func TestKillMaster(t *testing.T) {
+	p := startPool(t, poolConfig{Workers: 3})
+	workers := pids(p.status())
+	p.signal(syscall.SIGKILL)
+	p.wait(5 * time.Second)
+	killed := time.Now()
+	for time.Since(killed) < 5*time.Second {
+		alive := 0
+		for pid := range workers {
+			if syscall.Kill(pid, 0) == nil && !zombie(pid) {
+				alive++
+			}
+		}
+		if alive == 0 {
+			if d := time.Since(killed); d > time.Second {
+				t.Errorf("workers gone after %v, want ≤ 1s", d)
+			}
+			t.Logf("all %d workers gone %v after the master's SIGKILL", len(workers), time.Since(killed).Round(time.Millisecond))
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("workers outlived their master by 5s")
+}
+
+// zombie reports whether pid is a zombie (dead, waiting for init).
+func zombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && s[i+2] == 'Z'
+}
+
+// TestHang: a worker stopped with SIGSTOP, and one whose task holds its
+// scheduler's thread, are detected, dumped to the log and replaced
+// within the hard timeout.
+func TestHang(t *testing.T) {
+	for _, how := range []string{"SIGSTOP", "busy task"} {
+		t.Run(how, func(t *testing.T) {
+			p := startPool(t, poolConfig{Workers: 2, HangMs: 500})
+			victim := p.status().Processes[0]
+			start := time.Now()
+			if how == "SIGSTOP" {
+				syscall.Kill(victim.PID, syscall.SIGSTOP)
+			} else {
+				// Any connection may land on either worker: make sure the
+				// victim gets a /hang by asking until its pid answers.
+				for i := 0; ; i++ {
+					if get(t, p.addr, "/pid") == strconv.Itoa(victim.PID)+"\n" {
+						break
+					}
+					if i > 200 {
+						t.Fatal("never reached the victim")
+					}
+				}
+				go func() {
+					for range 20 {
+						c, err := net.Dial("tcp", p.addr)
+						if err == nil {
+							fmt.Fprintf(c, "GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+							defer c.Close()
+						}
+					}
+					time.Sleep(5 * time.Second)
+				}()
+			}
+			p.waitFor("a replacement", 5*time.Second, func(st *prefork.Status) bool {
+				return st.Ready == 2 && !pids(st)[victim.PID]
+			})
+			limit := 500*time.Millisecond + time.Second + 500*time.Millisecond // HangTimeout + DumpWait + a start
+			if d := time.Since(start); d > limit {
+				t.Errorf("replaced after %v, want ≤ %v", d, limit)
+			}
+			out := p.out.String()
+			for _, want := range []string{"is hung", "dump requested by the master", "goroutines:", "killed: hung"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("log lacks %q:\n%s", want, out)
+				}
+			}
+			if how == "busy task" && !strings.Contains(out, "respond") {
+				t.Errorf("the dump lacks the stuck task's stack (respond):\n%s", out)
+			}
+		})
+	}
+}
+
+// TestCrashLoop: a worker that fails at start is retried with back-off
+// up to its cap, without spinning, and the log says why.
+func TestCrashLoop(t *testing.T) {
+	p := startPool(t, poolConfig{Workers: 1, Crash: true, BackoffMs: 50, BackoffMax: 400})
+	time.Sleep(3 * time.Second)
+	var ru syscall.Rusage
+	out := p.out.String()
+	if !strings.Contains(out, "crash-looping") || !strings.Contains(out, "this worker fails on purpose") ||
+		!strings.Contains(out, "exited with status 1") {
+		t.Fatalf("log:\n%s", out)
+	}
+	starts := strings.Count(out, "started worker")
+	// 50, 100, 200, 400, 400, ... ms (±20%): about 9 starts in 3 s; a
+	// spinning master would start hundreds.
+	if starts < 5 || starts > 14 {
+		t.Errorf("%d starts in 3s with back-off 50ms doubling to 400ms", starts)
+	}
+	p.signal(syscall.SIGTERM)
+	p.wait(5 * time.Second)
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru)
+	st := p.cmd.ProcessState
+	cpu := st.UserTime() + st.SystemTime()
+	if cpu > 500*time.Millisecond {
+		t.Errorf("the master used %v of CPU in 3s of crash loop", cpu)
+	}
+	t.Logf("%d starts in 3s; master CPU %v", starts, cpu)
+}
+
+// TestRecycleByConns: workers recycle after about 200 connections each,
+// surge before retire: the ready count never drops below 2, read from
+// the control socket throughout.
+func TestRecycleByConns(t *testing.T) {
+	need(t, "ab")
+	p := startPool(t, poolConfig{Workers: 2, MaxConns: 200})
+	first := pids(p.status())
+	stop := make(chan struct{})
+	minReady := make(chan int, 1)
+	go func() {
+		low := 2
+		for {
+			select {
+			case <-stop:
+				minReady <- low
+				return
+			default:
+			}
+			if st, err := prefork.ReadStatus(p.control); err == nil {
+				low = min(low, st.Ready)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	// ab without -k: one connection per request.
+	out := runBackground(t, "ab", "-n", "2000", "-c", "10", "http://"+p.addr+"/").wait(t, 30*time.Second)
+	close(stop)
+	low := <-minReady
+	if !strings.Contains(out, "Failed requests:        0") || !strings.Contains(out, "Complete requests:      2000") {
+		t.Errorf("ab:\n%s", out)
+	}
+	if low < 2 {
+		t.Errorf("ready workers dropped to %d during recycling", low)
+	}
+	// Every worker past its limit (200 ± 10%) is replaced in the end; how
+	// many recycles that takes depends on how fast workers start (-race).
+	st := p.waitFor("workers past their limit recycled", 15*time.Second, func(st *prefork.Status) bool {
+		if st.Ready != 2 || len(st.Processes) != 2 {
+			return false
+		}
+		for _, w := range st.Processes {
+			if w.Conns > 220 {
+				return false
+			}
+		}
+		return true
+	})
+	n := strings.Count(p.out.String(), "recycle: served")
+	if n < 2 {
+		t.Errorf("%d recycles for 2000 connections at ~200 each", n)
+	}
+	for pid := range pids(st) {
+		if first[pid] {
+			t.Errorf("worker %d was never recycled", pid)
+		}
+	}
+	t.Logf("%d recycles by connections, ready never below %d", n, low)
+}
+
+// TestRecycleByRSS: a worker that leaks on purpose is recycled once its
+// resident set passes MaxRSS; capacity stays at 2.
+func TestRecycleByRSS(t *testing.T) {
+	p := startPool(t, poolConfig{Workers: 2, MaxRSS: 48 << 20, LeakKiB: 1024})
+	low := 2
+	deadline := time.Now().Add(15 * time.Second)
+	for i := 0; time.Now().Before(deadline); i++ {
+		get(t, p.addr, "/")
+		if i%10 == 0 {
+			low = min(low, p.status().Ready)
+		}
+		if strings.Contains(p.out.String(), "recycle: resident set") {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if !strings.Contains(p.out.String(), "recycle: resident set") {
+		t.Fatalf("no recycle by RSS:\n%s", p.out.String())
+	}
+	p.waitReady(2, 5*time.Second)
+	if low < 2 {
+		t.Errorf("ready workers dropped to %d", low)
+	}
+}
+
+// TestPrivilegeDrop: started as root, the workers run as nobody and
+// serve a port below 1024 that the master bound.
+func TestPrivilegeDrop(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: binding a port below 1024 and dropping to nobody need root")
+	}
+	var addr string
+	for port := 1000; port > 900; port-- {
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			addr = l.Addr().String()
+			l.Close()
+			break
+		}
+	}
+	if addr == "" {
+		t.Skip("skipped: no free port in 901-1000")
+	}
+	p := startPool(t, poolConfig{Workers: 2, Addr: addr, User: "nobody"})
+	if got := get(t, addr, "/"); got != "ok\n" {
+		t.Fatalf("GET: %q", got)
+	}
+	for _, w := range p.status().Processes {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", w.PID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "Uid:") || strings.HasPrefix(line, "Gid:") {
+				if f := strings.Fields(line); len(f) != 5 || f[1] != "65534" || f[2] != "65534" || f[3] != "65534" {
+					t.Errorf("worker %d: %s, want nobody everywhere", w.PID, line)
+				}
+			}
+		}
+	}
+}
+
+// TestFairness: 4 workers, 10,000 connections: with reuseport slots the
+// busiest worker takes at most 1.5 times the connections of the least
+// busy; the shared socket's figure is reported.
+func TestFairness(t *testing.T) {
+	for _, shared := range []bool{false, true} {
+		name := map[bool]string{false: "reuseport", true: "shared"}[shared]
+		t.Run(name, func(t *testing.T) {
+			p := startPool(t, poolConfig{Workers: 4, Shared: shared})
+			const n = 10000
+			for i := 0; i < n; i += 100 {
+				var cs []net.Conn
+				for range 100 {
+					c, err := net.Dial("tcp", p.addr)
+					if err != nil {
+						t.Fatal(err)
+					}
+					cs = append(cs, c)
+				}
+				for _, c := range cs {
+					c.Close()
+				}
+			}
+			st := p.waitFor("all connections counted", 10*time.Second, func(st *prefork.Status) bool {
+				var sum uint64
+				for _, w := range st.Processes {
+					sum += w.Conns
+				}
+				return sum == n
+			})
+			lo, hi := uint64(n), uint64(0)
+			var per []string
+			for _, w := range st.Processes {
+				lo, hi = min(lo, w.Conns), max(hi, w.Conns)
+				per = append(per, strconv.FormatUint(w.Conns, 10))
+			}
+			ratio := float64(hi) / float64(max(lo, 1))
+			t.Logf("%s: connections per worker %s: max/min %.2f", name, strings.Join(per, ", "), ratio)
+			if !shared && ratio > 1.5 {
+				t.Errorf("max/min %.2f > 1.5 with reuseport slots", ratio)
+			}
+		})
+	}
+}
+
+// TestControl: the control socket is mode 0600 and answers status,
+// reload, scale and stop; sd_notify gets READY, RELOADING and STOPPING.
+func TestControl(t *testing.T) {
+	dir := t.TempDir()
+	notify := filepath.Join(dir, "notify.sock")
+	nc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	msgs := make(chan string, 100)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, _, err := nc.ReadFromUnix(buf)
+			if err != nil {
+				return
+			}
+			msgs <- string(buf[:n])
+		}
+	}()
+	p := startPool(t, poolConfig{Workers: 2}, "NOTIFY_SOCKET="+notify)
+	fi, err := os.Stat(p.control)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 || fi.Mode()&os.ModeSocket == 0 {
+		t.Errorf("control socket mode %v, want a socket of mode 0600", fi.Mode())
+	}
+	expect := func(want string) {
+		t.Helper()
+		deadline := time.After(5 * time.Second)
+		for {
+			select {
+			case m := <-msgs:
+				if strings.Contains(m, want) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no sd_notify %q", want)
+			}
+		}
+	}
+	expect("READY=1")
+	if _, err := prefork.Control(p.control, "reload"); err != nil {
+		t.Fatal(err)
+	}
+	expect("RELOADING=1")
+	expect("READY=1")
+	p.waitFor("generation 2", 5*time.Second, func(st *prefork.Status) bool { return st.Generation == 2 && !st.Reloading })
+	if _, err := prefork.Control(p.control, "scale 3"); err != nil {
+		t.Fatal(err)
+	}
+	p.waitReady(3, 5*time.Second)
+	if _, err := prefork.Control(p.control, "scale 1"); err != nil {
+		t.Fatal(err)
+	}
+	p.waitReady(1, 10*time.Second)
+	if _, err := prefork.Control(p.control, "frobnicate"); err == nil || !strings.Contains(err.Error(), "unknown command") {
+		t.Errorf("bad command: %v", err)
+	}
+	if _, err := prefork.Control(p.control, "stop"); err != nil {
+		t.Fatal(err)
+	}
+	expect("STOPPING=1")
+	if err := p.wait(10 * time.Second); err != nil {
+		t.Errorf("exit: %v", err)
+	}
+	if _, err := os.Stat(p.control); !os.IsNotExist(err) {
+		t.Errorf("control socket left behind after the stop: %v", err)
+	}
+}
+
+// TestCoalescedSignals: a signal is never lost. SIGHUPs the kernel
+// merges still reload; a SIGHUP that arrives while a reload runs makes
+// another one after it; a SIGTERM right behind a SIGHUP stops the pool.
+func TestCoalescedSignals(t *testing.T) {
+	p := startPool(t, poolConfig{Workers: 2})
+	settled := func(gen int) func(st *prefork.Status) bool {
+		return func(st *prefork.Status) bool {
+			if st.Generation < gen || st.Reloading || st.Ready != 2 || len(st.Processes) != 2 {
+				return false
+			}
+			for _, w := range st.Processes {
+				if w.Generation != st.Generation {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	p.signal(syscall.SIGHUP)
+	p.signal(syscall.SIGHUP) // may merge with the first: at least one reload
+	st := p.waitFor("a reload", 10*time.Second, settled(2))
+	gen := st.Generation
+	p.signal(syscall.SIGHUP)
+	time.Sleep(5 * time.Millisecond)
+	p.signal(syscall.SIGHUP) // during the reload or after it: one more reload either way
+	p.waitFor("two more generations", 10*time.Second, settled(gen+2))
+	p.signal(syscall.SIGHUP)
+	p.signal(syscall.SIGTERM)
+	if err := p.wait(10 * time.Second); err != nil {
+		t.Errorf("exit: %v", err)
+	}
+}
+
+// TestAdaptive: with LoadConns and 5 connections per worker, 12 idle
+// connections grow the pool to its maximum of 3; closing them shrinks it
+// back to 1.
+func TestAdaptive(t *testing.T) {
+	p := startPool(t, poolConfig{Workers: 1, Min: 1, Max: 3, ConnsPerW: 5, MinSpare: 0.5, MaxSpare: 1.5})
+	var cs []net.Conn
+	for range 12 {
+		c, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.waitReady(3, 10*time.Second)
+	for _, c := range cs {
+		c.Close()
+	}
+	p.waitReady(1, 15*time.Second)
+}

@@ -1,0 +1,433 @@
+package prefork_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coopgo/coop/netio"
+	"github.com/coopgo/coop/netio/prefork"
+)
+
+var (
+	reloads = flag.Int("prefork.reloads", 20, "SIGHUP reloads under each load test")
+	soak    = flag.Int("prefork.soak", 100, "reloads of the descriptor and process leak test")
+)
+
+// The pool the tests start is this test binary run again with
+// testPoolEnv set: TestMain then runs a program whose Config comes from
+// the variable, and whose workers (the same binary, executed again) serve
+// a small HTTP/1.1 responder.
+const testPoolEnv = "PREFORK_TEST_POOL"
+
+// poolConfig is what a test asks of the pool program.
+type poolConfig struct {
+	Addr        string  `json:"addr"`
+	Network     string  `json:"network"`
+	Workers     int     `json:"workers"`
+	Min         int     `json:"min,omitempty"`
+	Max         int     `json:"max,omitempty"`
+	Cores       int     `json:"cores"`
+	Shared      bool    `json:"shared"`
+	Control     string  `json:"control"`
+	HangMs      int     `json:"hang_ms"`
+	DrainMs     int     `json:"drain_ms"`
+	MaxConns    int     `json:"max_conns"`
+	MaxRSS      int64   `json:"max_rss"`
+	User        string  `json:"user"`
+	Crash       bool    `json:"crash"`        // Serve fails at once
+	CrashNewGen bool    `json:"crash_newgen"` // Serve fails in generation ≥ 2
+	LeakKiB     int     `json:"leak_kib"`     // kept per request
+	BackoffMs   int     `json:"backoff_ms"`
+	BackoffMax  int     `json:"backoff_max_ms"`
+	Immediate   bool    `json:"immediate"`
+	ConnsPerW   int     `json:"conns_per_worker"`
+	MinSpare    float64 `json:"min_spare"`
+	MaxSpare    float64 `json:"max_spare"`
+	MemoryMax   int64   `json:"memory_max"`
+}
+
+func TestMain(m *testing.M) {
+	if s := os.Getenv(testPoolEnv); s != "" {
+		poolMain(s)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// poolMain is the pool program: master and workers alike.
+func poolMain(s string) {
+	var pc poolConfig
+	if err := json.Unmarshal([]byte(s), &pc); err != nil {
+		log.Fatal(err)
+	}
+	cfg := &prefork.Config{
+		Listen:          []prefork.Listen{{Name: "http", Network: pc.Network, Address: pc.Addr}},
+		Workers:         pc.Workers,
+		MinWorkers:      pc.Min,
+		MaxWorkers:      pc.Max,
+		Cores:           pc.Cores,
+		ControlSocket:   pc.Control,
+		HangTimeout:     time.Duration(pc.HangMs) * time.Millisecond,
+		DrainTimeout:    time.Duration(pc.DrainMs) * time.Millisecond,
+		MaxConns:        pc.MaxConns,
+		MaxRSS:          pc.MaxRSS,
+		User:            pc.User,
+		BackoffMin:      time.Duration(pc.BackoffMs) * time.Millisecond,
+		BackoffMax:      time.Duration(pc.BackoffMax) * time.Millisecond,
+		ReloadImmediate: pc.Immediate,
+		ConnsPerWorker:  pc.ConnsPerW,
+		MinSpare:        pc.MinSpare,
+		MaxSpare:        pc.MaxSpare,
+		MemoryMax:       pc.MemoryMax,
+		ScaleInterval:   100 * time.Millisecond,
+		Logger:          log.New(os.Stderr, "", log.Lmicroseconds),
+	}
+	if pc.Network == "" {
+		cfg.Listen[0].Network = "tcp"
+	}
+	if pc.Shared {
+		cfg.Mode = prefork.Shared
+	}
+	if pc.ConnsPerW > 0 {
+		cfg.Load = prefork.LoadConns
+	}
+	cfg.Serve = func(w *prefork.Worker) error {
+		if pc.Crash || (pc.CrashNewGen && w.Generation() >= 2) {
+			return errors.New("this worker fails on purpose")
+		}
+		return w.Serve(&netio.Server{Handler: func(c *netio.Conn) { respond(w, c, pc.LeakKiB) }})
+	}
+	if err := prefork.Run(cfg); err != nil {
+		log.Fatal(err)
+	}
+}
+
+var leaked [][]byte
+
+// respond is a small HTTP/1.1 responder: keep-alive, every complete
+// request answered with 200 "ok\n"; while the worker drains, the next
+// response says "Connection: close" and the connection closes after it.
+// GET /hang holds the scheduler's thread for good; GET /pid answers with
+// the worker's pid.
+func respond(w *prefork.Worker, c *netio.Conn, leakKiB int) {
+	buf := make([]byte, 8192)
+	n := 0
+	for {
+		m, err := c.Read(buf[n:])
+		if err != nil {
+			return
+		}
+		n += m
+		for {
+			i := bytes.Index(buf[:n], []byte("\r\n\r\n"))
+			if i < 0 {
+				if n == len(buf) {
+					return
+				}
+				break
+			}
+			req := buf[:i]
+			body := "ok\n"
+			switch {
+			case bytes.HasPrefix(req, []byte("GET /hang ")):
+				for {
+				}
+			case bytes.HasPrefix(req, []byte("GET /pid ")):
+				body = strconv.Itoa(os.Getpid()) + "\n"
+			}
+			if leakKiB > 0 {
+				b := make([]byte, leakKiB<<10)
+				for j := 0; j < len(b); j += 4096 {
+					b[j] = 1
+				}
+				leaked = append(leaked, b)
+			}
+			lower := bytes.ToLower(req)
+			line, _, _ := bytes.Cut(lower, []byte("\r\n"))
+			http10 := bytes.HasSuffix(line, []byte("http/1.0")) && !bytes.Contains(lower, []byte("keep-alive"))
+			closing := w.Draining() || http10 || bytes.Contains(lower, []byte("connection: close"))
+			conn := ""
+			if closing {
+				conn = "Connection: close\r\n"
+			}
+			resp := "HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n" + conn + "\r\n" + body
+			if _, err := c.Write([]byte(resp)); err != nil {
+				return
+			}
+			copy(buf, buf[i+4:n])
+			n -= i + 4
+			if closing {
+				return
+			}
+		}
+	}
+}
+
+// A pool is a running pool program.
+type pool struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	addr    string
+	control string
+	out     *syncBuffer
+	done    chan error
+	bin     string
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// startPool runs the pool program with pc (a free loopback port and a
+// control socket unless given) and waits until every worker is ready.
+func startPool(t *testing.T, pc poolConfig, env ...string) *pool {
+	t.Helper()
+	needNative(t)
+	if pc.Addr == "" {
+		pc.Addr = freeAddr(t)
+	}
+	if pc.Control == "" {
+		pc.Control = filepath.Join(t.TempDir(), "control.sock")
+	}
+	if pc.HangMs == 0 {
+		pc.HangMs = 2000
+	}
+	if pc.DrainMs == 0 {
+		pc.DrainMs = 3000
+	}
+	p := &pool{t: t, addr: pc.Addr, control: pc.Control, out: new(syncBuffer), done: make(chan error, 1), bin: os.Args[0]}
+	return p.start(pc, env...)
+}
+
+func (p *pool) start(pc poolConfig, env ...string) *pool {
+	t := p.t
+	t.Helper()
+	js, _ := json.Marshal(pc)
+	p.cmd = exec.Command(p.bin, "-test.run=^$")
+	p.cmd.Env = append(append(os.Environ(), testPoolEnv+"="+string(js)), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		select {
+		case err := <-p.done:
+			p.done <- err // exited already
+		default:
+			p.cmd.Process.Signal(syscall.SIGQUIT)
+			select {
+			case err := <-p.done:
+				p.done <- err
+			case <-time.After(5 * time.Second):
+				p.cmd.Process.Kill()
+			}
+		}
+		if t.Failed() {
+			t.Logf("pool output:\n%s", p.out.String())
+		}
+	})
+	if !pc.Crash {
+		p.waitReady(pc.Workers, 15*time.Second)
+	}
+	return p
+}
+
+// status reads the pool's status, failing the test on error.
+func (p *pool) status() *prefork.Status {
+	p.t.Helper()
+	st, err := prefork.ReadStatus(p.control)
+	if err != nil {
+		p.t.Fatalf("status: %v\n%s", err, p.out.String())
+	}
+	return st
+}
+
+// waitFor polls the status until cond holds or the time is up.
+func (p *pool) waitFor(what string, d time.Duration, cond func(*prefork.Status) bool) *prefork.Status {
+	p.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		st, err := prefork.ReadStatus(p.control)
+		if err == nil && cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s: not within %v (status %+v, %v)", what, d, st, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitReady waits until n workers are ready and none is starting or
+// draining.
+func (p *pool) waitReady(n int, d time.Duration) *prefork.Status {
+	p.t.Helper()
+	return p.waitFor(fmt.Sprintf("%d workers ready", n), d, func(st *prefork.Status) bool {
+		if st.Ready != n || st.Reloading || len(st.Processes) != n {
+			return false
+		}
+		for _, w := range st.Processes {
+			if w.State != "ready" {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// signal sends sig to the master.
+func (p *pool) signal(sig syscall.Signal) {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// wait waits for the master to exit.
+func (p *pool) wait(d time.Duration) error {
+	p.t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return err
+	case <-time.After(d):
+		p.t.Fatalf("the master did not exit within %v", d)
+		return nil
+	}
+}
+
+func pids(st *prefork.Status) map[int]bool {
+	m := map[int]bool{}
+	for _, w := range st.Processes {
+		m[w.PID] = true
+	}
+	return m
+}
+
+// needNative skips a test that starts a pool under an emulator
+// (COOP_TEST_EXEC, qemu-user without binfmt_misc): the master starts its
+// workers by executing its own binary, which only binfmt_misc could run.
+func needNative(t *testing.T) {
+	t.Helper()
+	if os.Getenv("COOP_TEST_EXEC") != "" {
+		t.Skip("skipped: the pool re-executes its binary, which qemu-user without binfmt_misc cannot run")
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func need(t *testing.T, programs ...string) {
+	t.Helper()
+	for _, p := range programs {
+		if _, err := exec.LookPath(p); err != nil {
+			t.Skipf("skipped: %s is not installed (Debian: see .ci/run)", p)
+		}
+	}
+}
+
+// get sends one request on a new connection and returns the body.
+func get(t *testing.T, addr, path string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path)
+	b, err := io.ReadAll(bufio.NewReader(c))
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	_, body, _ := strings.Cut(string(b), "\r\n\r\n")
+	return body
+}
+
+// background runs a client program until it ends and returns its output.
+type background struct {
+	out  bytes.Buffer
+	done chan error
+}
+
+func runBackground(t *testing.T, name string, args ...string) *background {
+	t.Helper()
+	b := &background{done: make(chan error, 1)}
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = &b.out, &b.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { b.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+		}
+	})
+	return b
+}
+
+func (b *background) wait(t *testing.T, d time.Duration) string {
+	t.Helper()
+	select {
+	case err := <-b.done:
+		if err != nil {
+			t.Fatalf("client: %v\n%s", err, b.out.String())
+		}
+	case <-time.After(d):
+		t.Fatalf("client did not end within %v", d)
+	}
+	return b.out.String()
+}
+
+// checkWrk fails the test if wrk's output shows any failed request.
+func checkWrk(t *testing.T, out string) int {
+	t.Helper()
+	m := regexp.MustCompile(`(\d+) requests in`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("wrk output:\n%s", out)
+	}
+	n, _ := strconv.Atoi(m[1])
+	if n == 0 || strings.Contains(out, "Non-2xx") || strings.Contains(out, "Socket errors") {
+		t.Fatalf("wrk: %d requests, or errors:\n%s", n, out)
+	}
+	return n
+}

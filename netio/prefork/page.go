@@ -1,0 +1,26 @@
+package prefork
+
+import (
+	"sync/atomic"
+	"unsafe"
+)
+
+// A page is the memory a worker shares with the master (a memfd both map):
+// the worker's counters and its schedulers' heartbeats, written by the
+// worker with single atomic stores and read by the master whenever it
+// looks, with no system call and no message on either side.
+type page struct {
+	accepted atomic.Uint64 // connections accepted since the worker started
+	active   atomic.Int64  // connections being served now
+	beats    [maxCores]beat
+}
+
+// A beat is one scheduler's heartbeat: a count its heartbeat task bumps
+// every interval (it stops when the scheduler's loop stops), and the CPU
+// time its thread has used, for the adaptive pool's busy measure.
+type beat struct {
+	n     atomic.Uint64
+	cpuNs atomic.Uint64
+}
+
+const pageSize = int(unsafe.Sizeof(page{}))

@@ -1,0 +1,185 @@
+package prefork
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// A proc is a child process of the master: a worker or a new master. It
+// is started with syscall.ForkExec and raw descriptors — os/exec would
+// call Fd on every file it passes, and Fd switches a shared socket to
+// blocking mode — and, where the kernel has them (Linux 5.3), tracked
+// with a pidfd: it is waited for and signalled through the pidfd, so a
+// pid the kernel reused after the child was reaped can never be hit.
+type proc struct {
+	pid   int
+	pidfd int // -1 without pidfd support
+}
+
+// exitStatus is how a child ended.
+type exitStatus struct {
+	exited bool // exited with code; else killed by signal
+	code   int
+	signal syscall.Signal
+	core   bool
+	rusage unix.Rusage
+}
+
+// startProc starts path with args and env, giving it the descriptors
+// files as 0, 1, 2, 3, ... and putting it in the cgroup cgroupFD (if ≥ 0).
+func startProc(path string, args, env []string, files []int, cgroupFD int) (*proc, error) {
+	pidfd := -1
+	sys := &syscall.SysProcAttr{PidFD: &pidfd}
+	if cgroupFD >= 0 {
+		sys.UseCgroupFD = true
+		sys.CgroupFD = cgroupFD
+	}
+	fs := make([]uintptr, len(files))
+	for i, fd := range files {
+		fs[i] = uintptr(fd)
+	}
+	pid, err := syscall.ForkExec(path, args, &syscall.ProcAttr{Env: env, Files: fs, Sys: sys})
+	if err != nil {
+		return nil, fmt.Errorf("prefork: starting %s: %w", path, err)
+	}
+	return &proc{pid: pid, pidfd: pidfd}, nil
+}
+
+// signal sends sig to p, through its pidfd where there is one.
+func (p *proc) signal(sig syscall.Signal) error {
+	if p.pidfd >= 0 {
+		return unix.PidfdSendSignal(p.pidfd, sig, nil, 0)
+	}
+	return syscall.Kill(p.pid, sig)
+}
+
+// release closes the pidfd; p must have been waited for.
+func (p *proc) release() {
+	if p.pidfd >= 0 {
+		unix.Close(p.pidfd)
+		p.pidfd = -1
+	}
+}
+
+// wait waits for p to end and reaps it. It blocks only its goroutine:
+// with a pidfd the runtime's poller waits for the pidfd to become
+// readable, so a pool of a thousand workers needs no thousand threads.
+func (p *proc) wait() (exitStatus, error) {
+	if p.pidfd < 0 {
+		var ws syscall.WaitStatus
+		var ru syscall.Rusage
+		for {
+			_, err := syscall.Wait4(p.pid, &ws, 0, &ru)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil {
+				return exitStatus{}, os.NewSyscallError("wait4", err)
+			}
+			break
+		}
+		st := exitStatus{exited: ws.Exited(), code: ws.ExitStatus(), core: ws.CoreDump()}
+		if ws.Signaled() {
+			st.signal = ws.Signal()
+		}
+		st.rusage = *(*unix.Rusage)(unsafe.Pointer(&ru))
+		return st, nil
+	}
+	// A duplicate for the runtime's poller: the pidfd itself stays open
+	// until the master has handled the exit, so that no signal it sends
+	// meanwhile can reach a descriptor number reused by then.
+	dup, err := unix.FcntlInt(uintptr(p.pidfd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return exitStatus{}, os.NewSyscallError("fcntl(F_DUPFD_CLOEXEC)", err)
+	}
+	if err := unix.SetNonblock(dup, true); err != nil {
+		unix.Close(dup)
+		return exitStatus{}, os.NewSyscallError("setnonblock(pidfd)", err)
+	}
+	f := os.NewFile(uintptr(dup), "pidfd")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return exitStatus{}, err
+	}
+	var st exitStatus
+	var werr error
+	err = rc.Read(func(fd uintptr) bool {
+		var info siginfoChld
+		_, _, e := unix.Syscall6(unix.SYS_WAITID, pPIDFD, fd, uintptr(unsafe.Pointer(&info)),
+			unix.WEXITED|unix.WNOHANG, uintptr(unsafe.Pointer(&st.rusage)), 0)
+		switch {
+		case e == unix.EAGAIN || (e == 0 && info.pid == 0):
+			return false // not yet: wait for the pidfd to become readable
+		case e == unix.EINTR:
+			return false
+		case e != 0:
+			werr = os.NewSyscallError("waitid", e)
+			return true
+		}
+		switch info.code {
+		case cldExited:
+			st.exited, st.code = true, int(info.status)
+		case cldDumped:
+			st.signal, st.core = syscall.Signal(info.status), true
+		default:
+			st.signal = syscall.Signal(info.status)
+		}
+		return true
+	})
+	if err != nil {
+		return st, err
+	}
+	return st, werr
+}
+
+// siginfoChld is siginfo_t for SIGCHLD, as waitid fills it (the fields
+// x/sys/unix.Siginfo keeps in its padding).
+type siginfoChld struct {
+	signo, errno, code int32
+	_                  int32
+	pid                int32
+	uid                uint32
+	status             int32
+	_                  [128 - 28]byte
+}
+
+const (
+	pPIDFD    = 3 // P_PIDFD
+	cldExited = 1 // CLD_EXITED
+	cldKilled = 2 // CLD_KILLED
+	cldDumped = 3 // CLD_DUMPED
+)
+
+// String says how the process ended, as a log reads it.
+func (st exitStatus) String() string {
+	if st.exited {
+		return fmt.Sprintf("exited with status %d", st.code)
+	}
+	s := fmt.Sprintf("killed by signal %d (%s)", int(st.signal), unix.SignalName(st.signal))
+	if st.core {
+		s += ", core dumped"
+	}
+	return s
+}
+
+// childEnv returns the environment for a child: ours, less every
+// variable of the pool's own (and systemd's, which were ours only), plus
+// extra.
+func childEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case workerEnv, masterEnv, "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, extra...)
+}

@@ -1,0 +1,135 @@
+package prefork
+
+import (
+	"math"
+	"time"
+)
+
+// scale sets the number of slots: new slots (and, in ReusePort mode,
+// their sockets) start workers at once; surplus slots, the last ones
+// first, are retired — first steered away from (no new connection is
+// queued for them), then, a second later, their workers empty the
+// sockets' queues, drain and exit, and the sockets are closed.
+func (m *master) scale(n int, why string) {
+	if m.stopping || m.handedOver {
+		return
+	}
+	n = min(max(n, 1), maxSlots)
+	active := len(m.activeSlots())
+	if n == active {
+		return
+	}
+	m.logf("prefork: %s: %d → %d workers", why, active, n)
+	m.target = n
+	// Bring back slots being retired before adding new ones.
+	for _, sl := range m.slots {
+		if active >= n {
+			break
+		}
+		if sl.retiring {
+			sl.retiring = false
+			active++
+		}
+	}
+	for active < n {
+		i := len(m.slots)
+		if err := m.ls.ensure(i + 1); err != nil {
+			m.logf("prefork: scale: %v", err)
+			return
+		}
+		sl := &slot{index: i}
+		m.slots = append(m.slots, sl)
+		m.start(sl, false)
+		active++
+	}
+	for i := len(m.slots) - 1; i >= 0 && active > n; i-- {
+		if sl := m.slots[i]; !sl.retiring {
+			sl.retiring, sl.retireAt = true, time.Now().Add(time.Second)
+			if sl.next != nil {
+				m.retire(sl.next, false)
+			}
+			active--
+		}
+	}
+	m.steerDirty = true
+}
+
+// dropSlot removes a retired slot whose workers are gone, if it is the
+// last one: slots are numbered densely, and so are the sockets of a
+// reuseport group.
+func (m *master) dropSlot(sl *slot) {
+	if sl.index != len(m.slots)-1 {
+		return
+	}
+	m.ls.dropSlot(sl.index)
+	m.slots = m.slots[:sl.index]
+	m.servingPrev = nil
+	m.steerDirty = true
+}
+
+// adapt sizes an adaptive pool on its measured load, every
+// ScaleInterval: the load of a worker is the busy share of its
+// schedulers' threads (LoadBusy) or its connections in flight over
+// ConnsPerWorker (LoadConns); the spare capacity is the number of
+// workers minus their total load. Below MinSpare the pool grows by what
+// is missing at once; above MaxSpare for five intervals in a row, it
+// retires one worker.
+func (m *master) adapt(now time.Time) {
+	for w := range m.workers {
+		m.sampleBusy(w, now)
+	}
+	if m.cfg.MaxWorkers == m.cfg.MinWorkers || now.Sub(m.lastScale) < m.cfg.ScaleInterval {
+		return
+	}
+	m.lastScale = now
+	var load float64
+	n := 0
+	for _, sl := range m.activeSlots() {
+		w := sl.cur
+		if w == nil || w.state != ready {
+			n++ // starting: counts as capacity soon, with no load yet
+			continue
+		}
+		n++
+		switch m.cfg.Load {
+		case LoadConns:
+			load += float64(w.page.active.Load()) / float64(m.cfg.ConnsPerWorker)
+		default:
+			load += w.busy
+		}
+	}
+	spare := float64(n) - load
+	switch {
+	case spare < m.cfg.MinSpare && n < m.cfg.MaxWorkers:
+		m.overSpare = 0
+		add := int(math.Ceil(m.cfg.MinSpare - spare))
+		m.scale(min(n+max(add, 1), m.cfg.MaxWorkers), "adaptive: load "+ftoa(load)+" on "+itoa(n))
+	case spare > m.cfg.MaxSpare && n > m.cfg.MinWorkers:
+		m.overSpare++
+		if m.overSpare >= 5 {
+			m.overSpare = 0
+			m.scale(n-1, "adaptive: load "+ftoa(load)+" on "+itoa(n))
+		}
+	default:
+		m.overSpare = 0
+	}
+}
+
+// sampleBusy updates w.busy from its schedulers' CPU time.
+func (m *master) sampleBusy(w *wproc, now time.Time) {
+	if w.page == nil || w.state != ready {
+		return
+	}
+	var cpu uint64
+	for c := range m.cfg.Cores {
+		cpu += w.page.beats[c].cpuNs.Load()
+	}
+	if w.cpuAt.IsZero() {
+		w.cpu, w.cpuAt = cpu, now
+		return
+	}
+	if dt := now.Sub(w.cpuAt); dt >= 250*time.Millisecond {
+		w.busy = float64(cpu-w.cpu) / float64(dt.Nanoseconds()) / float64(m.cfg.Cores)
+		w.cpu, w.cpuAt = cpu, now
+	}
+}
