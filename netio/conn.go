@@ -327,6 +327,14 @@ func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
 
 // SetDeadline sets the read and write deadlines (see net.Conn). It may be
 // called from any goroutine, also while a Read or Write is blocked.
+//
+// Deadlines are on the clock of c's scheduler. That is the real clock
+// unless the scheduler runs on virtual time (sched.WithVirtualTime); then
+// a time from sched.Now, or any time without a monotonic clock reading, is
+// a point on the virtual clock, and a time derived from time.Now() — what
+// third-party code computes — is taken as its distance from now:
+// SetDeadline(time.Now().Add(30*time.Second)) expires 30 virtual seconds
+// later. Example_virtualTime tests a server that way.
 func (c *Conn) SetDeadline(t time.Time) error {
 	return c.opError("set", c.fd.SetDeadline(t))
 }

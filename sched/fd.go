@@ -274,7 +274,10 @@ func (f *FD) runHook(d *fdDir, err error) {
 // SetReadDeadline sets the time after which waits for reading fail with
 // os.ErrDeadlineExceeded, including a wait already in progress; the zero
 // time means none. A deadline in the past fails reads at once, even if
-// data is waiting. It may be called from any goroutine.
+// data is waiting. It may be called from any goroutine. The deadline is on
+// the scheduler's clock: the real clock, or the virtual one with
+// WithVirtualTime, where a time derived from time.Now() counts as its
+// distance from now (see WithVirtualTime).
 func (f *FD) SetReadDeadline(t time.Time) error { return f.setDeadline(t, true, false) }
 
 // SetWriteDeadline is SetReadDeadline for writes.

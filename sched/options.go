@@ -37,8 +37,19 @@ func WithName(name string) Option { return func(o *options) { o.name = name } }
 // repeat exactly. A scheduler on virtual time still serves descriptors
 // and hand-offs from other goroutines; it waits for them in real time only
 // when no timer is pending.
+//
+// Now, Sleep, timeouts and the times of the scheduler's clock are
+// virtual. Deadlines (FD.SetReadDeadline, netio's Conn.SetDeadline) take
+// either kind of time. A time from Now (or Scheduler.Now), or one with no
+// monotonic clock reading (time.Date, t.Round(0)), is a point on the
+// virtual clock. A time derived from time.Now() — what third-party
+// net.Conn code passes — is taken, when it is set, as its distance from
+// the real now, rounded to the millisecond, on the virtual clock:
+// SetReadDeadline(time.Now().Add(5*time.Second)) expires 5 virtual
+// seconds later. Times of the virtual clock carry no monotonic reading,
+// whatever start is.
 func WithVirtualTime(start time.Time) Option {
-	return func(o *options) { o.virtual, o.virtualStart = true, start }
+	return func(o *options) { o.virtual, o.virtualStart = true, start.Round(0) }
 }
 
 // WithKeepAlive keeps Run running with no tasks, waiting for work from

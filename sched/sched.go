@@ -451,13 +451,25 @@ func (s *Scheduler) tick() {
 	s.now.Store(int64(time.Since(s.base)))
 }
 
-// clockOf converts a wall time to the scheduler clock.
+// clockOf converts a time to the scheduler clock. On virtual time, a time
+// with a monotonic clock reading was derived from time.Now(): it is taken
+// as its distance from the real now, rounded to the millisecond so that a
+// deadline set at once lands where its code meant it to, and that far from
+// the virtual now. Any other time is a point on the virtual clock.
 func (s *Scheduler) clockOf(t time.Time) int64 {
 	if s.opts.virtual {
+		if hasMonotonic(t) {
+			return s.vnow + int64(time.Until(t).Round(time.Millisecond))
+		}
 		return int64(t.Sub(s.opts.virtualStart))
 	}
 	return int64(t.Sub(s.base))
 }
+
+// hasMonotonic reports whether t carries a monotonic clock reading, as
+// the times of time.Now and the times derived from them do: Round(0)
+// strips the reading and leaves every other time unchanged.
+func hasMonotonic(t time.Time) bool { return t != t.Round(0) }
 
 // timeOf converts the scheduler clock to a wall time.
 func (s *Scheduler) timeOf(ns int64) time.Time {
