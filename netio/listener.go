@@ -240,10 +240,6 @@ func (l *Listener) accept() (*Conn, error) {
 			if err := fd.WaitRead(); err != nil {
 				return nil, l.opError(err)
 			}
-			// The edge that woke the task and a Close from another
-			// thread can be handled in one turn of the host loop, the
-			// close last: check again before touching the descriptor.
-			continue
 		}
 		nfd, rsa, e := rawAccept(l.sysfd)
 		if e != 0 {

@@ -173,7 +173,9 @@ func (f *FD) check(d *fdDir) error {
 // WaitRead parks the calling task until f is readable, and returns nil; or
 // returns the error that ends the wait: f closed (net.ErrClosed), the read
 // deadline (os.ErrDeadlineExceeded), an interrupt (ErrInterrupted). It
-// returns at once if f is already readable.
+// returns at once if f is already readable. A nil error means f is still
+// open when the task runs again: a close that came after the edge that
+// woke it is reported, not hidden behind that edge.
 //
 // WaitRead and WaitWrite are written out rather than sharing a helper: an
 // idle connection's task keeps these frames on its stack.
@@ -183,7 +185,13 @@ func (f *FD) WaitRead() error {
 		return err
 	}
 	f.rd.waiters.push(t)
-	return f.s.block(t, waitRead, f, fdCanceler{&f.rd})
+	if err := f.s.block(t, waitRead, f, fdCanceler{&f.rd}); err != nil {
+		return err
+	}
+	// The edge that woke t and a Close (or a deadline) can come in one
+	// turn of the host loop, the close last: the caller must not touch a
+	// descriptor that is gone, or whose number another one now has.
+	return f.check(&f.rd)
 }
 
 // WaitWrite is WaitRead for writability.
@@ -193,7 +201,10 @@ func (f *FD) WaitWrite() error {
 		return err
 	}
 	f.wr.waiters.push(t)
-	return f.s.block(t, waitWrite, f, fdCanceler{&f.wr})
+	if err := f.s.block(t, waitWrite, f, fdCanceler{&f.wr}); err != nil {
+		return err
+	}
+	return f.check(&f.wr) // as in WaitRead
 }
 
 // fdCanceler takes an interrupted task off a direction's waiters.
