@@ -244,7 +244,7 @@ func serverNotes(r *report.Run) []string {
 		fmt.Sprintf("every model reads at most %d bytes per read, sets TCP_NODELAY, listens with backlog %d, and was checked byte-exact (%d connections, streaming, odd sizes to 1 MiB) before it was timed; the load generator checks every byte of every reply",
 			16<<10, models.Backlog, p.CheckConns),
 		fmt.Sprintf("medians over %d measured intervals of %v per row (min–max in brackets), after %v of warm-up", p.Intervals, p.Interval, p.Warmup),
-		"sweep: at each count every model gets a fresh server, and each row (closed loop, then equal load) is measured for all models back to back, seconds apart, so that the machine's drift over minutes hits them alike; the connections are opened once per model and count and serve the memory reading and both rows",
+		"sweep: at each count every model gets a fresh server and its connections are opened once, for the memory reading and both rows; each row (closed loop, then equal load) is measured for all models back to back, seconds apart, so that the machine's drift over minutes hits them alike, and with every model's connections open, so that all rows of a count share the same machine",
 	}
 	if full := plans["full"].servers; r.Mode == "quick" {
 		notes = append(notes, fmt.Sprintf("quick mode: %d intervals of %v per row and a pool of at most %d processes; -full measures %d intervals of %v, pools of up to %d and the counts %v",

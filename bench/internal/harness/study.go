@@ -161,8 +161,9 @@ func (r *ModelResult) At(conns int) (closed, equal *Load, mem *Memory) {
 }
 
 // Steps is the number of progress steps the study's server part reports
-// per model: the check and the stream row, then two per count of the sweep.
-func (p Plan) Steps() int { return 2 + 2*len(p.Conns) }
+// per model: the check and the stream row, then three per count of the
+// sweep (set-up and memory, closed loop, equal load).
+func (p Plan) Steps() int { return 2 + 3*len(p.Conns) }
 
 // maxConns is the most connections model m may be given under plan p, and
 // why; 0 means no limit.

@@ -18,29 +18,31 @@ import (
 //  1. model after model, a fresh server is started and its memory read
 //     before any connection; the load generator opens the count's
 //     connections with one exchange each, and the server's memory is read
-//     again (memory per session); then the closed-loop row runs on those
-//     connections, which stay open, idle, afterwards;
-//  2. the equal-load rate is chosen from the closed-loop rows (EqualRate),
-//     or p.FixedRate is used;
-//  3. model after model, the open-loop row at that rate runs on the same
-//     connections; then server and client end.
+//     again (memory per session); server and connections stay up, idle;
+//  2. the closed-loop row runs for every model, back to back, each on its
+//     own connections;
+//  3. the equal-load rate is chosen from the closed-loop rows (EqualRate),
+//     or p.FixedRate is used, and the open-loop row at that rate runs for
+//     every model, back to back; then every server and client ends.
 //
-// So each row is measured for every model back to back, seconds apart, and
-// one set-up per model and count serves all three readings (at 10,000
-// connections the set-up costs more than a row). rs holds the models'
-// results from RunChecks: a model that failed its check or was skipped is
-// not measured. The rates chosen are appended to p.Rates.
+// So each row is measured for every model seconds apart, every row of a
+// count with the same connections open on the machine (every model's, the
+// idle ones included), and one set-up per model and count serves all three
+// readings (at 10,000 connections the set-up costs more than a row). rs
+// holds the models' results from RunChecks: a model that failed its check
+// or was skipped is not measured. The rates chosen are appended to p.Rates.
 func RunSweep(ms []models.Model, p *Plan, rs []ModelResult, doing, step func(string)) {
 	for _, c := range p.Conns {
 		sweepCount(ms, p, rs, c, doing, step)
 	}
 }
 
-// point is one model's server and client at one count, between the
-// closed-loop row and the equal-load row.
+// point is one model's server and client at one count, up from the memory
+// reading to the equal-load row.
 type point struct {
-	s  *Server
-	cl *Client
+	s      *Server
+	cl     *Client
+	failed string // why the rows after a failed one are not measured
 }
 
 func (pt *point) close() {
@@ -59,24 +61,38 @@ func sweepCount(ms []models.Model, p *Plan, rs []ModelResult, c int, doing, step
 			}
 		}
 	}()
+	// measured reports whether model i is measured at this count; a model
+	// that failed its check, was skipped or failed at this count is not.
+	measured := func(i int) bool { return rs[i].Skipped == "" && rs[i].Error == "" }
+
 	for i, m := range ms {
 		r := &rs[i]
-		name := fmt.Sprintf("%s: %d conns: memory, closed loop", m.Name, c)
-		if r.Skipped != "" || r.Error != "" {
+		name := fmt.Sprintf("%s: %d conns: connect, memory", m.Name, c)
+		if !measured(i) {
 			step(name)
 			continue
 		}
 		if why := p.limit(m, c); why != "" {
-			r.Closed = append(r.Closed, Load{Conns: c, Limit: why})
 			r.Memory = append(r.Memory, Memory{Conns: c, Limit: why})
 			step(name)
 			continue
 		}
 		doing(name)
-		pt, mem, closed := openPoint(m, *p, c, r)
-		pts[i] = pt
+		var mem Memory
+		pts[i], mem = openPoint(m, *p, c, r)
 		r.Memory = append(r.Memory, mem)
-		r.Closed = append(r.Closed, closed)
+		step(name)
+	}
+
+	for i, m := range ms {
+		r := &rs[i]
+		name := fmt.Sprintf("%s: %d conns: closed loop", m.Name, c)
+		if !measured(i) {
+			step(name)
+			continue
+		}
+		doing(name)
+		r.Closed = append(r.Closed, pointRow(pts[i], *p, c, loadgen.Closed, 0, r))
 		step(name)
 	}
 
@@ -89,41 +105,33 @@ func sweepCount(ms []models.Model, p *Plan, rs []ModelResult, c int, doing, step
 	for i, m := range ms {
 		r := &rs[i]
 		name := fmt.Sprintf("%s: %d conns: equal load", m.Name, c)
-		if r.Skipped != "" || r.Error != "" {
+		if !measured(i) {
 			step(name)
 			continue
 		}
 		doing(name)
-		r.Equal = append(r.Equal, equalRow(pts[i], *p, c, rate.Rate, r))
-		if pts[i] != nil {
-			pts[i].close()
-			pts[i] = nil
-		}
+		r.Equal = append(r.Equal, pointRow(pts[i], *p, c, loadgen.Open, rate.Rate, r))
 		step(name)
 	}
 }
 
-// openPoint starts model m's server, reads its memory before and after the
-// client opens c connections (one exchange each), and runs the closed-loop
-// row on them. It returns the point still up, or nil if it failed (the
-// error is in both rows).
-func openPoint(m models.Model, p Plan, c int, r *ModelResult) (*point, Memory, Load) {
-	mem, closed := Memory{Conns: c}, Load{Conns: c}
+// openPoint starts model m's server, reads its memory, lets the client open
+// c connections with one exchange each, and reads the memory again. It
+// returns the point, up and idle, or nil if it failed (the error is in the
+// memory row, or the limit if the model cannot hold c connections).
+func openPoint(m models.Model, p Plan, c int, r *ModelResult) (*point, Memory) {
+	mem := Memory{Conns: c}
 	s, err := StartServer(m, c)
 	if err != nil {
-		mem.Error, closed.Error = err.Error(), err.Error()
-		return nil, mem, closed
+		mem.Error = err.Error()
+		return nil, mem
 	}
 	pt := &point{s: s}
 	r.ServerCPUs = s.CPUs
-	fail := func(err error) (*point, Memory, Load) {
-		msg := withStderr(err, s)
-		if mem.PerConn == 0 && mem.Error == "" {
-			mem.Error = msg
-		}
-		closed.Error = msg
+	fail := func(err error) (*point, Memory) {
+		mem.Error = withStderr(err, s)
 		pt.close()
-		return nil, mem, closed
+		return nil, mem
 	}
 	// Baseline: the main process alone. For the process pool that leaves
 	// the pre-started workers out, so their whole cost is charged to the
@@ -140,6 +148,7 @@ func openPoint(m models.Model, p Plan, c int, r *ModelResult) (*point, Memory, L
 	if pt.cl, err = StartClient(loadgen.Config{Addr: s.Addr, Conns: c, ServerPIDs: pids}); err != nil {
 		return fail(err)
 	}
+	r.ClientCPUs = pt.cl.Setup.ClientCPUs
 	// Let the server finish what the first exchanges started.
 	time.Sleep(p.Settle)
 	if err := readMemory(s, base, &mem); err != nil {
@@ -148,16 +157,7 @@ func openPoint(m models.Model, p Plan, c int, r *ModelResult) (*point, Memory, L
 	if err := s.Alive(); err != nil {
 		return fail(err)
 	}
-	cfg := loadgen.Config{Mode: loadgen.Closed, Conns: c, Warmup: p.Warmup, Interval: p.Interval, Intervals: p.Intervals}
-	res, err := pt.cl.Measure(cfg)
-	if err == nil {
-		err = s.Alive()
-	}
-	if err != nil {
-		return fail(err)
-	}
-	r.ClientCPUs = res.ClientCPUs
-	return pt, mem, summarize(cfg, res)
+	return pt, mem
 }
 
 // readMemory reads the memory of all of the server's processes into mem.
@@ -184,26 +184,31 @@ func readMemory(s *Server, base rawsys.Mem, mem *Memory) error {
 	return nil
 }
 
-// equalRow runs the open-loop row at rate on the point's connections.
-func equalRow(pt *point, p Plan, c int, rate float64, r *ModelResult) Load {
-	l := Load{Conns: c, OfferedRate: rate}
+// pointRow runs a closed-loop row, or an open-loop row at rate, on the
+// point's connections. Without a point the memory row says why: the row
+// repeats it.
+func pointRow(pt *point, p Plan, c int, mode loadgen.Mode, rate float64, r *ModelResult) Load {
+	l := Load{Conns: c}
+	if mode == loadgen.Open {
+		l.OfferedRate = rate
+	}
 	if pt == nil {
-		// The closed-loop row says why (limit or error).
-		closed, _, _ := r.At(c)
-		switch {
-		case closed == nil:
-		case closed.Limit != "":
-			l.Limit = closed.Limit
-		default:
-			l.Limit = "not measured: the closed-loop row failed"
+		if _, _, mem := r.At(c); mem != nil && mem.Limit != "" {
+			l.Limit = mem.Limit
+		} else {
+			l.Limit = "not measured: the set-up failed (see the memory row)"
 		}
 		return l
 	}
-	if rate <= 0 {
+	if pt.failed != "" {
+		l.Limit = "not measured: " + pt.failed
+		return l
+	}
+	if mode == loadgen.Open && rate <= 0 {
 		l.Limit = "no equal-load rate: no closed-loop row at this count served a request"
 		return l
 	}
-	cfg := loadgen.Config{Mode: loadgen.Open, Conns: c, Rate: rate, Warmup: p.Warmup, Interval: p.Interval, Intervals: p.Intervals}
+	cfg := loadgen.Config{Mode: mode, Conns: c, Rate: rate, Warmup: p.Warmup, Interval: p.Interval, Intervals: p.Intervals}
 	err := pt.s.Alive()
 	var res loadgen.Result
 	if err == nil {
@@ -213,11 +218,13 @@ func equalRow(pt *point, p Plan, c int, rate float64, r *ModelResult) Load {
 		err = pt.s.Alive()
 	}
 	switch {
-	case err != nil && strings.Contains(err.Error(), loadgen.ErrOverCapacity.Error()):
+	case err != nil && mode == loadgen.Open && strings.Contains(err.Error(), loadgen.ErrOverCapacity.Error()):
 		l.Limit = fmt.Sprintf("over capacity: could not keep up with %.0f requests/s: %s", rate, trimError(err.Error()))
+		pt.failed = "the load generator ended"
 		return l
 	case err != nil:
 		l.Error = withStderr(err, pt.s)
+		pt.failed = "the " + string(mode) + " row failed"
 		return l
 	}
 	return summarize(cfg, res)

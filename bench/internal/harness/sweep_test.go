@@ -77,7 +77,7 @@ func TestSweep(t *testing.T) {
 	}
 	steps := 0
 	harness.RunSweep(ms, &p, rs, func(string) {}, func(string) { steps++ })
-	if want := len(ms) * 2 * len(p.Conns); steps != want {
+	if want := len(ms) * (p.Steps() - 2); steps != want {
 		t.Errorf("%d progress steps, want %d", steps, want)
 	}
 	if diff := cmp.Diff([]harness.Rate{{Conns: 5, Rate: 2000}, {Conns: 20, Rate: 2000}}, p.Rates); diff != "" {
