@@ -30,9 +30,13 @@
 //     and redis-server, each server pinned to CPU 0 and each client to
 //     CPU 1, when those tools are installed;
 //   - IRC fan-out (package internal/irc): examples/chat in task and ready
-//     mode against ngircd and InspIRCd (and Ergo where it can be
-//     installed), under the study's own IRC load generator: server CPU
-//     per delivered line, delivery latency, memory per idle client;
+//     mode against ngircd, InspIRCd and Ergo, under the study's own IRC
+//     load generator: server CPU per delivered line, delivery latency,
+//     memory per idle client. No package provides the Ergo IRC server
+//     (Debian's "ergo" is a quantum chemistry program, and the Go module
+//     proxy refuses github.com/ergochat/ergo): build it from its source
+//     and give the study its binary with -ergo PATH or the environment
+//     variable COOP_BENCH_ERGO; without one its row says so;
 //   - nothing else: every row that cannot run prints why.
 //
 // The binary re-executes itself for every server, worker and client
@@ -50,6 +54,7 @@ import (
 	"syscall"
 
 	"github.com/coopgo/coop/bench/internal/child"
+	"github.com/coopgo/coop/bench/internal/irc"
 	"github.com/coopgo/coop/bench/internal/report"
 )
 
@@ -69,6 +74,7 @@ func run() (code int) {
 	rate := flag.Float64("rate", 0, "equal-load rate in requests/s, the same for every model and count (default: chosen per count from the slowest model's closed-loop throughput)")
 	connsFlag := flag.String("conns", "", "comma-separated session counts of the sweep, e.g. 100,10000 (default: the mode's)")
 	respConns := flag.Int("resp-conns", 0, "redis-benchmark's connections (-c) (default: the mode's, 50)")
+	ergo := flag.String("ergo", os.Getenv(irc.ErgoEnv), "the Ergo IRC server's binary, which no package provides (default: $"+irc.ErgoEnv+"; empty: Ergo's row is skipped)")
 	flag.Parse()
 
 	// Children must never outlive the study: on return, on a panic, on
@@ -116,7 +122,7 @@ func run() (code int) {
 			fmt.Fprintln(os.Stderr, "bench: -resp-conns must not be negative (0: the mode's)")
 			return 2
 		}
-		cfg := studyConfig{mode: mode, parts: split(*only), models: split(*modelsFlag), rate: *rate, conns: conns, respConns: *respConns, command: "go -C bench run . " + strings.Join(os.Args[1:], " ")}
+		cfg := studyConfig{mode: mode, parts: split(*only), models: split(*modelsFlag), rate: *rate, conns: conns, respConns: *respConns, ergo: *ergo, command: "go -C bench run . " + strings.Join(os.Args[1:], " ")}
 		if r, err = runStudy(cfg); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			return 1

@@ -26,6 +26,7 @@ type studyConfig struct {
 	// respConns, if not 0, is redis-benchmark's connection count (-c) in
 	// place of the mode's.
 	respConns int
+	ergo      string // the Ergo binary (irc.Plan.Ergo)
 	command   string
 }
 
@@ -216,6 +217,7 @@ func runStudy(cfg studyConfig) (*report.Run, error) {
 	}
 	if cfg.wants("irc") {
 		ip := mp.irc
+		ip.Ergo = cfg.ergo
 		r.IRCPlan = &ip
 		r.IRC = irc.Run(ip, prog.doing, step)
 	}

@@ -1,6 +1,7 @@
 // Package irc is the study's IRC part: examples/chat, the coop IRC
 // server, in task and ready mode, next to the C and C++ IRC daemons of
-// Debian (ngircd, InspIRCd) and Ergo (Go), all configured by the study in
+// Debian (ngircd, InspIRCd) and Ergo (Go; no package provides it, so the
+// study is given its binary: Plan.Ergo), all configured by the study in
 // temporary directories with flood control off, each pinned to the server
 // CPU and driven by the study's own IRC load generator (load.go: one
 // thread, its own epoll loop, pinned to the client CPU).
@@ -38,6 +39,9 @@ type Plan struct {
 	Intervals   int           `json:"intervals"`
 	IdleClients int           `json:"idle_clients"` // memory row; 0: not measured
 	Note        string        `json:"note,omitempty"`
+	// Ergo is the Ergo binary to measure (a path, or a name in PATH): no
+	// package provides it. "" skips Ergo's row, saying why.
+	Ergo string `json:"ergo,omitempty"`
 }
 
 // Load is one fan-out row of a server.
@@ -51,6 +55,7 @@ type Load struct {
 	P99        float64      `json:"p99_us"`
 	P99Range   harness.Stat `json:"p99_per_interval_us"`
 	Delivered  uint64       `json:"delivered"` // whole run: every line due arrived, checked
+	Expected   uint64       `json:"expected"`  // whole run: lines due for the PRIVMSGs sent
 	SetupTime  float64      `json:"setup_s"`
 	Error      string       `json:"error,omitempty"`
 	Raw        []Interval   `json:"intervals,omitempty"`
@@ -90,7 +95,7 @@ func Steps(p Plan) int {
 // Run measures every row. doing names the step in progress, step reports
 // a finished one. Failures and missing programs are recorded in the rows.
 func Run(p Plan, doing, step func(string)) []Result {
-	e := &env{versions: map[string]string{}}
+	e := &env{versions: map[string]string{}, ergoGiven: p.Ergo}
 	var setupErr error
 	e.tmp, setupErr = os.MkdirTemp("", "coop-bench-irc-")
 	if setupErr == nil {
@@ -118,15 +123,18 @@ func Run(p Plan, doing, step func(string)) []Result {
 		r := &rs[i]
 		*r = Result{Server: sp.name, What: sp.what}
 		switch {
-		case sp.start == nil:
-			r.Skipped = ergoSkip()
+		case sp.find != nil && setupErr != nil:
+			r.Error = setupErr.Error()
+			continue
+		case sp.find != nil:
+			r.Version, r.Skipped = sp.find(e)
 		case sp.tool != "" && !installed(sp.tool):
 			r.Skipped = fmt.Sprintf("%s not installed (apt install %s)", sp.tool, sp.pkg)
 		case e.taskset == "":
 			r.Skipped = "taskset not installed (apt install util-linux): servers and clients cannot be pinned"
 		}
 		if sp.tool != "" && r.Skipped == "" {
-			r.Version = firstLine(sp.tool, "--version")
+			r.Version = firstLine(sp.tool, e.tmp, "--version")
 		}
 		if r.Skipped != "" {
 			continue
@@ -224,7 +232,7 @@ func (e *env) fanout(s *server, sp spec, p Plan, n int, r *Result) Load {
 	if res.Latency != nil {
 		l.P50, l.P99 = float64(res.Latency.P50)/1e3, float64(res.Latency.P99)/1e3
 	}
-	l.Delivered = res.Delivered
+	l.Delivered, l.Expected = res.Delivered, res.Expected
 	l.SetupTime = res.SetupTime.Seconds()
 	l.Raw = res.Intervals
 	return l

@@ -2,6 +2,8 @@ package irc
 
 import (
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +22,7 @@ func TestMain(m *testing.M) {
 // must have their figures.
 func TestRun(t *testing.T) {
 	p := Plan{Clients: []int{200}, ChanSize: 100, Senders: 3, Rate: 300, Warmup: 100 * time.Millisecond,
-		Interval: 200 * time.Millisecond, Intervals: 2, IdleClients: 200}
+		Interval: 200 * time.Millisecond, Intervals: 2, IdleClients: 200, Ergo: os.Getenv(ErgoEnv)}
 	rs := Run(p, func(string) {}, func(string) {})
 	if len(rs) != len(specs) {
 		t.Fatalf("%d rows, want %d", len(rs), len(specs))
@@ -42,8 +44,10 @@ func TestRun(t *testing.T) {
 		}
 		l := r.Fanout[0]
 		// 3 senders at 300/s into channels of 100 (2 channels of 100):
-		// about 300 × 99 lines a second.
-		if l.Lines.Median < 300*99*0.7 || l.CPUPerLine.N != 2 || l.P50 <= 0 || l.P99 < l.P50 {
+		// every PRIVMSG due to 99 receivers, each line checked on
+		// arrival. How fast they arrive is the study's figure, not a
+		// pass/fail condition: a loaded machine may delay a row.
+		if l.Expected == 0 || l.Expected%99 != 0 || l.Delivered != l.Expected || l.CPUPerLine.N < 1 || l.Lines.Median <= 0 || l.P50 <= 0 || l.P99 < l.P50 {
 			t.Errorf("%s: implausible row %+v", r.Server, l)
 		}
 		if r.Memory == nil || r.Memory.Error != "" || r.Memory.PerClient <= 0 {
@@ -53,5 +57,26 @@ func TestRun(t *testing.T) {
 	}
 	if measured < 2 {
 		t.Errorf("only %d servers measured; the two coop modes always can be", measured)
+	}
+}
+
+// TestErgoSkip checks the Ergo row's reasons: none given, and a program
+// given that is not the Ergo IRC server (its --version is checked before
+// anything else runs it).
+func TestErgoSkip(t *testing.T) {
+	e := &env{tmp: t.TempDir()}
+	if v, skip := e.findErgo(); v != "" || !strings.Contains(skip, "-ergo PATH") || !strings.Contains(skip, ErgoEnv) || !strings.Contains(skip, "module proxy") {
+		t.Errorf("no binary given: version %q, skip %q", v, skip)
+	}
+	e.ergoGiven = "echo" // coreutils: its --version is not Ergo's
+	if v, skip := e.findErgo(); v != "" || !strings.Contains(skip, "is not the Ergo IRC server") {
+		t.Errorf("echo given: version %q, skip %q", v, skip)
+	}
+	e.ergoGiven = filepath.Join(t.TempDir(), "no-such-ergo")
+	if v, skip := e.findErgo(); v != "" || skip == "" {
+		t.Errorf("a missing binary given: version %q, skip %q", v, skip)
+	}
+	if e.ergoPath != "" {
+		t.Errorf("ergoPath %q set by a failed check", e.ergoPath)
 	}
 }

@@ -22,6 +22,9 @@ type spec struct {
 	// tool, if set, is the installed program the server is, and how to
 	// get it.
 	tool, pkg string
+	// find, if set, locates a server that no package provides and
+	// returns its version, or why the row is skipped.
+	find func(e *env) (version, skip string)
 	// oper is what the senders send to lift per-client flood control
 	// ("name password"), for a server that has no setting for it.
 	oper string
@@ -43,7 +46,8 @@ var specs = []spec{
 	{name: "InspIRCd", tool: "inspircd", pkg: "inspircd",
 		what:  "single-threaded event loop (epoll); no DNS lookups; connect class with fakelag off, threshold and commandrate 10^6 (flood control off), sendq 1 MiB",
 		start: (*env).inspircd},
-	{name: "Ergo", what: "Go, a goroutine per client"}, // start nil: see ergoSkip
+	{name: "Ergo", find: (*env).findErgo, start: (*env).ergo,
+		what: "Go, a goroutine per client, GOMAXPROCS=1; no DNS or ident lookups, no TLS listener, no connection limits (ip-limits count and throttle off); fakelag off (flood control off); accounts, channel registration and languages off; in-memory history on as Ergo ships it (2,048 lines per channel, 256 per client); sendq 96 KiB (its default); its database in the study's temp dir"},
 }
 
 // env is what the servers of one Run share.
@@ -53,6 +57,10 @@ type env struct {
 	chatBin  string
 	buildErr error
 	versions map[string]string
+	// ergoGiven is the Ergo binary the study was given (Plan.Ergo), or "".
+	ergoGiven string
+	// ergoPath is the binary findErgo checked.
+	ergoPath string
 }
 
 // chat returns the command of the chat example in mode.
@@ -138,18 +146,128 @@ func (e *env) inspircd(addr string) (*exec.Cmd, error) {
 	return child.External("inspircd", "--nofork", "--runasroot", "--config="+path), nil
 }
 
-// ergoSkip says why the Ergo row is not measured: the Ergo IRC server
-// cannot be installed on these machines. (An "ergo" in PATH is Debian's
-// quantum chemistry program of that name, which must not be run: it
-// writes ergoscf.out into the working directory.)
-func ergoSkip() string {
-	return "the Ergo IRC server cannot be installed here: Debian 12 has no package of it (Debian's \"ergo\" is a quantum chemistry program) and the Go module proxy refuses github.com/ergochat/ergo"
+// ErgoEnv names the environment variable that gives the study an Ergo
+// binary when no -ergo flag does (Plan.Ergo).
+const ErgoEnv = "COOP_BENCH_ERGO"
+
+// ergoNotPackaged is why the study cannot install Ergo itself.
+const ergoNotPackaged = "the Ergo IRC server is not packaged by Debian (Debian's \"ergo\" is a quantum chemistry program, never run by the study) and the Go module proxy refuses github.com/ergochat/ergo"
+
+// findErgo checks the Ergo binary the study was given: it must be the
+// Ergo IRC server, whose --version prints "ergo-<version>". The check runs
+// in the study's temp dir, so that a wrong program (Debian's quantum
+// chemistry ergo writes ergoscf.out where it runs) leaves nothing behind.
+func (e *env) findErgo() (version, skip string) {
+	if e.ergoGiven == "" {
+		return "", "no Ergo binary given: " + ergoNotPackaged + "; build it from its source (github.com/ergochat/ergo, make build) and pass -ergo PATH or set " + ErgoEnv
+	}
+	path, err := exec.LookPath(e.ergoGiven)
+	if err != nil {
+		return "", fmt.Sprintf("-ergo %s: %v", e.ergoGiven, err)
+	}
+	v := firstLine(path, e.tmp, "--version")
+	if !strings.HasPrefix(v, "ergo-") {
+		return "", fmt.Sprintf("-ergo %s is not the Ergo IRC server: its --version printed %q, not ergo-<version>", e.ergoGiven, v)
+	}
+	e.ergoPath = path
+	return v, ""
 }
 
-// firstLine runs path with arg (5 s at most) and returns the first line
-// it prints.
-func firstLine(path, arg string) string {
+// ergo writes a configuration and an empty database (ergo initdb) to a
+// directory of its own, where Ergo runs. The settings the study changes
+// from Ergo's traditional.yaml are in the spec's what.
+func (e *env) ergo(addr string) (*exec.Cmd, error) {
+	dir, err := os.MkdirTemp(e.tmp, "ergo-")
+	if err != nil {
+		return nil, err
+	}
+	conf := fmt.Sprintf(`network:
+    name: study
+server:
+    name: irc.study
+    listeners:
+        %q: {}
+    casemapping: ascii
+    lookup-hostnames: false
+    forward-confirm-hostnames: false
+    check-ident: false
+    max-sendq: 96k
+    idle-timeouts:
+        registration: 10m
+        ping: 10m
+        disconnect: 20m
+    ip-limits:
+        count: false
+        throttle: false
+accounts:
+    authentication-enabled: false
+    registration:
+        enabled: false
+channels:
+    default-modes: +nt
+    max-channels-per-client: 100
+    registration:
+        enabled: false
+datastore:
+    path: %[2]s/ircd.db
+lock-file: %[2]s/ircd.lock
+languages:
+    enabled: false
+logging:
+    - method: stderr
+      type: "* -userinput -useroutput"
+      level: warn
+limits:
+    nicklen: 32
+    identlen: 20
+    realnamelen: 150
+    channellen: 64
+    awaylen: 390
+    kicklen: 390
+    topiclen: 390
+    monitor-entries: 100
+    whowas-entries: 100
+    chan-list-modes: 100
+    registration-messages: 1024
+fakelag:
+    enabled: false
+history:
+    enabled: true
+    channel-length: 2048
+    client-length: 256
+    autoresize-window: 3d
+    chathistory-maxmessages: 1000
+    znc-maxmessages: 2048
+`, addr, dir)
+	path := filepath.Join(dir, "ircd.yaml")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	init := child.External(e.ergoPath, "initdb", "--conf", path, "--quiet")
+	init.Dir = dir
+	out := new(harness.Tail)
+	init.Stdout, init.Stderr = out, out
+	if err := child.Start(init); err != nil {
+		return nil, fmt.Errorf("ergo initdb: %w", err)
+	}
+	timer := time.AfterFunc(30*time.Second, func() { child.Kill(init) })
+	err = init.Wait()
+	timer.Stop()
+	child.Forget(init)
+	if err != nil {
+		return nil, fmt.Errorf("ergo initdb: %v: %s", err, out)
+	}
+	cmd := child.External(e.ergoPath, "run", "--conf", path, "--quiet")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	return cmd, nil
+}
+
+// firstLine runs path with arg in dir (5 s at most) and returns the
+// first line it prints.
+func firstLine(path, dir, arg string) string {
 	cmd := child.External(path, arg)
+	cmd.Dir = dir
 	var b bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &b, &b
 	if child.Start(cmd) != nil {

@@ -68,7 +68,7 @@ func ircTables(r *Run) []*table {
 	t.notes = []string{
 		"the same load for every server and client count: the senders are spread over the first channels, so larger rows add idle registered clients, not work; the rate is fixed in advance and latency runs from each message's scheduled send time to its arrival (no coordinated omission)",
 		"server CPU µs/line: CPU time of all the server's processes (utime+stime from the kernel's process clocks) per delivered line, median (min–max) over the intervals; p50/p99 over every delivery of the measured intervals",
-		"flood control off for every server: coop -flood-penalty 0; ngircd's senders OPER and set user mode +F (ngircd has no setting to turn it off); InspIRCd's connect class fakelag off, threshold and commandrate 10^6",
+		"flood control off for every server: coop -flood-penalty 0; ngircd's senders OPER and set user mode +F (ngircd has no setting to turn it off); InspIRCd's connect class fakelag off, threshold and commandrate 10^6; Ergo's fakelag off",
 	}
 	for _, s := range r.IRC {
 		what := s.What
