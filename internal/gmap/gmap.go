@@ -25,24 +25,39 @@ const tombstone = 1 // a deleted key; g pointers are never 1
 // Map is a map from goroutine tokens to *T. The zero value is empty and
 // ready to use.
 type Map[T any] struct {
-	mu  sync.Mutex
-	tab atomic.Pointer[table[T]]
+	mu       sync.Mutex
+	tab      atomic.Pointer[table[T]]
+	rebuilds int // under mu, for tests
 }
 
+// A table is open addressing with linear probing. A key and its value
+// share a slot, so that a lookup touches one cache line, not one in a
+// key array and another in a value array: at 10,000 goroutines the table
+// is larger than the caches, and each lookup for another goroutine than
+// the last is a miss.
+//
+// Occupancy, counting deleted slots (tombstones), is kept at most 3/4; a
+// rebuild sizes the new table so that the live entries fill at most 3/8
+// of it. Between two rebuilds at least 3/8 of the slots are thus
+// inserted, so a rebuild (O(n)) costs O(1) per insertion even under
+// connection churn, where every insertion may leave a tombstone behind;
+// and a table holds 16 bytes times 8/3 to 16/3 slots per entry (43 to 85
+// bytes), where rebuilding to a quarter and growing at a half held 64 to
+// 128.
 type table[T any] struct {
 	mask  uintptr
-	keys  []atomic.Uintptr
-	vals  []atomic.Pointer[T]
+	slots []slot[T]
 	live  int // under Map.mu
 	tombs int // under Map.mu
 }
 
+type slot[T any] struct {
+	key atomic.Uintptr
+	val atomic.Pointer[T]
+}
+
 func newTable[T any](size int) *table[T] {
-	return &table[T]{
-		mask: uintptr(size - 1),
-		keys: make([]atomic.Uintptr, size),
-		vals: make([]atomic.Pointer[T], size),
-	}
+	return &table[T]{mask: uintptr(size - 1), slots: make([]slot[T], size)}
 }
 
 // hash spreads g pointers, which are aligned and allocated close
@@ -58,9 +73,10 @@ func (m *Map[T]) Load(g uintptr) *T {
 		return nil
 	}
 	for i := hash(g) & t.mask; ; i = (i + 1) & t.mask {
-		switch t.keys[i].Load() {
+		s := &t.slots[i]
+		switch s.key.Load() {
 		case g:
-			return t.vals[i].Load()
+			return s.val.Load()
 		case 0:
 			return nil
 		}
@@ -72,14 +88,15 @@ func (m *Map[T]) Store(g uintptr, v *T) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	t := m.tab.Load()
-	if t == nil || 2*(t.live+t.tombs+1) > len(t.keys) {
+	if t == nil || 4*(t.live+t.tombs+1) > 3*len(t.slots) {
 		t = m.rebuild(t)
 	}
 	free := -1
 	for i := hash(g) & t.mask; ; i = (i + 1) & t.mask {
-		switch k := t.keys[i].Load(); k {
+		s := &t.slots[i]
+		switch k := s.key.Load(); k {
 		case g:
-			t.vals[i].Store(v)
+			s.val.Store(v)
 			return
 		case tombstone:
 			if free < 0 {
@@ -92,8 +109,9 @@ func (m *Map[T]) Store(g uintptr, v *T) {
 			} else {
 				t.tombs--
 			}
-			t.vals[free].Store(v)
-			t.keys[free].Store(g)
+			f := &t.slots[free]
+			f.val.Store(v)
+			f.key.Store(g)
 			t.live++
 			return
 		}
@@ -109,10 +127,11 @@ func (m *Map[T]) Delete(g uintptr) {
 		return
 	}
 	for i := hash(g) & t.mask; ; i = (i + 1) & t.mask {
-		switch t.keys[i].Load() {
+		s := &t.slots[i]
+		switch s.key.Load() {
 		case g:
-			t.vals[i].Store(nil)
-			t.keys[i].Store(tombstone)
+			s.val.Store(nil)
+			s.key.Store(tombstone)
 			t.live--
 			t.tombs++
 			return
@@ -123,28 +142,30 @@ func (m *Map[T]) Delete(g uintptr) {
 }
 
 // rebuild publishes a new table holding the live entries of t, sized for
-// at most a quarter of it to be in use.
+// them to fill at most 3/8 of it (see table).
 func (m *Map[T]) rebuild(t *table[T]) *table[T] {
+	m.rebuilds++
 	size, live := 64, 0
 	if t != nil {
 		live = t.live
 	}
-	for size < 4*(live+1) {
+	for 8*(live+1) > 3*size {
 		size *= 2
 	}
 	nt := newTable[T](size)
 	if t != nil {
-		for i := range t.keys {
-			k := t.keys[i].Load()
+		for i := range t.slots {
+			s := &t.slots[i]
+			k := s.key.Load()
 			if k == 0 || k == tombstone {
 				continue
 			}
 			j := hash(k) & nt.mask
-			for nt.keys[j].Load() != 0 {
+			for nt.slots[j].key.Load() != 0 {
 				j = (j + 1) & nt.mask
 			}
-			nt.vals[j].Store(t.vals[i].Load())
-			nt.keys[j].Store(k)
+			nt.slots[j].val.Store(s.val.Load())
+			nt.slots[j].key.Store(k)
 			nt.live++
 		}
 	}

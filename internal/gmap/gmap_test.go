@@ -56,8 +56,43 @@ func TestTombstoneChurn(t *testing.T) {
 	if m.Load(0x5000) != keep {
 		t.Fatal("long-lived key lost")
 	}
-	if tab := m.tab.Load(); len(tab.keys) > 1024 {
-		t.Errorf("table grew to %d slots for 1 live key", len(tab.keys))
+	if tab := m.tab.Load(); len(tab.slots) > 1024 {
+		t.Errorf("table grew to %d slots for 1 live key", len(tab.slots))
+	}
+}
+
+// TestChurnAtScale: with 10,000 live keys and connections coming and going
+// (each new key stored, an old one deleted), the table stays dense and
+// rebuilds stay rare: a rebuild is O(n), so one every few insertions would
+// be a storm.
+func TestChurnAtScale(t *testing.T) {
+	var m Map[val]
+	const live, churn = 10000, 200000
+	key := func(i int) uintptr { return uintptr(i+1) * 448 }
+	for i := range live {
+		m.Store(key(i), &val{key(i)})
+	}
+	grown := m.rebuilds
+	for i := range churn {
+		m.Delete(key(i))
+		m.Store(key(live+i), &val{key(live + i)})
+	}
+	if n := m.Len(); n != live {
+		t.Fatalf("Len = %d, want %d", n, live)
+	}
+	for i := churn; i < churn+live; i++ {
+		if v := m.Load(key(i)); v == nil || v.g != key(i) {
+			t.Fatalf("key %d lost", i)
+		}
+	}
+	slots := len(m.tab.Load().slots)
+	if perKey := float64(slots*16) / live; perKey > 16*16/3.0 {
+		t.Errorf("%d slots of 16 bytes for %d keys: %.0f bytes a key, want at most %.0f", slots, live, perKey, 16*16/3.0)
+	}
+	// Each rebuild leaves at least 3/8 of the table to fill: with 32,768
+	// slots, one per 12,288 insertions at most.
+	if r, most := m.rebuilds-grown, churn/(3*slots/8)+1; r > most {
+		t.Errorf("%d rebuilds for %d insertions into a table of %d slots, want at most %d", r, churn, slots, most)
 	}
 }
 
