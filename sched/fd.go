@@ -37,25 +37,54 @@ import (
 // starts not readable and not writable; epoll reports the current state
 // at once as a first edge.
 type FD struct {
+	// An FD is 128 bytes, a size class of its own, so Go allocates it on
+	// a 128-byte boundary: the first cache line holds everything an
+	// event, a read and a write touch (a session at thousands of
+	// connections finds its FD cold on every request), the second what
+	// closing it and deadlines need. The deadline timers, 64 bytes, are
+	// allocated on the first deadline.
+	rd, wr fdDir
 	s      *Scheduler
-	sysfd  int
 	seq    uint32
 	closed bool
-	rd, wr fdDir
 
-	// Closing when the scheduler is not running, from any goroutine.
+	sysfd     int
+	tm        *fdTimers // the deadlines, once one is set
 	closeMu   sync.Mutex
-	sysClosed bool
+	sysClosed bool // under closeMu: closing when the scheduler is not running, from any goroutine
+	_         [32]byte
 }
 
 // fdDir is one direction of an FD.
 type fdDir struct {
+	waiters taskRing    // tasks in WaitRead or WaitWrite
+	hook    func(error) // SetReadHook's or SetWriteHook's function while armed
 	ready   bool
 	hup     bool // reading: the peer hung up; readable from now on
 	expired bool // the deadline has passed
-	waiters taskList
-	timer   timer       // the deadline, when pending
-	hook    func(error) // SetReadHook's or SetWriteHook's function while armed
+}
+
+// fdTimers are an FD's deadlines.
+type fdTimers struct {
+	rd, wr timer
+}
+
+// timers returns f's deadline timers, allocating them on first need.
+func (f *FD) timers() *fdTimers {
+	if f.tm == nil {
+		f.tm = &fdTimers{}
+		f.tm.rd.init(f, fdTimerRead)
+		f.tm.wr.init(f, fdTimerWrite)
+	}
+	return f.tm
+}
+
+// timer returns the deadline timer of direction d.
+func (f *FD) timer(d *fdDir) *timer {
+	if d == &f.rd {
+		return &f.timers().rd
+	}
+	return &f.timers().wr
 }
 
 // Timer arguments of an FD.
@@ -85,8 +114,6 @@ func (s *Scheduler) register(fd int, exclusive bool) (*FD, error) {
 	}
 	s.fdSeq++
 	f := &FD{s: s, sysfd: fd, seq: s.fdSeq}
-	f.rd.timer.init(f, fdTimerRead)
-	f.wr.timer.init(f, fdTimerWrite)
 	add := s.poller.add
 	if exclusive {
 		add = s.poller.addExclusive
@@ -333,15 +360,19 @@ func (s *Scheduler) setFDDeadline(f *FD, d *fdDir, when int64) {
 	switch {
 	case when == 0:
 		d.expired = false
-		s.timers.stop(&d.timer)
+		if f.tm != nil {
+			s.timers.stop(f.timer(d))
+		}
 	case when <= s.nanotime():
-		s.timers.stop(&d.timer)
+		if f.tm != nil {
+			s.timers.stop(f.timer(d))
+		}
 		d.expired = true
 		s.wakeAll(d, os.ErrDeadlineExceeded)
 		f.runHook(d, os.ErrDeadlineExceeded)
 	default:
 		d.expired = false
-		s.timers.set(&d.timer, when)
+		s.timers.set(f.timer(d), when)
 	}
 }
 
@@ -369,8 +400,10 @@ func (f *FD) closeOnThread() error {
 		s.nFDs--
 		s.poller.del(f.sysfd) // closing the descriptor unregisters it anyway
 	}
-	s.timers.stop(&f.rd.timer)
-	s.timers.stop(&f.wr.timer)
+	if f.tm != nil {
+		s.timers.stop(&f.tm.rd)
+		s.timers.stop(&f.tm.wr)
+	}
 	s.wakeAll(&f.rd, ErrClosed)
 	s.wakeAll(&f.wr, ErrClosed)
 	f.runHook(&f.rd, ErrClosed)

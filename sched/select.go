@@ -168,12 +168,13 @@ func selectCases(t *Task, cs []Case, timeout time.Duration) (int, error) {
 	}
 	s := t.s
 	if timeout > 0 {
-		s.timers.set(&t.timer, deadlineAfter(s.freshNanotime(), timeout))
-		t.timer.arg = timerTimeout
+		tm := t.timer()
+		s.timers.set(tm, deadlineAfter(s.freshNanotime(), timeout))
+		tm.arg = timerTimeout
 	}
 	err := s.block(t, waitSelect, nil, cancel)
-	if t.timer.pending() {
-		s.timers.stop(&t.timer)
+	if t.timerPending() {
+		s.timers.stop(&t.x.timer)
 	}
 	idx := -1
 	if head != nil {

@@ -43,10 +43,14 @@ func (s *Scheduler) Stats() Stats {
 
 func (s *Scheduler) statsOnThread() Stats {
 	w, idle := s.grp.Live()
+	runnable := 0
+	for t := s.runq.head; t != nil; t = t.next {
+		runnable++
+	}
 	return Stats{
 		Tasks:    s.nTasks,
-		Runnable: s.runq.n,
-		Blocked:  s.nTasks - s.runq.n - boolInt(s.cur != nil),
+		Runnable: runnable,
+		Blocked:  s.nTasks - runnable - boolInt(s.cur != nil),
 		Timers:   s.timers.len(),
 		FDs:      s.nFDs,
 		Workers:  w,

@@ -29,35 +29,72 @@ func (st taskState) String() string {
 // one scheduler run one at a time on its thread and switch only when one
 // blocks or yields, so they share memory without locks.
 type Task struct {
-	s     *Scheduler
-	fn    func()
-	w     *worker // the goroutine running fn, from its first run to its end
-	id    uint64  // set by Go; read from any goroutine
-	state taskState
+	// A Task is 128 bytes, a size class of its own, so Go allocates it on
+	// a 128-byte boundary: the first cache line holds what a wake-up, a
+	// run-queue pass and a switch touch, the second what a block writes
+	// and the task's start, end and reports read. What few tasks need
+	// (the join state of Go's handles, a timer) is behind x. At thousands
+	// of parked tasks each wake-up finds its task cold in the cache: two
+	// lines, not four, are what it pays.
+	s          *Scheduler
+	w          *worker // the goroutine running fn, from its first run to its end
+	next, prev *Task   // the run queue or one wait queue (a task is in at most one)
+	wakeErr    error   // what the blocking call returns
+	waitSeq    uint32  // which wait a cross-thread wake is for
+	state      taskState
+	why        waitReason // while blocked
 
-	// While blocked.
-	why     waitReason
-	on      any      // what it waits on, for Dump: a Stringer, string or func
-	cancel  canceler // removes the task from where it waits, on interrupt
-	waitSeq uint32   // which wait a cross-thread wake is for
-	wakeErr error    // what the blocking call returns
+	interruptPending bool   // Interrupt arrived while not interruptibly blocked
+	pooled           bool   // started by Spawn: recycled when it ends
+	id               uint64 // set by Go; read from any goroutine
 
-	interruptPending bool // Interrupt arrived while not interruptibly blocked
-	pooled           bool // started by Spawn: recycled when it ends
+	// While blocked, for Dump and Interrupt; left stale after the wake.
+	on     any      // what it waits on, for Dump: a Stringer, string or func
+	cancel canceler // removes the task from where it waits, on interrupt
 
-	// Links: next/prev for the run queue or one wait queue (a task is in
-	// at most one); allNext/allPrev for the scheduler's list of tasks.
-	next, prev       *Task
-	allNext, allPrev *Task
-	timer            timer // Sleep and timeouts of waits
+	fn               func()
+	allNext, allPrev *Task      // the scheduler's list of live tasks
+	x                *taskExtra // allocated on first need; kept when a Spawn task is recycled
+}
 
-	// Joining.
+// taskExtra is what few tasks need, kept off the Task so that the Task
+// stays two cache lines. Per-task data that is not on the hot path of a
+// blocking call (names, task-local values, contexts) belongs here too.
+type taskExtra struct {
+	timer timer     // Sleep and the timeouts of waits (Select)
+	join  joinState // Go's tasks only: Spawn's have no handle to wait on
+}
+
+// joinState is the state of a task started by Go, whose *Task is a Wait
+// handle.
+type joinState struct {
 	result error                         // nil, or the *PanicError of a handled panic
 	joiner *Task                         // the first task waiting for this one to end
 	more   *[]*Task                      // any others
 	done   atomic.Pointer[chan struct{}] // for goroutines waiting: closed at the end
 	ended  atomic.Bool                   // set, after result, when the task ends
 }
+
+// goTask is a task started by Go, allocated with its extra in one piece.
+type goTask struct {
+	t Task
+	x taskExtra
+}
+
+// extra returns t's extra, allocating it on first need.
+func (t *Task) extra() *taskExtra {
+	if t.x == nil {
+		t.x = &taskExtra{}
+		t.x.timer.init(t, timerSleep)
+	}
+	return t.x
+}
+
+// timer returns t's own timer, for Sleep and timeouts.
+func (t *Task) timer() *timer { return &t.extra().timer }
+
+// timerPending reports whether t's own timer is set, without allocating.
+func (t *Task) timerPending() bool { return t.x != nil && t.x.timer.pending() }
 
 // closedChan is what done holds once the task has ended.
 var closedChan = func() *chan struct{} {
@@ -68,25 +105,29 @@ var closedChan = func() *chan struct{} {
 
 // markEnded publishes the end of t to goroutines in Wait: result was
 // written before, and is read after they see ended or the closed channel.
-func (t *Task) markEnded() {
-	t.ended.Store(true)
-	if p := t.done.Swap(closedChan); p != nil && p != closedChan {
+func (j *joinState) markEnded() {
+	j.ended.Store(true)
+	if p := j.done.Swap(closedChan); p != nil && p != closedChan {
 		close(*p)
 	}
 }
 
-// waitEnded blocks the calling goroutine (not a task) until t has ended.
-func (t *Task) waitEnded() {
-	if t.ended.Load() {
+// waitEnded blocks the calling goroutine (not a task) until the task has
+// ended.
+func (j *joinState) waitEnded() {
+	if j.ended.Load() {
 		return
 	}
 	c := make(chan struct{})
-	if !t.done.CompareAndSwap(nil, &c) {
-		<-*t.done.Load() // another waiter's channel, or closedChan
+	if !j.done.CompareAndSwap(nil, &c) {
+		<-*j.done.Load() // another waiter's channel, or closedChan
 		return
 	}
 	<-c
 }
+
+// join returns t's join state: t must have been started by Go.
+func (t *Task) join() *joinState { return &t.x.join }
 
 // String returns a short description such as "task 7".
 func (t *Task) String() string { return fmt.Sprintf("task %d", t.id) }
@@ -107,8 +148,8 @@ func (t *Task) describe() string {
 		default:
 			fmt.Fprintf(&b, " (%v)", on)
 		}
-		if t.timer.pending() {
-			fmt.Fprintf(&b, ", timer in %v", time.Duration(t.timer.when-t.s.nanotime()))
+		if t.timerPending() {
+			fmt.Fprintf(&b, ", timer in %v", time.Duration(t.x.timer.when-t.s.nanotime()))
 		}
 	}
 	if t.fn != nil {
@@ -175,10 +216,10 @@ type canceler interface {
 }
 
 // taskList is an intrusive FIFO of tasks through next/prev, or through
-// allNext/allPrev for the scheduler's list of all tasks.
+// allNext/allPrev for the scheduler's list of all tasks. It keeps no
+// count: it sits in every descriptor direction and sync primitive.
 type taskList struct {
 	head, tail *Task
-	n          int
 }
 
 func (l *taskList) empty() bool { return l.head == nil }
@@ -192,7 +233,6 @@ func (l *taskList) push(t *Task) {
 		l.head = t
 	}
 	l.tail = t
-	l.n++
 }
 
 func (l *taskList) pushFront(t *Task) {
@@ -204,7 +244,6 @@ func (l *taskList) pushFront(t *Task) {
 		l.tail = t
 	}
 	l.head = t
-	l.n++
 }
 
 func (l *taskList) pop() *Task {
@@ -227,7 +266,51 @@ func (l *taskList) remove(t *Task) {
 		l.tail = t.prev
 	}
 	t.next, t.prev = nil, nil
-	l.n--
+}
+
+// taskRing is an intrusive FIFO of tasks through next/prev, kept as a
+// ring so that one pointer holds it: a descriptor direction's waiters,
+// which fit with the rest of an FD in one cache line. Usually it holds
+// one task or none.
+type taskRing struct {
+	head *Task // the oldest; head.prev is the newest
+}
+
+func (r *taskRing) empty() bool { return r.head == nil }
+
+func (r *taskRing) push(t *Task) {
+	h := r.head
+	if h == nil {
+		t.next, t.prev = t, t
+		r.head = t
+		return
+	}
+	tail := h.prev
+	t.next, t.prev = h, tail
+	tail.next = t
+	h.prev = t
+}
+
+func (r *taskRing) pop() *Task {
+	t := r.head
+	if t != nil {
+		r.remove(t)
+	}
+	return t
+}
+
+// remove takes t, which must be in r, out of it.
+func (r *taskRing) remove(t *Task) {
+	if t.next == t {
+		r.head = nil
+	} else {
+		t.prev.next = t.next
+		t.next.prev = t.prev
+		if r.head == t {
+			r.head = t.next
+		}
+	}
+	t.next, t.prev = nil, nil
 }
 
 func (l *taskList) pushAll(t *Task) {
@@ -239,7 +322,6 @@ func (l *taskList) pushAll(t *Task) {
 		l.head = t
 	}
 	l.tail = t
-	l.n++
 }
 
 func (l *taskList) removeAll(t *Task) {
@@ -254,7 +336,6 @@ func (l *taskList) removeAll(t *Task) {
 		l.tail = t.allPrev
 	}
 	t.allNext, t.allPrev = nil, nil
-	l.n--
 }
 
 // Go starts a task running fn and returns it. Called from a task of s, it
@@ -266,8 +347,10 @@ func (s *Scheduler) Go(fn func()) *Task {
 	if fn == nil {
 		panic("sched: Go with nil fn")
 	}
-	t := &Task{s: s, fn: fn, id: s.ids.Add(1)}
-	t.timer.init(t, timerSleep)
+	g := &goTask{}
+	t := &g.t
+	*t = Task{s: s, fn: fn, id: s.ids.Add(1), x: &g.x}
+	g.x.timer.init(t, timerSleep)
 	if s.group != nil {
 		s.group.taskStarted()
 	}
@@ -305,7 +388,6 @@ func (s *Scheduler) Spawn(fn func()) {
 			s.nFree--
 		} else {
 			t = &Task{s: s, pooled: true}
-			t.timer.init(t, timerSleep)
 		}
 		t.fn = fn
 		t.id = s.ids.Add(1)
@@ -316,7 +398,6 @@ func (s *Scheduler) Spawn(fn func()) {
 		return
 	}
 	t := &Task{s: s, fn: fn, id: s.ids.Add(1), pooled: true}
-	t.timer.init(t, timerSleep)
 	if s.group != nil {
 		s.group.taskStarted()
 	}
@@ -338,8 +419,8 @@ func (s *Scheduler) recycle(t *Task) {
 	if s.nFree >= maxFreeTasks {
 		return
 	}
-	seq := t.waitSeq
-	*t = Task{s: s, pooled: true, waitSeq: seq, timer: t.timer}
+	seq, x := t.waitSeq, t.x
+	*t = Task{s: s, pooled: true, waitSeq: seq, x: x}
 	t.next = s.freeTasks
 	s.freeTasks = t
 	s.nFree++
@@ -363,8 +444,11 @@ func (t *Task) abandon() {
 		g.taskEnded()
 	}
 	t.state = taskDone
-	t.result = ErrStopped
-	t.markEnded()
+	if !t.pooled {
+		j := t.join()
+		j.result = ErrStopped
+		j.markEnded()
+	}
 }
 
 // attach gives t, which has not run yet, a worker goroutine.
@@ -425,12 +509,12 @@ func (s *Scheduler) call(t *Task) {
 	defer func() {
 		if p := recover(); p != nil {
 			if p == unwindSignal {
-				t.result = ErrStopped
+				t.setResult(ErrStopped)
 				return
 			}
 			pe := &PanicError{Task: t.String(), Value: p, Stack: debug.Stack()}
 			if h := s.opts.panicHandler; h != nil {
-				t.result = pe
+				t.setResult(pe)
 				h(t, pe)
 				return
 			}
@@ -440,6 +524,13 @@ func (s *Scheduler) call(t *Task) {
 		}
 	}()
 	t.fn()
+}
+
+// setResult records what Wait returns, for a task that has a handle.
+func (t *Task) setResult(err error) {
+	if !t.pooled {
+		t.join().result = err
+	}
 }
 
 // unwindSignal is the panic with which a task blocked at the end of Run
@@ -456,28 +547,29 @@ func (*unwindError) Error() string {
 // finishTask ends t: it leaves the task lists and its joiners wake.
 func (s *Scheduler) finishTask(t *Task) {
 	t.state = taskDone
-	if t.timer.pending() {
-		s.timers.stop(&t.timer)
+	if t.timerPending() {
+		s.timers.stop(&t.x.timer)
 	}
 	s.nTasks--
 	s.all.removeAll(t)
-	if j := t.joiner; j != nil {
-		t.joiner = nil
-		s.wakeJoiner(j)
-	}
-	if t.more != nil {
-		for _, j := range *t.more {
-			s.wakeJoiner(j)
-		}
-		t.more = nil
-	}
 	if g := s.group; g != nil {
 		g.taskEnded()
 	}
 	if t.pooled {
-		return // no handle: nobody outside can be waiting
+		return // no handle: nobody can be waiting
 	}
-	t.markEnded()
+	js := t.join()
+	if j := js.joiner; j != nil {
+		js.joiner = nil
+		s.wakeJoiner(j)
+	}
+	if js.more != nil {
+		for _, j := range *js.more {
+			s.wakeJoiner(j)
+		}
+		js.more = nil
+	}
+	js.markEnded()
 }
 
 // wakeJoiner wakes a task waiting for one of s to end: directly, or
@@ -584,9 +676,7 @@ func (s *Scheduler) wake(t *Task, err error) {
 	if t.why.external() {
 		s.nExternal--
 	}
-	t.why = waitNone
-	t.on = nil
-	t.cancel = nil
+	t.why = waitNone // on and cancel are left stale: they are in the Task's second line
 	t.waitSeq++
 	t.wakeErr = err
 	t.state = taskRunnable
@@ -636,19 +726,19 @@ func (t *Task) Wait() error {
 		s := c.s
 		if t.s == s {
 			if t.state == taskDone {
-				return t.result
+				return t.join().result
 			}
 			t.addJoiner(c)
 			if err := s.block(c, waitJoin, t, joinCanceler{t}); err != nil {
 				return err
 			}
-			return t.result
+			return t.join().result
 		}
 		return t.waitFromOtherScheduler(c)
 	}
 	mustNotBlockThread("Task.Wait")
-	t.waitEnded()
-	return t.result
+	t.join().waitEnded()
+	return t.join().result
 }
 
 // waitFromOtherScheduler joins t, of another scheduler, from task c: c
@@ -666,42 +756,43 @@ func (t *Task) waitFromOtherScheduler(c *Task) error {
 	}})
 	if !registered {
 		// t's scheduler has finished, so t has ended (or was abandoned).
-		t.waitEnded()
-		return t.result
+		t.join().waitEnded()
+		return t.join().result
 	}
 	// Not interruptible: t's scheduler holds a reference to c until t ends.
 	if err := s.block(c, waitJoinExternal, t, nil); err != nil {
 		return err
 	}
-	return t.result
+	return t.join().result
 }
 
 func (t *Task) addJoiner(c *Task) {
+	j := t.join()
 	switch {
-	case t.joiner == nil:
-		t.joiner = c
-	case t.more == nil:
-		t.more = &[]*Task{c}
+	case j.joiner == nil:
+		j.joiner = c
+	case j.more == nil:
+		j.more = &[]*Task{c}
 	default:
-		*t.more = append(*t.more, c)
+		*j.more = append(*j.more, c)
 	}
 }
 
 // joinCanceler takes a task off t's joiners.
 type joinCanceler struct{ t *Task }
 
-func (j joinCanceler) cancelWait(c *Task) {
-	t := j.t
-	if t.joiner == c {
-		t.joiner = nil
+func (jc joinCanceler) cancelWait(c *Task) {
+	j := jc.t.join()
+	if j.joiner == c {
+		j.joiner = nil
 		return
 	}
-	if t.more == nil {
+	if j.more == nil {
 		return
 	}
-	for i, x := range *t.more {
+	for i, x := range *j.more {
 		if x == c {
-			*t.more = append((*t.more)[:i], (*t.more)[i+1:]...)
+			*j.more = append((*j.more)[:i], (*j.more)[i+1:]...)
 			return
 		}
 	}
@@ -801,11 +892,12 @@ func (s *Scheduler) sleep(t *Task, d time.Duration) error {
 		Yield()
 		return nil
 	}
-	s.timers.set(&t.timer, s.freshNanotime()+int64(d)) // at least d from now
-	t.timer.arg = timerSleep
+	tm := t.timer()
+	s.timers.set(tm, s.freshNanotime()+int64(d)) // at least d from now
+	tm.arg = timerSleep
 	err := s.block(t, waitSleep, nil, sleepCanceler{})
-	if t.timer.pending() {
-		s.timers.stop(&t.timer)
+	if tm.pending() {
+		s.timers.stop(tm)
 	}
 	return err
 }
