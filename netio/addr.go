@@ -183,3 +183,66 @@ func resolvePort(network, s string) (int, error) {
 	sched.Offload(func() { p, err = net.LookupPort(network, s) })
 	return p, err
 }
+
+// A rawAddr is an IPv4 or IPv6 socket address as the kernel reported it,
+// kept inline in a Conn and made into a net.Addr only when someone asks:
+// an accepted connection whose addresses nobody reads costs no address
+// objects (a *net.TCPAddr and its IP slice each side, 112 bytes and four
+// allocations a connection before).
+type rawAddr struct {
+	ip   [16]byte // IPv4 in the first 4 bytes
+	zone uint32   // IPv6 scope (interface index)
+	port uint16
+	kind uint8 // 0: none, 4: IPv4, 6: IPv6
+}
+
+// rawFromSockaddr keeps an IPv4 or IPv6 socket address; other families
+// give the zero rawAddr.
+func rawFromSockaddr(sa unix.Sockaddr) rawAddr {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		a := rawAddr{port: uint16(sa.Port), kind: 4}
+		copy(a.ip[:], sa.Addr[:])
+		return a
+	case *unix.SockaddrInet6:
+		return rawAddr{ip: sa.Addr, zone: sa.ZoneId, port: uint16(sa.Port), kind: 6}
+	}
+	return rawAddr{}
+}
+
+// rawFromAddr keeps a bound TCP address, unless it is a wildcard (the
+// local address of an accepted connection is then the one the client
+// reached, which only getsockname tells).
+func rawFromAddr(a net.Addr) (rawAddr, bool) {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || ta.IP.IsUnspecified() {
+		return rawAddr{}, false
+	}
+	if ip4 := ta.IP.To4(); ip4 != nil && len(ta.IP) == net.IPv4len {
+		r := rawAddr{port: uint16(ta.Port), kind: 4}
+		copy(r.ip[:], ip4)
+		return r, true
+	}
+	if len(ta.IP) != net.IPv6len || ta.Zone != "" {
+		return rawAddr{}, false // keep it simple: the caller asks the kernel
+	}
+	r := rawAddr{port: uint16(ta.Port), kind: 6}
+	copy(r.ip[:], ta.IP)
+	return r, true
+}
+
+// netAddr makes the net.Addr of a for a stream network: a new
+// *net.TCPAddr, as package net would report it, or nil if a is empty.
+func (a *rawAddr) netAddr() net.Addr {
+	switch a.kind {
+	case 4:
+		return &net.TCPAddr{IP: net.IP(append([]byte(nil), a.ip[:4]...)), Port: int(a.port)}
+	case 6:
+		zone := ""
+		if a.zone != 0 {
+			zone = zoneName(int(a.zone))
+		}
+		return &net.TCPAddr{IP: net.IP(append([]byte(nil), a.ip[:]...)), Port: int(a.port), Zone: zone}
+	}
+	return nil
+}

@@ -20,26 +20,32 @@ import (
 // goroutines: see the package comment for what that costs off the
 // scheduler's thread.
 type Conn struct {
-	s      *sched.Scheduler
-	fd     *sched.FD
-	sysfd  int
-	net    string
-	laddr  net.Addr
-	raddr  net.Addr
-	stream bool
+	// A Conn is 192 bytes, a size class whose objects Go places on 64-byte
+	// boundaries: the first cache line holds everything a Read, a Write
+	// and a ready-mode call touch, so that a session at thousands of
+	// connections, which finds its Conn cold on every request, pays one
+	// line for it. The rest is for errors, addresses and the server.
+	wlock   writeLock // a Write that parks midway keeps others out
+	s       *sched.Scheduler
+	fd      *sched.FD
+	value   any // the user's (SetValue)
+	sysfd   int
+	readers int32 // tasks parked in Read (task-mode Shutdown, see Server)
+	stream  bool
+	reset   bool // rerr is set
 
-	// Task-mode Shutdown (see Server), on the scheduler thread. They sit
-	// in stream's padding: the Conn does not grow for them.
-	reqOpen  bool  // a byte was read since the last write: a request has begun
-	shutIdle bool  // the Server is shutting down: a Read that would wait for a next request ends
-	readers  int32 // tasks parked in Read
+	// Task-mode Shutdown (see Server), on the scheduler thread.
+	reqOpen  bool // a byte was read since the last write: a request has begun
+	shutIdle bool // the Server is shutting down: a Read that would wait for a next request ends
 
 	// On the scheduler thread.
-	wlock writeLock // a Write that parks midway keeps others out
-	rerr  error     // a reset, remembered: later reads fail the same way
-	rd    *Reader   // the Reader made last for c, whose buffer the server gives back
+	rerr error   // a reset, remembered: later reads fail the same way
+	rd   *Reader // the Reader made last for c, whose buffer the server gives back
 
-	value any          // the user's (SetValue)
+	net          string
+	laddr, raddr net.Addr // set when made, or by a PROXY header; else made from la, ra on demand
+	la, ra       rawAddr  // an accepted TCP connection's addresses, as the kernel gave them
+
 	proxy *ProxyHeader // the PROXY header the connection began with (proxyproto_conn.go)
 }
 
@@ -93,7 +99,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 	if err := fd.CheckRead(); err != nil {
 		return 0, c.readWaitErr(err)
 	}
-	if c.rerr != nil {
+	if c.reset {
 		return 0, c.rerr
 	}
 	if len(b) == 0 {
@@ -179,7 +185,7 @@ func (c *Conn) readForeign(b []byte) (n int, err error) {
 func (c *Conn) readErr(e syscall.Errno) error {
 	err := c.opError("read", errnoErr("read", e))
 	if e == syscall.ECONNRESET || e == syscall.ETIMEDOUT || e == syscall.EHOSTUNREACH {
-		c.rerr = err
+		c.rerr, c.reset = err, true
 	}
 	return err
 }
@@ -319,11 +325,24 @@ func (c *Conn) CloseWrite() error {
 	return c.opError("close", c.shutdown(unix.SHUT_WR))
 }
 
-// LocalAddr returns the local address.
-func (c *Conn) LocalAddr() net.Addr { return c.laddr }
+// LocalAddr returns the local address. For an accepted TCP connection it
+// is made on each call from what the kernel reported, which the Conn keeps
+// in a few bytes (it may be called from any goroutine; each caller gets
+// its own *net.TCPAddr, as from package net).
+func (c *Conn) LocalAddr() net.Addr {
+	if c.laddr != nil {
+		return c.laddr
+	}
+	return c.la.netAddr()
+}
 
-// RemoteAddr returns the remote address.
-func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+// RemoteAddr returns the remote address, made on demand as LocalAddr's is.
+func (c *Conn) RemoteAddr() net.Addr {
+	if c.raddr != nil {
+		return c.raddr
+	}
+	return c.ra.netAddr()
+}
 
 // SetDeadline sets the read and write deadlines (see net.Conn). It may be
 // called from any goroutine, also while a Read or Write is blocked.
@@ -426,7 +445,7 @@ func (c *Conn) opError(op string, err error) error {
 	if _, ok := err.(*net.OpError); ok {
 		return err
 	}
-	src, addr := c.laddr, c.raddr
+	src, addr := c.LocalAddr(), c.RemoteAddr()
 	if op == "close" || op == "set" {
 		src = nil
 	}

@@ -179,7 +179,7 @@ func spliceConns(dst, src *Conn, remain int64) (written int64, handled bool, err
 	if err := src.fd.CheckRead(); err != nil {
 		return 0, true, err
 	}
-	if src.rerr != nil {
+	if src.reset {
 		return 0, true, src.rerr
 	}
 	dst.reqOpen = false // see Write
@@ -233,7 +233,7 @@ func (c *Conn) spliceReadError(err error) error {
 	}
 	rerr := c.opError("read", errnoErr("splice", e))
 	if e == syscall.ECONNRESET || e == syscall.ETIMEDOUT || e == syscall.EHOSTUNREACH {
-		c.rerr = rerr
+		c.rerr, c.reset = rerr, true
 	}
 	return rerr
 }

@@ -258,19 +258,25 @@ func (l *Listener) accept() (*Conn, error) {
 			// Package net sets no-delay on every TCP connection.
 			unix.SetsockoptInt(nfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		}
-		var raddr net.Addr
-		if rsa != nil {
-			raddr = sockaddrToAddr(l.net, rsa)
-		}
-		laddr := l.addr
-		if l.net != "unix" {
-			if lsa, err := unix.Getsockname(nfd); err == nil {
-				laddr = sockaddrToAddr(l.net, lsa)
-			}
-		}
-		c, err := newConn(l.s, nfd, l.net, laddr, raddr)
+		c, err := newConn(l.s, nfd, l.net, nil, nil)
 		if err != nil {
 			return nil, l.opError(err)
+		}
+		if l.net == "unix" {
+			c.laddr = l.addr
+			if rsa != nil {
+				c.raddr = sockaddrToAddr(l.net, rsa)
+			}
+			return c, nil
+		}
+		// Addresses are kept raw and made into net.Addrs on demand; a
+		// listener bound to one address needs no getsockname to know
+		// the local one.
+		c.ra = rawFromSockaddr(rsa)
+		if la, ok := rawFromAddr(l.addr); ok {
+			c.la = la
+		} else if lsa, err := unix.Getsockname(nfd); err == nil {
+			c.la = rawFromSockaddr(lsa)
 		}
 		return c, nil
 	}

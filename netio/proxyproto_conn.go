@@ -82,7 +82,7 @@ func (p *ProxyProtocol) timeout() time.Duration {
 
 // Trusts reports whether c's source may send a PROXY header.
 func (p *ProxyProtocol) Trusts(c *Conn) bool {
-	switch a := c.raddr.(type) {
+	switch a := c.RemoteAddr().(type) {
 	case *net.TCPAddr:
 		ip, ok := netip.AddrFromSlice(a.IP)
 		if !ok {
@@ -250,7 +250,7 @@ func (c *Conn) waitProxy() error {
 // connection is handed to anyone, so that no reader of RemoteAddr races
 // with it.
 func (c *Conn) applyProxy(h *ProxyHeader) {
-	h.Proxy = c.raddr
+	h.Proxy = c.RemoteAddr()
 	c.proxy = h
 	if h.Source != nil && h.Dest != nil {
 		c.raddr, c.laddr = h.Source, h.Dest
@@ -346,5 +346,5 @@ func (sh *shard) proxyLog(c *Conn, err error) {
 		more = fmt.Sprintf(" (%d more since the last report)", pc.unlogged)
 	}
 	pc.lastLog, pc.unlogged = now, 0
-	sh.srv.logf("netio: PROXY protocol: connection from %v closed: %v%s", c.raddr, err, more)
+	sh.srv.logf("netio: PROXY protocol: connection from %v closed: %v%s", c.RemoteAddr(), err, more)
 }

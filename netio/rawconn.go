@@ -30,7 +30,7 @@ type rawConn struct {
 // scheduler thread (see rawConn); Read and Write wait, parking the task,
 // for readiness between tries.
 func (c *Conn) SyscallConn() (syscall.RawConn, error) {
-	return &rawConn{s: c.s, fd: c.fd, sysfd: c.sysfd, net: c.net, laddr: c.laddr, wlock: &c.wlock}, nil
+	return &rawConn{s: c.s, fd: c.fd, sysfd: c.sysfd, net: c.net, laddr: c.LocalAddr(), wlock: &c.wlock}, nil
 }
 
 // run runs fn on the scheduler thread.

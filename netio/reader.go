@@ -133,7 +133,7 @@ func (r *Reader) read() error {
 	if err := fd.CheckRead(); err != nil {
 		return c.readWaitErr(err)
 	}
-	if c.rerr != nil {
+	if c.reset {
 		return c.rerr
 	}
 	for {

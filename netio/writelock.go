@@ -10,7 +10,12 @@ import "github.com/coopgo/coop/sched"
 // queue — and a write that finds another parked midway waits, in arrival
 // order, on a sched.Cond.
 type writeLock struct {
-	busy    bool
+	busy bool
+	slow *writeWait // made by the first write that has to wait
+}
+
+// writeWait is the part of a writeLock that only contention needs.
+type writeWait struct {
 	waiting int
 	mu      sched.Mutex
 	cond    *sched.Cond
@@ -27,15 +32,17 @@ func (l *writeLock) lock() error {
 }
 
 func (l *writeLock) lockSlow() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.cond == nil {
-		l.cond = sched.NewCond(&l.mu)
+	if l.slow == nil {
+		l.slow = &writeWait{}
+		l.slow.cond = sched.NewCond(&l.slow.mu)
 	}
-	l.waiting++
-	defer func() { l.waiting-- }()
+	w := l.slow
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.waiting++
+	defer func() { w.waiting-- }()
 	for l.busy {
-		if err := l.cond.Wait(); err != nil {
+		if err := w.cond.Wait(); err != nil {
 			return err
 		}
 	}
@@ -45,9 +52,9 @@ func (l *writeLock) lockSlow() error {
 
 func (l *writeLock) unlock() {
 	l.busy = false
-	if l.waiting > 0 {
-		l.mu.Lock()
-		l.cond.Signal()
-		l.mu.Unlock()
+	if w := l.slow; w != nil && w.waiting > 0 {
+		w.mu.Lock()
+		w.cond.Signal()
+		w.mu.Unlock()
 	}
 }

@@ -1,0 +1,47 @@
+//go:build linux || darwin || dragonfly || freebsd || netbsd || openbsd
+
+package netio
+
+import (
+	"testing"
+	"unsafe"
+)
+
+// TestConnLayout pins Conn's layout (see Conn): 192 bytes, a size class Go
+// allocates on 64-byte boundaries, with what Read, Write and a ready-mode
+// call touch in its first cache line.
+func TestConnLayout(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("the layout is planned for 64-bit platforms")
+	}
+	var c Conn
+	if got := unsafe.Sizeof(c); got != 192 {
+		t.Errorf("Conn is %d bytes, want 192", got)
+	}
+	hot := map[string]uintptr{
+		"wlock":    unsafe.Offsetof(c.wlock) + unsafe.Sizeof(c.wlock),
+		"s":        unsafe.Offsetof(c.s) + unsafe.Sizeof(c.s),
+		"fd":       unsafe.Offsetof(c.fd) + unsafe.Sizeof(c.fd),
+		"value":    unsafe.Offsetof(c.value) + unsafe.Sizeof(c.value),
+		"sysfd":    unsafe.Offsetof(c.sysfd) + unsafe.Sizeof(c.sysfd),
+		"readers":  unsafe.Offsetof(c.readers) + unsafe.Sizeof(c.readers),
+		"stream":   unsafe.Offsetof(c.stream) + unsafe.Sizeof(c.stream),
+		"reset":    unsafe.Offsetof(c.reset) + unsafe.Sizeof(c.reset),
+		"reqOpen":  unsafe.Offsetof(c.reqOpen) + unsafe.Sizeof(c.reqOpen),
+		"shutIdle": unsafe.Offsetof(c.shutIdle) + unsafe.Sizeof(c.shutIdle),
+	}
+	for name, end := range hot {
+		if end > 64 {
+			t.Errorf("Conn.%s ends at byte %d, outside the first cache line", name, end)
+		}
+	}
+	for i := range 100 {
+		c := &Conn{sysfd: i}
+		layoutSink = append(layoutSink, c) // on the heap
+		if a := uintptr(unsafe.Pointer(c)); a%64 != 0 {
+			t.Fatalf("a Conn allocated at %#x, not on a cache line", a)
+		}
+	}
+}
+
+var layoutSink []*Conn
