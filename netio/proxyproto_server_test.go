@@ -190,8 +190,12 @@ func TestServerProxyProtocolBadHeader(t *testing.T) {
 				{"half a header", mustV2(t, client4)[:20], false, true},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
-					c := dialT(t, ts.addr)
+					// Before the dial: the server's header deadline
+					// counts from its scheduler's clock, read when its
+					// host loop last polled, which can be before the
+					// dial returns here (never before it began).
 					start := time.Now()
+					c := dialT(t, ts.addr)
 					if len(tc.send) > 0 {
 						if _, err := c.Write(tc.send); err != nil {
 							t.Fatal(err)
