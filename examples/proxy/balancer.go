@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -23,6 +25,11 @@ type backend struct {
 	addr   string
 	up     atomic.Bool  // in rotation
 	active atomic.Int64 // connections to it now, dials in progress included
+
+	// With -shutdown-sessions: its connections, for the health checks to
+	// close when they take it out. A lock, taken twice a connection.
+	mu    sync.Mutex
+	conns map[*netio.Conn]struct{}
 }
 
 // A balancer picks backends and pairs client connections with them.
@@ -33,6 +40,9 @@ type balancer struct {
 	dialer   netio.Dialer
 	check    health
 	lastLog  atomic.Int64 // unix second of the last "no backend" report
+
+	sendProxy        bool // -send-proxy: a PROXY v2 header first on each backend connection
+	shutdownSessions bool // -shutdown-sessions: close a backend's connections when it is taken out
 }
 
 func newBalancer(list, policy string) (*balancer, error) {
@@ -120,6 +130,18 @@ func (b *balancer) serve(client *netio.Conn) {
 	}
 	defer be.active.Add(-1)
 	defer server.Close()
+	if b.sendProxy {
+		if err := sendProxyHeader(server, client); err != nil {
+			if !quietError(err) {
+				logger.Printf("%v -> %s: PROXY header: %v", client.RemoteAddr(), be.addr, err)
+			}
+			return
+		}
+	}
+	if b.shutdownSessions {
+		be.track(server)
+		defer be.untrack(server)
+	}
 	// Client to server in a second task, server to client in this one.
 	up := s.Go(func() { carry(server, client) })
 	carry(client, server)
@@ -171,13 +193,18 @@ func (b *balancer) noBackend(client *netio.Conn) {
 // health is the configuration of the health checks.
 type health struct {
 	interval   time.Duration
+	timeout    time.Duration // a whole check, connect to answer
 	dialer     netio.Dialer
 	fall, rise int
+	path       string // HTTP checks: GET path; "": a TCP connect
+	sendProxy  bool   // a PROXY v2 LOCAL header first, as the backends expect one
+	b          *balancer
 }
 
 // startHealthChecks starts a task per backend on s that checks it every
 // interval. The tasks end when interrupted.
 func (b *balancer) startHealthChecks(s *sched.Scheduler) []*sched.Task {
+	b.check.b = b
 	var ts []*sched.Task
 	for _, be := range b.backends {
 		ts = append(ts, s.Go(func() { b.check.run(s, be, logger) }))
@@ -185,7 +212,7 @@ func (b *balancer) startHealthChecks(s *sched.Scheduler) []*sched.Task {
 	return ts
 }
 
-// run checks be until interrupted: fall failed connects in a row take it
+// run checks be until interrupted: fall failed checks in a row take it
 // out of rotation, rise successful ones put it back. A connect that the
 // data path saw refused took it out already; then the checks count
 // towards rise.
@@ -195,12 +222,11 @@ func (h *health) run(s *sched.Scheduler, be *backend, logger *log.Logger) {
 		if err := sched.Sleep(h.interval); err != nil {
 			return // interrupted: shutting down
 		}
-		c, err := h.dialer.Dial(s, "tcp", be.addr)
+		err := h.probe(s, be)
 		if errors.Is(err, sched.ErrInterrupted) {
 			return
 		}
 		if err == nil {
-			c.Close()
 			fails = 0
 			if be.up.Load() {
 				oks = 0
@@ -219,9 +245,118 @@ func (h *health) run(s *sched.Scheduler, be *backend, logger *log.Logger) {
 			fails = 0
 			if be.up.CompareAndSwap(true, false) {
 				logger.Printf("backend %s down: %d failed health checks: %v", be.addr, h.fall, unwrapOp(err))
+				if h.b != nil && h.b.shutdownSessions {
+					if n := be.closeAll(); n > 0 {
+						logger.Printf("backend %s: closed its %d connection(s)", be.addr, n)
+					}
+				}
 			}
 		}
 	}
+}
+
+// probe is one health check: a connect, then, for HTTP checks, a GET of
+// the path answered with 2xx or 3xx, all within the check's timeout.
+func (h *health) probe(s *sched.Scheduler, be *backend) error {
+	c, err := h.dialer.Dial(s, "tcp", be.addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if !h.sendProxy && h.path == "" {
+		return nil
+	}
+	c.SetDeadline(s.Now().Add(h.timeout))
+	var req []byte
+	if h.sendProxy {
+		// LOCAL: the checker's own connection, not a client's.
+		req, _ = (&netio.ProxyHeader{Command: netio.ProxyLocal}).AppendV2(req)
+	}
+	if h.path == "" {
+		_, err = c.Write(req)
+		return err
+	}
+	req = fmt.Appendf(req, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: coop-proxy-check\r\nConnection: close\r\n\r\n", h.path, be.addr)
+	if _, err := c.Write(req); err != nil {
+		return err
+	}
+	return readStatus(c)
+}
+
+// readStatus reads an HTTP response's status line and accepts 2xx and
+// 3xx.
+func readStatus(c *netio.Conn) error {
+	var buf [128]byte
+	n := 0
+	for {
+		m, err := c.Read(buf[n:])
+		n += m
+		if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
+			line := buf[:i]
+			if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
+				return fmt.Errorf("health check: not an HTTP status line: %q", line)
+			}
+			if code := line[9]; code != '2' && code != '3' {
+				return fmt.Errorf("health check: status %s", bytes.TrimSpace(line[9:]))
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("health check: %w", err)
+		}
+		if n == len(buf) {
+			return fmt.Errorf("health check: status line longer than %d bytes", len(buf))
+		}
+	}
+}
+
+// sendProxyHeader writes the PROXY v2 header for client's connection on
+// server, before anything else.
+func sendProxyHeader(server, client *netio.Conn) error {
+	var buf [64]byte
+	h := netio.ProxyHeader{Command: netio.ProxyProxy, Source: client.RemoteAddr(), Dest: client.LocalAddr()}
+	hdr, err := h.AppendV2(buf[:0])
+	if err != nil {
+		// Not an IP or Unix client (cannot happen on a TCP listener):
+		// the backend is told nothing about it.
+		hdr, _ = (&netio.ProxyHeader{Command: netio.ProxyLocal}).AppendV2(buf[:0])
+	}
+	_, err = server.Write(hdr)
+	return err
+}
+
+// track and untrack keep a backend's connections for closeAll.
+func (be *backend) track(c *netio.Conn) {
+	be.mu.Lock()
+	if be.conns == nil {
+		be.conns = make(map[*netio.Conn]struct{})
+	}
+	be.conns[c] = struct{}{}
+	be.mu.Unlock()
+}
+
+func (be *backend) untrack(c *netio.Conn) {
+	be.mu.Lock()
+	delete(be.conns, c)
+	be.mu.Unlock()
+}
+
+// closeAll closes the backend's connections (Close may be called from any
+// goroutine); the pairs' tasks see the error and end, closing their
+// clients. It returns how many it closed.
+// The closes happen outside the lock: a close from another scheduler
+// waits for the connection's thread, whose tasks may be waiting for it.
+func (be *backend) closeAll() int {
+	be.mu.Lock()
+	cs := make([]*netio.Conn, 0, len(be.conns))
+	for c := range be.conns {
+		cs = append(cs, c)
+	}
+	be.mu.Unlock()
+	for _, c := range cs {
+		c.Close()
+	}
+	return len(cs)
 }
 
 // unwrapOp shortens a dial error for the log.

@@ -10,7 +10,19 @@
 //     next one is tried: the client does not see the failure. Health
 //     checks (a TCP connect every -health-interval, bounded by
 //     -health-timeout) take a backend out after -fall failures in a row
-//     and put it back after -rise successes.
+//     and put it back after -rise successes. With -health-path /healthz
+//     a check is an HTTP GET of that path instead, which must answer
+//     2xx or 3xx: a backend that drains (examples/http -drain-delay)
+//     fails it while it still serves, and leaves the rotation before it
+//     stops. With -shutdown-sessions, a backend the checks take out has
+//     its connections closed, as HAProxy's on-marked-down
+//     shutdown-sessions does: clients pinned to a dead host find out at
+//     once rather than after TCP's retransmission timeout.
+//   - -send-proxy sends a PROXY protocol v2 header first on every
+//     connection to a backend (and a LOCAL one on health checks), so that
+//     the backend (examples/http or examples/kv with -proxy-protocol)
+//     sees the client's address; -proxy-protocol accepts one from the
+//     balancer in front of this one.
 //   - Half-close is carried each way: when one side shuts down its write
 //     half (end of stream), the proxy shuts down the write half towards
 //     the other side and keeps carrying the other direction; the pair
@@ -46,6 +58,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coopgo/coop/examples/internal/proxyflag"
 	"github.com/coopgo/coop/netio"
 	"github.com/coopgo/coop/sched"
 )
@@ -64,9 +77,20 @@ func main() {
 	rise := flag.Int("rise", 2, "successful health checks in a row that put a backend back")
 	maxConns := flag.Int("max-conns", 10000, "client connections served at once per scheduler (0: no limit)")
 	grace := flag.Duration("grace", 3*time.Second, "how long shutdown waits for connections before closing them")
+	healthPath := flag.String("health-path", "", "HTTP health checks: GET this path, expect 2xx or 3xx (empty: TCP connect checks)")
+	sendProxy := flag.Bool("send-proxy", false, "send a PROXY protocol v2 header to the backends (LOCAL on health checks)")
+	shutdownSessions := flag.Bool("shutdown-sessions", false, "close the connections of a backend the health checks take out")
+	proxyIn := proxyflag.Register(nil)
 	flag.Parse()
 
 	b, err := newBalancer(*backends, *policy)
+	var pp *netio.ProxyProtocol
+	if err == nil {
+		pp, err = proxyIn.Config()
+	}
+	if err == nil && *healthPath != "" && !strings.HasPrefix(*healthPath, "/") {
+		err = fmt.Errorf("-health-path %q must begin with /", *healthPath)
+	}
 	if err == nil && (*cores < 1 || *fall < 1 || *rise < 1 || *interval <= 0 || *healthTimeout <= 0 ||
 		*dialTimeout <= 0 || flag.NArg() > 0) {
 		err = errors.New("bad flags: -cores, -fall, -rise must be ≥ 1 and the durations > 0")
@@ -77,15 +101,17 @@ func main() {
 		os.Exit(2)
 	}
 	b.dialer = netio.Dialer{Timeout: *dialTimeout}
-	b.check = health{interval: *interval, dialer: netio.Dialer{Timeout: *healthTimeout}, fall: *fall, rise: *rise}
-	if err := serve(b, *addr, *cores, *maxConns, *grace); err != nil {
+	b.sendProxy, b.shutdownSessions = *sendProxy, *shutdownSessions
+	b.check = health{interval: *interval, timeout: *healthTimeout, dialer: netio.Dialer{Timeout: *healthTimeout},
+		fall: *fall, rise: *rise, path: *healthPath, sendProxy: *sendProxy}
+	if err := serve(b, *addr, *cores, *maxConns, *grace, pp); err != nil {
 		logger.Fatal(err)
 	}
 }
 
 // serve runs the proxy on addr with one scheduler, or a group of cores
 // schedulers each with its own listener, until SIGINT or SIGTERM.
-func serve(b *balancer, addr string, cores, maxConns int, grace time.Duration) error {
+func serve(b *balancer, addr string, cores, maxConns int, grace time.Duration, pp *netio.ProxyProtocol) error {
 	var (
 		first   *sched.Scheduler // runs the health checks
 		start   func(func()) *sched.Task
@@ -110,7 +136,7 @@ func serve(b *balancer, addr string, cores, maxConns int, grace time.Duration) e
 		first, start, run, laddr = g.Scheduler(0), g.Go, g.Run, ls[0].Addr()
 		serveLs = func(srv *netio.Server) error { return srv.ServeGroup(ls) }
 	}
-	srv := &netio.Server{Handler: b.serve, MaxConns: maxConns, Logger: logger}
+	srv := &netio.Server{Handler: b.serve, MaxConns: maxConns, Logger: logger, ProxyProtocol: pp}
 	checks := b.startHealthChecks(first)
 	logger.Printf("listening on %v (%s over %s, %d core(s))", laddr, b.policy, strings.Join(b.addrs(), ","), cores)
 
