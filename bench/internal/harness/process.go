@@ -170,26 +170,37 @@ func RunLoad(cfg loadgen.Config, hold func() error) (loadgen.Result, error) {
 	if err != nil {
 		return res, err
 	}
-	cmd, err := child.Command(loadgen.Role, true, []string{"GOMAXPROCS=1"}, args...)
+	// The client bounds its own run; this is the backstop if it hangs.
+	limit := cfg.Warmup + time.Duration(cfg.Intervals)*cfg.Interval + 2*time.Minute + time.Duration(cfg.Conns)*10*time.Millisecond
+	err = RunLoadRole(loadgen.Role, "load generator", args, limit, hold, &res)
+	return res, err
+}
+
+// RunLoadRole runs a load generator of the study (the child role role,
+// with args, GOMAXPROCS=1) that speaks package loadgen's line protocol on
+// its standard input and output: at HoldingLine hold runs (when not nil)
+// and ReleaseLine is sent back; the JSON after ResultPrefix is decoded
+// into res. The child is killed if it has not ended within limit. what
+// names the generator in errors, which carry the end of its stderr.
+func RunLoadRole(role, what string, args []string, limit time.Duration, hold func() error, res any) error {
+	cmd, err := child.Command(role, true, []string{"GOMAXPROCS=1"}, args...)
 	if err != nil {
-		return res, err
+		return err
 	}
 	errs := new(Tail)
 	cmd.Stderr = errs
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return res, err
+		return err
 	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return res, err
+		return err
 	}
 	if err := child.Start(cmd); err != nil {
-		return res, fmt.Errorf("start load generator: %w", err)
+		return fmt.Errorf("start the %s: %w", what, err)
 	}
 	defer child.Forget(cmd)
-	// The client bounds its own run; this is the backstop if it hangs.
-	limit := cfg.Warmup + time.Duration(cfg.Intervals)*cfg.Interval + 2*time.Minute + time.Duration(cfg.Conns)*10*time.Millisecond
 	timer := time.AfterFunc(limit, func() { child.Kill(cmd) })
 	defer timer.Stop()
 
@@ -215,14 +226,14 @@ func RunLoad(cfg loadgen.Config, hold func() error) (loadgen.Result, error) {
 	werr := cmd.Wait()
 	switch {
 	case holdErr != nil:
-		return res, holdErr
+		return holdErr
 	case werr != nil:
-		return res, fmt.Errorf("load generator: %v: %s", werr, errs)
+		return fmt.Errorf("%s: %v: %s", what, werr, errs)
 	case result == nil:
-		return res, fmt.Errorf("load generator printed no result: %s", errs)
+		return fmt.Errorf("%s printed no result: %s", what, errs)
 	}
-	if err := json.Unmarshal(result, &res); err != nil {
-		return res, fmt.Errorf("load generator result: %w", err)
+	if err := json.Unmarshal(result, res); err != nil {
+		return fmt.Errorf("%s result: %w", what, err)
 	}
-	return res, nil
+	return nil
 }

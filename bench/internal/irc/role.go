@@ -88,57 +88,7 @@ func runLoad(cfg LoadConfig, cpu int, hold func() error) (LoadResult, error) {
 	if err != nil {
 		return res, err
 	}
-	cmd, err := child.Command(Role, true, []string{"GOMAXPROCS=1"}, "-cpu", fmt.Sprint(cpu), "-config", string(b))
-	if err != nil {
-		return res, err
-	}
-	errs := new(harness.Tail)
-	cmd.Stderr = errs
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return res, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return res, err
-	}
-	if err := child.Start(cmd); err != nil {
-		return res, fmt.Errorf("start the IRC load generator: %w", err)
-	}
-	defer child.Forget(cmd)
 	limit := cfg.Warmup + time.Duration(cfg.Intervals)*cfg.Interval + 4*time.Minute
-	timer := time.AfterFunc(limit, func() { child.Kill(cmd) })
-	defer timer.Stop()
-	var result []byte
-	var holdErr error
-	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case line == loadgen.HoldingLine:
-			if hold != nil {
-				holdErr = hold()
-			}
-			if _, err := io.WriteString(stdin, loadgen.ReleaseLine+"\n"); err != nil && holdErr == nil {
-				holdErr = err
-			}
-		case strings.HasPrefix(line, loadgen.ResultPrefix):
-			result = []byte(strings.TrimPrefix(line, loadgen.ResultPrefix))
-		}
-	}
-	stdin.Close()
-	werr := cmd.Wait()
-	switch {
-	case holdErr != nil:
-		return res, holdErr
-	case werr != nil:
-		return res, fmt.Errorf("IRC load generator: %v: %s", werr, errs)
-	case result == nil:
-		return res, fmt.Errorf("IRC load generator printed no result: %s", errs)
-	}
-	if err := json.Unmarshal(result, &res); err != nil {
-		return res, fmt.Errorf("IRC load generator result: %w", err)
-	}
-	return res, nil
+	err = harness.RunLoadRole(Role, "IRC load generator", []string{"-cpu", fmt.Sprint(cpu), "-config", string(b)}, limit, hold, &res)
+	return res, err
 }
