@@ -53,6 +53,9 @@ func TestWorkers(t *testing.T) {
 	if os.Getenv("COOP_TEST_EXEC") != "" {
 		t.Skip("skipped: the pool re-executes its binary, which qemu-user without binfmt_misc cannot run")
 	}
+	// Under -race, no second of sleep at every process's exit (the race
+	// detector's atexit_sleep_ms), which every reload would wait for.
+	t.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	forModes(t, func(t *testing.T, mode string) {
 		sock := filepath.Join(t.TempDir(), "control.sock")
 		srv := exampletest.Start(t, bin, "-mode", mode, "-workers", "2", "-cores", "2", "-control", sock)
@@ -84,6 +87,19 @@ func TestWorkers(t *testing.T) {
 		t.Logf("%s mode: 5 reloads and an upgrade under wrk -c 50: %s requests, none failed", mode, m[1])
 		if _, err := prefork.Control(sock, "stop"); err != nil {
 			t.Fatal(err)
+		}
+		// The pool's processes report races on their stderr, and no one
+		// reads their exit status: wait until the master is gone (the
+		// control socket with it), then look.
+		deadline := time.Now().Add(10 * time.Second)
+		for _, err := prefork.ReadStatus(sock); err == nil; _, err = prefork.ReadStatus(sock) {
+			if time.Now().After(deadline) {
+				t.Fatal("the pool did not stop within 10s")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if strings.Contains(srv.Output(), "WARNING: DATA RACE") {
+			t.Error("a process of the pool reported a data race")
 		}
 	})
 }

@@ -60,4 +60,7 @@ func TestWorkers(t *testing.T) {
 	if err != nil || st2.Generation != 2 {
 		t.Errorf("after SIGHUP: %+v, %v", st2, err)
 	}
+	if strings.Contains(s.Output(), "WARNING: DATA RACE") {
+		t.Error("a process of the pool reported a data race")
+	}
 }

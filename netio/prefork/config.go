@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/coopgo/coop/sched"
@@ -198,6 +200,21 @@ type Config struct {
 	// StopTimeout bounds a graceful stop (default DrainTimeout).
 	StopTimeout time.Duration
 
+	// Args and Env say how the master executes the program again, for a
+	// worker or for a new master (SIGUSR2): Args replaces os.Args
+	// (Args[0] included: what the program sees as its name; the binary
+	// executed is always this one, or its replacement on disk), and Env
+	// is added to the master's environment (KEY=value; a KEY the
+	// environment has is replaced). The defaults serve a program whose
+	// main reaches Run whatever it is given. A program that dispatches on
+	// its arguments or environment before it reaches Run — a subcommand,
+	// a role named in a variable it removes once read, a test binary's
+	// TestMain — sets them so that the new process takes the same path to
+	// the same Run. Env may not set the pool's own variables
+	// (COOP_PREFORK_*) or systemd's LISTEN_* ones.
+	Args []string
+	Env  []string
+
 	// Logger receives the master's and the workers' reports; nil means
 	// log.Default(). Workers write to the stderr they inherit from the
 	// master.
@@ -228,6 +245,18 @@ func (c *Config) withDefaults() (*Config, error) {
 			return nil, fmt.Errorf("prefork: two listeners named %q", l.name())
 		}
 		seen[l.name()] = true
+	}
+	if d.Args != nil && len(d.Args) == 0 {
+		return nil, errors.New("prefork: Config.Args is empty: it needs at least the program's name (Args[0]), or nil for os.Args")
+	}
+	for _, kv := range d.Env {
+		k, _, ok := strings.Cut(kv, "=")
+		switch {
+		case !ok || k == "":
+			return nil, fmt.Errorf("prefork: Config.Env: %q is not KEY=value", kv)
+		case reservedEnv(k):
+			return nil, fmt.Errorf("prefork: Config.Env: %s belongs to the pool (or to systemd)", k)
+		}
 	}
 	if d.Cores == 0 {
 		d.Cores = 1
@@ -293,6 +322,25 @@ func (c *Config) withDefaults() (*Config, error) {
 		d.Logger = log.Default()
 	}
 	return &d, nil
+}
+
+// reservedEnv reports whether the pool's processes must not inherit the
+// variable k from their parent: the pool's own (a worker's spec, a new
+// master's) and systemd's socket activation (for the master only).
+func reservedEnv(k string) bool {
+	switch k {
+	case "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES":
+		return true
+	}
+	return strings.HasPrefix(k, "COOP_PREFORK_")
+}
+
+// args returns the arguments of a re-execution (Config.Args).
+func (c *Config) args() []string {
+	if c.Args != nil {
+		return c.Args
+	}
+	return os.Args
 }
 
 // Limits of the shared status page.

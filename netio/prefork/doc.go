@@ -122,7 +122,12 @@
 // # Hazards
 //
 // Workers re-run main up to Run: whatever main does before it, each
-// worker does again. Descriptors the program opened without
-// close-on-exec (Go opens none) leak into every worker. Package init
-// functions run in a worker before it drops its privileges.
+// worker does again (IsWorker tells the roles apart, for what only the
+// master should do). A worker must reach the same Run: a program that
+// dispatches on its arguments or environment before Run, and removes
+// what it dispatched on (its own scheme of re-executions, a test
+// binary's TestMain), says through Config.Args and Config.Env what leads
+// back to it. Descriptors the program opened without close-on-exec (Go
+// opens none) leak into every worker. Package init functions run in a
+// worker before it drops its privileges.
 package prefork

@@ -61,6 +61,11 @@ type poolConfig struct {
 	MinSpare    float64 `json:"min_spare"`
 	MaxSpare    float64 `json:"max_spare"`
 	MemoryMax   int64   `json:"memory_max"`
+	// Consume makes the program remove its dispatch variable once read,
+	// as a program with a re-execution scheme of its own does, and give
+	// it back to the pool's processes through Config.Env, with an extra
+	// argument through Config.Args.
+	Consume bool `json:"consume"`
 }
 
 func TestMain(m *testing.M) {
@@ -76,6 +81,9 @@ func poolMain(s string) {
 	var pc poolConfig
 	if err := json.Unmarshal([]byte(s), &pc); err != nil {
 		log.Fatal(err)
+	}
+	if !prefork.IsWorker() {
+		fmt.Fprintf(os.Stderr, "pool program: master %d, args %q\n", os.Getpid(), os.Args[1:])
 	}
 	cfg := &prefork.Config{
 		Listen:          []prefork.Listen{{Name: "http", Network: pc.Network, Address: pc.Addr}},
@@ -107,6 +115,11 @@ func poolMain(s string) {
 	}
 	if pc.ConnsPerW > 0 {
 		cfg.Load = prefork.LoadConns
+	}
+	if pc.Consume {
+		os.Unsetenv(testPoolEnv)
+		cfg.Env = []string{testPoolEnv + "=" + s}
+		cfg.Args = []string{os.Args[0], "-test.run=^$", "-prefork.again"}
 	}
 	cfg.Serve = func(w *prefork.Worker) error {
 		if pc.Crash || (pc.CrashNewGen && w.Generation() >= 2) {
@@ -151,6 +164,8 @@ func respond(w *prefork.Worker, c *netio.Conn, leakKiB int) {
 				}
 			case bytes.HasPrefix(req, []byte("GET /pid ")):
 				body = strconv.Itoa(os.Getpid()) + "\n"
+			case bytes.HasPrefix(req, []byte("GET /args ")):
+				body = fmt.Sprintf("%q %v\n", os.Args[1:], prefork.IsWorker())
 			}
 			if leakKiB > 0 {
 				b := make([]byte, leakKiB<<10)
@@ -234,7 +249,7 @@ func (p *pool) start(pc poolConfig, env ...string) *pool {
 	t.Helper()
 	js, _ := json.Marshal(pc)
 	p.cmd = exec.Command(p.bin, "-test.run=^$")
-	p.cmd.Env = append(append(os.Environ(), testPoolEnv+"="+string(js)), env...)
+	p.cmd.Env = append(append(poolEnviron(), testPoolEnv+"="+string(js)), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -253,6 +268,7 @@ func (p *pool) start(pc poolConfig, env ...string) *pool {
 				p.cmd.Process.Kill()
 			}
 		}
+		p.checkRaces()
 		if t.Failed() {
 			t.Logf("pool output:\n%s", p.out.String())
 		}
@@ -261,6 +277,32 @@ func (p *pool) start(pc poolConfig, env ...string) *pool {
 		p.waitReady(pc.Workers, 15*time.Second)
 	}
 	return p
+}
+
+// poolEnviron is the environment of a pool program: the test's, and
+// under the race detector no second of sleep at every process's exit
+// (its default atexit_sleep_ms), which made every reload and stop of a
+// pool take a second more.
+func poolEnviron() []string {
+	env := os.Environ()
+	if !raceEnabled {
+		return env
+	}
+	for i, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GORACE="); ok {
+			env[i] = "GORACE=" + v + " atexit_sleep_ms=0"
+			return env
+		}
+	}
+	return append(env, "GORACE=atexit_sleep_ms=0")
+}
+
+// checkRaces fails the test if a process of the pool (the master or a
+// worker, whose exit status no test reads) reported a data race.
+func (p *pool) checkRaces() {
+	if out := p.out.String(); strings.Contains(out, "WARNING: DATA RACE") {
+		p.t.Errorf("a process of the pool reported a data race")
+	}
 }
 
 // status reads the pool's status, failing the test on error.
@@ -398,8 +440,14 @@ func runBackground(t *testing.T, name string, args ...string) *background {
 	}
 	go func() { b.done <- cmd.Wait() }()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		// Asked through done, which Wait's goroutine fills: reading
+		// cmd.ProcessState here would race with it.
+		select {
+		case err := <-b.done:
+			b.done <- err
+		default:
 			cmd.Process.Kill()
+			<-b.done
 		}
 	})
 	return b
@@ -409,6 +457,7 @@ func (b *background) wait(t *testing.T, d time.Duration) string {
 	t.Helper()
 	select {
 	case err := <-b.done:
+		b.done <- err // for the cleanup
 		if err != nil {
 			t.Fatalf("client: %v\n%s", err, b.out.String())
 		}

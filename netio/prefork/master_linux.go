@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -364,9 +365,7 @@ func (m *master) spawn(sl *slot) (*wproc, error) {
 		}
 		spec.Listeners = append(spec.Listeners, mine)
 	}
-	if m.cfg.MaxConns > 0 {
-		spec.ConnLimit = uint64(jitter(float64(m.cfg.MaxConns), m.cfg.MaxConnsJitter))
-	}
+	spec.ConnLimit = connLimit(m.cfg.MaxConns, m.cfg.MaxConnsJitter)
 	js, _ := json.Marshal(spec)
 	cg := m.cg.forWorker(id)
 	cgfd := -1
@@ -374,7 +373,7 @@ func (m *master) spawn(sl *slot) (*wproc, error) {
 		cgfd = cg.fd
 	}
 	oom := m.oomCount()
-	p, err := startProc("/proc/self/exe", os.Args, childEnv(workerEnv+"="+string(js)), files, cgfd)
+	p, err := startProc("/proc/self/exe", m.cfg.args(), childEnv(m.cfg.Env, workerEnv+"="+string(js)), files, cgfd)
 	unix.Close(sp[1])
 	unix.Close(pagefd)
 	if cg != nil {
@@ -415,6 +414,15 @@ func (m *master) spawn(sl *slot) (*wproc, error) {
 	}()
 	m.logf("prefork: started worker %d (slot %d, generation %d)", p.pid, sl.index, m.gen)
 	return w, nil
+}
+
+// connLimit returns a worker's limit of connections for MaxConns max
+// and its jitter j, rounded, and at least 1: 0 means none, for max 0.
+func connLimit(max int, j float64) uint64 {
+	if max <= 0 {
+		return 0
+	}
+	return uint64(math.Max(1, math.Round(jitter(float64(max), j))))
 }
 
 // jitter returns v give or take the fraction j, at random.

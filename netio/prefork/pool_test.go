@@ -1,6 +1,8 @@
 package prefork_test
 
 import (
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -50,5 +52,41 @@ func TestPreforkctl(t *testing.T) {
 	p.waitFor("generation 2", 5*time.Second, func(st *prefork.Status) bool { return st.Generation == 2 && !st.Reloading })
 	if out, err := exec.Command(bin, "-s", p.control, "scale", "x").CombinedOutput(); err == nil || !strings.Contains(string(out), "want a number") {
 		t.Errorf("preforkctl scale x: %v %q", err, out)
+	}
+}
+
+// TestOwnReexecScheme: a program that removes the variable it dispatches
+// on once read (as a test binary's TestMain or a benchmark's child
+// processes do) runs a pool by giving the variable back through
+// Config.Env and its arguments through Config.Args: the workers and,
+// after SIGUSR2, the new master take the same path to Run, and IsWorker
+// tells the roles apart.
+func TestOwnReexecScheme(t *testing.T) {
+	needNative(t)
+	dir := t.TempDir()
+	pc := poolConfig{Workers: 2, Addr: freeAddr(t), Control: filepath.Join(dir, "control.sock"), HangMs: 2000, DrainMs: 3000, Consume: true}
+	p := &pool{t: t, addr: pc.Addr, control: pc.Control, out: new(syncBuffer), done: make(chan error, 1), bin: os.Args[0]}
+	p.start(pc)
+	t.Cleanup(func() { prefork.Control(pc.Control, "quit") }) // whichever master holds it then
+	want := fmt.Sprintf("%q true\n", []string{"-test.run=^$", "-prefork.again"})
+	if got := get(t, p.addr, "/args"); got != want {
+		t.Fatalf("a worker's arguments and IsWorker: %q, want %q", got, want)
+	}
+	before := p.status()
+	p.signal(syscall.SIGUSR2)
+	st := p.waitFor("a new master", 10*time.Second, func(st *prefork.Status) bool {
+		return st.PID != before.PID && st.Ready == 2 && len(st.Processes) == 2
+	})
+	if got := get(t, p.addr, "/args"); got != want {
+		t.Fatalf("after the upgrade, a worker's arguments and IsWorker: %q, want %q", got, want)
+	}
+	out := p.out.String()
+	for _, pid := range []int{before.PID, st.PID} {
+		if !strings.Contains(out, fmt.Sprintf("pool program: master %d,", pid)) {
+			t.Errorf("master %d did not see IsWorker false:\n%s", pid, out)
+		}
+	}
+	if strings.Count(out, "pool program: master") != 2 {
+		t.Errorf("IsWorker was false in a worker:\n%s", out)
 	}
 }

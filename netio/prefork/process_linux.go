@@ -169,17 +169,22 @@ func (st exitStatus) String() string {
 }
 
 // childEnv returns the environment for a child: ours, less every
-// variable of the pool's own (and systemd's, which were ours only), plus
-// extra.
-func childEnv(extra ...string) []string {
+// variable of the pool's own (and systemd's, which were ours only),
+// with set added (replacing a variable of the same name), plus extra.
+func childEnv(set []string, extra ...string) []string {
+	replaced := make(map[string]bool, len(set))
+	for _, kv := range set {
+		k, _, _ := strings.Cut(kv, "=")
+		replaced[k] = true
+	}
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case workerEnv, masterEnv, "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES":
+		if reservedEnv(k) || replaced[k] {
 			continue
 		}
 		env = append(env, kv)
 	}
+	env = append(env, set...)
 	return append(env, extra...)
 }

@@ -51,7 +51,7 @@ func (m *master) startUpgrade(why string) {
 		spec.Listeners[l.name()] = slots
 	}
 	js, _ := json.Marshal(spec)
-	p, err := startProc(m.exe, os.Args, childEnv(masterEnv+"="+string(js)), files, -1)
+	p, err := startProc(m.exe, m.cfg.args(), childEnv(m.cfg.Env, masterEnv+"="+string(js)), files, -1)
 	unix.Close(sp[1])
 	if err != nil {
 		unix.Close(sp[0])
@@ -92,8 +92,10 @@ func (m *master) handOver(now time.Time) {
 	m.handedOver = true
 	m.reloading = false
 	u.ctl.Close()
-	// Not waited for: once this master exits, the new one is reparented.
-	u.p.release()
+	// The new master is left to its waiting goroutine, which reaps it if
+	// it dies before this master exits; once this master exits, it is
+	// reparented. Its pidfd stays open until then: closing it here, while
+	// that goroutine may still read it, was a data race.
 	if m.control != nil {
 		m.control.Close()
 		m.control = nil

@@ -192,7 +192,12 @@ func TestSocketActivation(t *testing.T) {
 	pc := poolConfig{Workers: 2, Addr: "127.0.0.1:1", Control: filepath.Join(t.TempDir(), "control.sock"), HangMs: 2000, DrainMs: 3000}
 	p := &pool{t: t, addr: addr, control: pc.Control, out: new(syncBuffer), done: make(chan error, 1), bin: "systemd-socket-activate"}
 	js := fmt.Sprintf(`{"addr":%q,"workers":2,"control":%q,"hang_ms":2000,"drain_ms":3000}`, pc.Addr, pc.Control)
-	p.cmd = exec.Command("systemd-socket-activate", "-l", addr, "--fdname=http", "-E", testPoolEnv+"="+js, os.Args[0], "-test.run=^$")
+	args := []string{"-l", addr, "--fdname=http", "-E", testPoolEnv + "=" + js}
+	if raceEnabled {
+		args = append(args, "-E", "GORACE") // poolEnviron's
+	}
+	p.cmd = exec.Command("systemd-socket-activate", append(args, os.Args[0], "-test.run=^$")...)
+	p.cmd.Env = poolEnviron()
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -205,6 +210,7 @@ func TestSocketActivation(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			p.cmd.Process.Kill()
 		}
+		p.checkRaces()
 		if t.Failed() {
 			t.Logf("output:\n%s", p.out.String())
 		}

@@ -192,3 +192,20 @@ const (
 	msgStop    = "stop"    // master: close everything and exit now
 	msgDump    = "dump"    // master: write a dump of every goroutine to the log
 )
+
+// workerEnv names the environment variable that makes a process a worker
+// and tells it its place in the pool (a workerSpec in JSON on Linux).
+const workerEnv = "COOP_PREFORK_WORKER"
+
+// startedAsWorker is read once, before main: Run removes the variable
+// from the worker's environment, so that the user's own child processes
+// do not see it.
+var startedAsWorker = os.Getenv(workerEnv) != ""
+
+// IsWorker reports whether this process was started by a pool's master
+// as a worker: Run, called here, becomes the worker and never returns.
+// Code before Run that only the master should run (start-up work,
+// banners, measurements of the whole pool) checks it; so does code that
+// must tell a worker from the master after Run, outside Config.Serve.
+// A new master started by a binary upgrade is not a worker.
+func IsWorker() bool { return startedAsWorker }

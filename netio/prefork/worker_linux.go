@@ -18,10 +18,6 @@ import (
 	"github.com/coopgo/coop/sched"
 )
 
-// workerEnv names the environment variable that makes a process a worker
-// and tells it its place in the pool: a workerSpec in JSON.
-const workerEnv = "COOP_PREFORK_WORKER"
-
 // A workerSpec is what the master tells a worker at exec.
 type workerSpec struct {
 	ID        int     `json:"id"`

@@ -148,8 +148,14 @@ func StartAt(t testing.TB, addr, bin string, args ...string) *Server {
 // five seconds. It returns the process's exit error (nil for a clean exit
 // after SIGTERM).
 func (s *Server) Stop() error {
-	if s.cmd.ProcessState != nil {
+	// Exited already? Asked through done, which Wait's goroutine filled:
+	// reading cmd.ProcessState here, which that goroutine wrote, was a
+	// data race.
+	select {
+	case err := <-s.done:
+		s.done <- err
 		return nil
+	default:
 	}
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
