@@ -81,6 +81,7 @@ func main() {
 	mode := flag.String("mode", "task", "task: a task per connection; ready: a task only while a connection has input")
 	workers := flag.Int("workers", 0, "worker processes (netio/prefork), each with its own keys and -cores schedulers; 0: this process serves alone")
 	control := flag.String("control", "", "with -workers: the pool's control socket (see preforkctl)")
+	drain := flag.Duration("drain", 30*time.Second, "with -workers: how long a worker being replaced (reload, upgrade, stop) waits for its clients to close their connections before it closes them (RESP cannot ask a client to close)")
 	var cfg config
 	flag.IntVar(&cfg.maxClients, "maxclients", 10000, "most clients connected at once")
 	flag.IntVar(&cfg.maxArgs, "maxargs", 1024*1024, "most arguments in one command")
@@ -98,13 +99,13 @@ func main() {
 		os.Exit(2)
 	}
 	cfg.proxy = pp
-	if *workers < 0 || (*control != "" && *workers == 0) {
-		logger.Fatal("-workers must be ≥ 0, and -control needs -workers")
+	if *workers < 0 || (*control != "" && *workers == 0) || *drain <= 0 {
+		logger.Fatal("-workers must be ≥ 0, -control needs -workers, and -drain must be positive")
 	}
 	run := run
 	if *workers > 0 {
 		run = func(addr string, cores int, mode string, cfg config, logger *log.Logger) error {
-			return runPool(addr, *workers, cores, mode, *control, cfg, logger)
+			return runPool(addr, *workers, cores, mode, *control, *drain, cfg, logger)
 		}
 	}
 	if err := run(*addr, *cores, *mode, cfg, logger); err != nil {
@@ -117,8 +118,12 @@ func main() {
 // shard their keys, not one shared store — and -cores schedulers, each
 // with its own SO_REUSEPORT socket. SIGHUP reloads (a new generation,
 // rolling: a worker's keys go with it), SIGUSR2 upgrades the binary,
-// SIGTERM and SIGINT stop gracefully, SIGQUIT at once.
-func runPool(addr string, workers, cores int, mode, control string, cfg config, logger *log.Logger) error {
+// SIGTERM and SIGINT stop gracefully, SIGQUIT at once. A worker being
+// replaced stops accepting and waits up to drain for its clients to
+// close: RESP has no way to ask a client to close (HTTP's "Connection:
+// close"), so a client still connected then is cut, and its next
+// command fails.
+func runPool(addr string, workers, cores int, mode, control string, drain time.Duration, cfg config, logger *log.Logger) error {
 	if err := checkFlags(cores, mode, cfg); err != nil {
 		return err
 	}
@@ -127,7 +132,7 @@ func runPool(addr string, workers, cores int, mode, control string, cfg config, 
 		Workers:       workers,
 		Cores:         cores,
 		ControlSocket: control,
-		DrainTimeout:  3 * time.Second,
+		DrainTimeout:  drain,
 		SchedOptions:  []sched.Option{sched.WithLogger(logger)},
 		Logger:        logger,
 		Serve: func(w *prefork.Worker) error {
