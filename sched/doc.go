@@ -45,8 +45,20 @@
 // Scheduler.Go and Spawn may be called from any goroutine; Inbox hands
 // values from goroutines to tasks without ever blocking the producer;
 // Scheduler.Do runs a function in a task and waits for it; Offload runs
-// blocking code on a bounded pool of goroutines while the task parks.
-// A Group runs n schedulers on n threads for multi-core servers.
+// blocking code on a bounded pool of goroutines while the task parks. A
+// Group runs n schedulers on n threads for multi-core servers.
+//
+// A hand-off from another thread costs the sender one cache line and, if
+// the scheduler sleeps, one wake-up system call per burst. A scheduler
+// that got work from other threads recently spins for a few µs before it
+// sleeps (an adaptive window, never longer than 50 µs, shorter after each
+// spin that found nothing, or only I/O), and so do goroutines waiting
+// for a scheduler in Do: while two threads exchange work, neither sleeps,
+// and no hand-off pays a system call. When the traffic stops, the
+// spinning stops within about 100 µs (the halving windows): an idle
+// scheduler uses no CPU. Nothing spins with GOMAXPROCS 1, nor while more
+// scheduler threads are awake than there are processors.
+//
 // FD registers any non-blocking descriptor (pipes, eventfd, signalfd,
 // serial ports) for tasks to wait on; package netio builds sockets on it.
 //

@@ -14,8 +14,9 @@ package sched
 //	wait(s *Scheduler, timeout int64) error
 //	                       wait at most timeout ns (0: do not block; -1:
 //	                       no limit) and report each event to s.event
-//	wake()                 make a wait in progress, or the next one, return
-//	                       at once; safe from any goroutine
+//	wake() bool            make a wait in progress, or the next one, return
+//	                       at once; safe from any goroutine; reports whether
+//	                       it wrote a wake-up (false: one was pending)
 //
 // Backends: poll_epoll.go (Linux: epoll, eventfd wake-up),
 // poll_kqueue.go (darwin and the BSDs: kqueue; EVFILT_USER wake-up in

@@ -142,10 +142,11 @@ func (p *poller) wait(s *Scheduler, timeout int64) error {
 	return nil
 }
 
-func (p *poller) wake() {
+func (p *poller) wake() bool {
 	if p.woken.Swap(true) {
-		return // a wake-up is already pending
+		return false // a wake-up is already pending
 	}
 	one := uint64(1)
 	unix.RawSyscall(unix.SYS_WRITE, uintptr(p.evfd), uintptr(unsafe.Pointer(&one)), 8)
+	return true
 }

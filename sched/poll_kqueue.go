@@ -163,9 +163,10 @@ func (p *poller) wait(s *Scheduler, timeout int64) error {
 	return nil
 }
 
-func (p *poller) wake() {
+func (p *poller) wake() bool {
 	if p.woken.Swap(true) {
-		return // a wake-up is already pending
+		return false // a wake-up is already pending
 	}
 	p.wk.trigger()
+	return true
 }

@@ -64,9 +64,11 @@ func (p *poller) wait(s *Scheduler, timeout int64) error {
 
 // wake never blocks: a full channel already holds a pending wake-up,
 // which the next wait consumes.
-func (p *poller) wake() {
+func (p *poller) wake() bool {
 	select {
 	case p.wakeCh <- struct{}{}:
+		return true
 	default:
+		return false
 	}
 }

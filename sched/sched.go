@@ -60,19 +60,33 @@ type Scheduler struct {
 	stats       counters
 	offload     offloadPool
 	bufs        BufferPool
+	spin        window    // how long to spin for work from other threads before sleeping (spin.go)
+	freeDo      *doRunner // for Do from tasks of other schedulers (call.go)
 
-	// Shared with other goroutines.
-	mu         sync.Mutex
-	inbox      []inboxItem
-	inboxSpare []inboxItem  // the previous inbox, reused
-	inboxN     atomic.Int32 // len(inbox), readable without the lock
-	sleeping   atomic.Bool  // the thread is in, or about to enter, the poller
-	stopReq    atomic.Bool
-	state      atomic.Int32
-	host       atomic.Uintptr // asm.G of the goroutine in Run
-	now        atomic.Int64   // the real clock at the last poll, ns since base (see Now); written by the thread
-	ids        atomic.Uint64  // task numbers, given by Go
-	wd         watchdogState
+	inboxSpare []inboxItem // the previous inbox, reused (under mu)
+
+	// Shared with other goroutines. The inbox's fields share one cache
+	// line, and no line with the fields above, which the thread writes
+	// all the time: a hand-off from another thread moves this line and
+	// the items' between the two cores, and nothing else (post.go).
+	_        [64]byte
+	mu       sync.Mutex
+	inboxN   atomic.Int32 // len(inbox), readable without the lock; not 0: senders use the overflow
+	sleeping atomic.Bool  // the thread is in, or about to enter, the poller
+	state    atomic.Int32 // stateIdle, stateRunning, stateFinished
+	inbox    []inboxItem  // the overflow, when ring is full
+	_        [64 - 8 - 4 - 4 - 4 - 4 - 24]byte
+	ring     ring[inboxSlot] // the inbox (post.go)
+
+	stopReq atomic.Bool
+	host    atomic.Uintptr // asm.G of the goroutine in Run
+	now     atomic.Int64   // the real clock at the last poll, ns since base (see Now); written by the thread
+	ids     atomic.Uint64  // task numbers, given by Go
+	wd      watchdogState
+
+	// Hand-offs from other threads (post.go, call.go).
+	wakeups  atomic.Uint64 // poller wake-ups written by other threads
+	callSpin atomicWindow  // how long goroutines in Do and exec spin for the reply
 
 	opts   options
 	base   time.Time // real clock origin (monotonic)
@@ -92,6 +106,8 @@ var schedIDs atomic.Uint64
 func New(opts ...Option) *Scheduler {
 	s := &Scheduler{opts: defaultOptions(), base: time.Now()}
 	s.bufs.s = s
+	s.ring.init(inboxRing)
+	s.ring.ownLines = true
 	for _, o := range opts {
 		o(&s.opts)
 	}
@@ -139,6 +155,8 @@ func (s *Scheduler) Run() (err error) {
 	// goroutine that created it.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	awake.Add(1)
+	defer awake.Add(-1)
 	if err0 != nil {
 		s.finish()
 		return err0
@@ -190,10 +208,9 @@ func (s *Scheduler) initPoller() error {
 func (s *Scheduler) finish() {
 	s.mu.Lock()
 	s.state.Store(stateFinished)
-	items := s.inbox
-	s.inbox = nil
-	s.inboxN.Store(0)
+	items := s.closeInbox()
 	s.mu.Unlock()
+	s.abandonRing()
 	for _, it := range items {
 		it.abandon()
 	}
@@ -218,7 +235,7 @@ func (s *Scheduler) loop() error {
 	s.tick()
 	polled := true
 	for {
-		if s.inboxN.Load() != 0 {
+		if s.inboxReady() {
 			s.drainInbox()
 		}
 		if s.stopReq.Load() && !s.stopping {
@@ -226,7 +243,7 @@ func (s *Scheduler) loop() error {
 		}
 		s.runTimers()
 		if s.runq.empty() {
-			if s.nTasks == 0 && s.nHooks == 0 && !s.opts.keepAlive && s.inboxN.Load() == 0 {
+			if s.nTasks == 0 && s.nHooks == 0 && !s.opts.keepAlive && s.inboxEmpty() {
 				return nil
 			}
 			if s.nTasks == 0 && s.stopping {
@@ -314,7 +331,7 @@ func (s *Scheduler) wait() error {
 		if err := s.pollNow(0); err != nil {
 			return err
 		}
-		if s.runq.empty() && s.inboxN.Load() == 0 {
+		if s.runq.empty() && s.inboxEmpty() {
 			if next.when > s.vnow {
 				s.vnow = next.when
 			}
@@ -345,19 +362,34 @@ func (s *Scheduler) wait() error {
 			timeout = max(next.when-s.nanotime(), 0) // by the fresh clock
 		}
 	}
-	// sleeping and inboxN are the two sides of a Dekker handshake with
-	// post: each side stores its flag, then loads the other's, and at
-	// least one must see the other's store. That needs store-to-load
+	if timeout != 0 {
+		// Work from other threads may be on its way: watch for it a
+		// little before sleeping, which would cost the sender a system
+		// call and this thread a wake-up.
+		if found, err := s.spinIdle(timeout); found || err != nil {
+			return err
+		}
+		if next != nil {
+			timeout = max(next.when-s.nanotime(), 0) // less the spin
+		}
+	}
+	// sleeping and the inbox (a ring slot's sequence number, or inboxN)
+	// are the two sides of a Dekker handshake with post: each side
+	// stores its flag, then loads the other's, and at least one must see
+	// the other's store. That needs store-to-load
 	// order, which a plain atomic store does not give on every platform
 	// Go runs on as Go's memory model promises it (under qemu-user, arm64's
 	// STLR then LDAR runs as two plain x86 moves, and the store can pass
 	// the load): both stores are read-modify-writes, full barriers
 	// everywhere.
+	s.stats.sleeps++ // each admits one wake-up (and leaves one pending at most)
 	s.sleeping.Swap(true)
-	if s.inboxN.Load() != 0 || s.stopReq.Load() {
+	if s.inboxReady() || s.stopReq.Load() {
 		timeout = 0
 	}
+	awake.Add(-1)
 	err := s.pollNow(timeout)
+	awake.Add(1)
 	s.sleeping.Store(false)
 	return err
 }
@@ -532,7 +564,7 @@ func (s *Scheduler) checkDeadlock() error {
 	if s.nTasks == 0 || s.timers.len() > 0 || s.nExternal > 0 || s.nHooks > 0 || s.opts.keepAlive || !s.runq.empty() {
 		return nil
 	}
-	if s.inboxN.Load() != 0 {
+	if !s.inboxEmpty() {
 		return nil
 	}
 	e := &DeadlockError{}
@@ -540,92 +572,6 @@ func (s *Scheduler) checkDeadlock() error {
 		e.Tasks = append(e.Tasks, t.describe())
 	}
 	return e
-}
-
-// inboxItem is work queued by another goroutine.
-type inboxItem struct {
-	op  inboxOp
-	seq uint32 // opWake: the wait of t it ends (Task.waitSeq)
-	t   *Task
-	err error
-	fn  func()
-}
-
-type inboxOp uint8
-
-const (
-	opSpawn     inboxOp = iota // start task t
-	opWake                     // wake task t with err (cross-thread completion)
-	opInterrupt                // interrupt task t
-	opCall                     // run fn on the scheduler thread
-)
-
-// abandon fails an item that can no longer be delivered because the
-// scheduler finished.
-func (it *inboxItem) abandon() {
-	switch it.op {
-	case opSpawn:
-		it.t.abandon()
-	case opCall:
-		if it.fn != nil {
-			it.fn() // calls queued by Do know to check the scheduler state
-		}
-	}
-}
-
-// post queues an item from another goroutine and wakes the scheduler if it
-// sleeps. It reports false, queuing nothing, if the scheduler finished.
-func (s *Scheduler) post(it inboxItem) bool {
-	s.mu.Lock()
-	if s.state.Load() == stateFinished {
-		s.mu.Unlock()
-		return false
-	}
-	s.inbox = append(s.inbox, it)
-	s.inboxN.Swap(int32(len(s.inbox))) // a full barrier: see wait
-	if s.sleeping.Load() && s.state.Load() == stateRunning {
-		s.poller.wake()
-	}
-	s.mu.Unlock()
-	return true
-}
-
-// wakeUp makes the poller return. Waking a scheduler that is not asleep
-// only costs it one spurious poll. The wake-up is written under s.mu, which
-// Run's end takes before it closes the poller: a late wake-up can never
-// write to a closed (or reused) descriptor.
-func (s *Scheduler) wakeUp() {
-	s.mu.Lock()
-	if s.state.Load() == stateRunning {
-		s.poller.wake()
-	}
-	s.mu.Unlock()
-}
-
-// drainInbox takes what other goroutines queued.
-func (s *Scheduler) drainInbox() {
-	s.mu.Lock()
-	items := s.inbox
-	s.inbox = s.inboxSpare[:0]
-	s.inboxN.Store(0)
-	s.mu.Unlock()
-	for i := range items {
-		it := &items[i]
-		switch it.op {
-		case opSpawn:
-			s.spawn(it.t)
-		case opWake:
-			if it.t.waitSeq == it.seq {
-				s.wake(it.t, it.err)
-			}
-		case opInterrupt:
-			s.interrupt(it.t)
-		case opCall:
-			it.fn()
-		}
-		*it = inboxItem{}
-	}
-	s.inboxSpare = items[:0]
 }
 
 // errNotOnThread is the panic message for scheduler-thread-only calls.

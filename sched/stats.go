@@ -13,6 +13,9 @@ type counters struct {
 	spawned  uint64
 	yields   uint64
 	hooks    uint64 // descriptor hooks run
+	spins    uint64 // spins before a sleep (spinIdle)
+	spinHits uint64 // of which ended with work from another thread
+	sleeps   uint64 // times the thread went to sleep in the poller, or was about to
 }
 
 // Stats is a snapshot of a scheduler's state and totals.
@@ -29,6 +32,12 @@ type Stats struct {
 	Polls    uint64 // poller waits since Run began
 	Spawned  uint64 // tasks started since Run began
 	Yields   uint64 // Yield calls since Run began
+
+	// Hand-offs from other threads (see the package documentation).
+	Spins    uint64 // times the idle thread spun for work before sleeping
+	SpinHits uint64 // spins that ended with work from another thread
+	Wakeups  uint64 // wake-ups other threads wrote to the poller (system calls)
+	Sleeps   uint64 // times the thread went to sleep in the poller, or was about to
 }
 
 // Stats returns a snapshot of s. It may be called from any goroutine: off
@@ -60,6 +69,10 @@ func (s *Scheduler) statsOnThread() Stats {
 		Polls:    s.stats.polls,
 		Spawned:  s.stats.spawned,
 		Yields:   s.stats.yields,
+		Spins:    s.stats.spins,
+		SpinHits: s.stats.spinHits,
+		Wakeups:  s.wakeups.Load(),
+		Sleeps:   s.stats.sleeps,
 	}
 }
 

@@ -381,14 +381,7 @@ func (s *Scheduler) Spawn(fn func()) {
 		panic("sched: Spawn with nil fn")
 	}
 	if c := Current(); (c != nil && c.s == s) || (c == nil && s.onHost()) {
-		t := s.freeTasks
-		if t != nil {
-			s.freeTasks = t.next
-			t.next = nil
-			s.nFree--
-		} else {
-			t = &Task{s: s, pooled: true}
-		}
+		t := s.pooledTask()
 		t.fn = fn
 		t.id = s.ids.Add(1)
 		if s.group != nil {
@@ -404,6 +397,20 @@ func (s *Scheduler) Spawn(fn func()) {
 	if !s.post(inboxItem{op: opSpawn, t: t}) {
 		t.abandon()
 	}
+}
+
+// pooledTask returns an ended Spawn task for reuse, or a new pooled task;
+// on s's thread.
+func (s *Scheduler) pooledTask() *Task {
+	t := s.freeTasks
+	if t != nil {
+		s.freeTasks = t.next
+		t.next = nil
+		s.nFree--
+		return t
+	}
+	t = &Task{s: s, pooled: true}
+	return t
 }
 
 // maxFreeTasks bounds the tasks kept for reuse by Spawn.
@@ -508,19 +515,7 @@ func (e *engine) Work(w *worker) bool {
 func (s *Scheduler) call(t *Task) {
 	defer func() {
 		if p := recover(); p != nil {
-			if p == unwindSignal {
-				t.setResult(ErrStopped)
-				return
-			}
-			pe := &PanicError{Task: t.String(), Value: p, Stack: debug.Stack()}
-			if h := s.opts.panicHandler; h != nil {
-				t.setResult(pe)
-				h(t, pe)
-				return
-			}
-			if s.panicErr == nil {
-				s.panicErr = pe
-			}
+			s.recovered(t, p)
 		}
 	}()
 	t.fn()
@@ -531,6 +526,27 @@ func (t *Task) setResult(err error) {
 	if !t.pooled {
 		t.join().result = err
 	}
+}
+
+// recovered handles p, recovered from task t's function: the unwinding
+// at the end of Run, or a panic of the task's own, which goes to the
+// panic handler or ends Run. It returns the task's *PanicError, nil for
+// the unwinding.
+func (s *Scheduler) recovered(t *Task, p any) *PanicError {
+	if p == unwindSignal {
+		t.setResult(ErrStopped)
+		return nil
+	}
+	pe := &PanicError{Task: t.String(), Value: p, Stack: debug.Stack()}
+	if h := s.opts.panicHandler; h != nil {
+		t.setResult(pe)
+		h(t, pe)
+		return pe
+	}
+	if s.panicErr == nil {
+		s.panicErr = pe
+	}
+	return pe
 }
 
 // unwindSignal is the panic with which a task blocked at the end of Run

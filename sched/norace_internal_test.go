@@ -1,0 +1,6 @@
+//go:build !race
+
+package sched
+
+// raceOn reports a -race build, for the internal tests.
+const raceOn = false

@@ -1,0 +1,262 @@
+package sched
+
+import (
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/coopgo/coop/internal/spin"
+)
+
+// Spin-then-park: how a hand-off between threads avoids a sleep.
+//
+// A hand-off to a thread asleep in epoll_pwait or a futex costs the
+// sender a system call and the receiver a wake-up, and on a virtual
+// machine whose idle vCPUs halt, the wake-up alone takes 20–35 µs. Go's
+// own runtime avoids it by keeping an M spinning for a while before it
+// sleeps (findRunnable). coop does the same on both sides of a hand-off:
+//
+//   - a scheduler that saw work from another thread recently polls its
+//     inbox for a short window before it sleeps in the poller (spinIdle),
+//     and a sender writes the wake-up (eventfd, EVFILT_USER) only when
+//     the scheduler has gone to sleep, once per burst;
+//   - a goroutine waiting for a scheduler (Scheduler.Do, and the calls
+//     on its descriptors) polls its reply for a window before it parks
+//     (parker).
+//
+// Each window adapts to the traffic (window): it opens when work comes
+// from another thread, grows to cover the gaps that a spin saw end, and
+// halves each time a spin ends with nothing, closing below spinMin. So
+// when traffic stops a scheduler spins at most spinMax·2 (the sum of the
+// halving windows) and then sleeps at no cost, and a scheduler that gets
+// a message now and then spends at most spinStart+spinStart/2+... after
+// each, which is about what the system call and the wake-up it replaces
+// cost.
+//
+// Spinning holds a processor (a P of the Go runtime) that other
+// goroutines could use, for at most one window. It is never done when
+// GOMAXPROCS is 1 (the thread the spinner waits for would need that very
+// processor), nor by a scheduler while more scheduler threads are awake
+// than there are processors (they would queue for a P behind it).
+const (
+	spinStart = 8 * time.Microsecond  // a window opens at this
+	spinMin   = 1 * time.Microsecond  // below this it closes
+	spinMax   = 50 * time.Microsecond // it never grows past this
+)
+
+// window is an adaptive spin bound in ns; 0 means do not spin. Its
+// methods are for one owner (a scheduler's host loop); atomicWindow is
+// the same for many goroutines.
+type window struct{ ns int64 }
+
+// open opens a closed window: work came from another thread.
+func (w *window) open() {
+	if w.ns == 0 {
+		w.ns = int64(spinStart)
+	}
+}
+
+// hit records a spin that found work after waited ns: the window grows
+// to twice that, so that the next such gap is covered too.
+func (w *window) hit(waited int64) { w.ns = grow(w.ns, waited) }
+
+// miss records a spin that found nothing: the window halves.
+func (w *window) miss() { w.ns = shrink(w.ns) }
+
+func grow(cur, waited int64) int64 { return min(max(cur, 2*waited, int64(spinMin)), int64(spinMax)) }
+
+func shrink(cur int64) int64 {
+	cur /= 2
+	if cur < int64(spinMin) {
+		return 0
+	}
+	return cur
+}
+
+// atomicWindow is a window shared by the goroutines waiting on one
+// object. Updates race benignly: the window is a hint.
+type atomicWindow struct{ ns atomic.Int64 }
+
+func (w *atomicWindow) load() int64 { return w.ns.Load() }
+
+func (w *atomicWindow) open() {
+	if w.ns.Load() == 0 {
+		w.ns.Store(int64(spinStart))
+	}
+}
+
+func (w *atomicWindow) hit(waited int64) {
+	if cur := w.ns.Load(); grow(cur, waited) != cur {
+		w.ns.Store(grow(cur, waited))
+	}
+}
+
+func (w *atomicWindow) miss() {
+	if cur := w.ns.Load(); cur != 0 {
+		w.ns.Store(shrink(cur))
+	}
+}
+
+// monoEpoch is the origin of monotime.
+var monoEpoch = time.Now()
+
+// monotime is a monotonic clock in ns, for measuring spins.
+func monotime() int64 { return int64(time.Since(monoEpoch)) }
+
+// procs is runtime.GOMAXPROCS(0), read again at most every procsEvery:
+// the runtime takes a global lock to answer.
+var (
+	procsN  atomic.Int32
+	procsAt atomic.Int64 // monotime of the last read; 0: never read
+)
+
+const procsEvery = int64(100 * time.Millisecond)
+
+func procs(now int64) int {
+	if at := procsAt.Load(); at == 0 || now-at > procsEvery {
+		procsAt.Store(now)
+		procsN.Store(int32(runtime.GOMAXPROCS(0)))
+	}
+	return int(procsN.Load())
+}
+
+// awake counts scheduler threads that are running (not asleep in their
+// poller), across the process: a scheduler spins only while there is a
+// processor for every one of them.
+var awake atomic.Int32
+
+// pollSpinEvery is how often, in ns, a spinning scheduler with
+// descriptors also polls them without blocking, so that I/O that arrives
+// during a spin is served as soon as it would be after a sleep.
+const pollSpinEvery = int64(2 * time.Microsecond)
+
+// spinIdle is the scheduler's spin before it sleeps: with nothing to run,
+// it watches its inbox (and every pollSpinEvery its descriptors) for at
+// most its window, or until the next timer is due within timeout ns (-1:
+// none). It reports whether it found something to do; if not, the caller
+// sleeps in the poller. Runs on the scheduler thread.
+func (s *Scheduler) spinIdle(timeout int64) (bool, error) {
+	win := s.spin.ns
+	if win == 0 {
+		return false, nil
+	}
+	start := monotime()
+	if procs(start) < 2 || int(awake.Load()) > procs(start) {
+		return false, nil
+	}
+	timerBound := timeout >= 0 && timeout < win
+	if timerBound {
+		win = timeout
+	}
+	s.stats.spins++
+	lastPoll, now := start, start
+	for {
+		// Several looks per clock read: a look costs a few ns, a clock
+		// read 20 to 40. The wait a hit records is the clock at the
+		// last read: a few hundred ns short at most, off the hot path.
+		for range 8 {
+			if s.inboxReady() || s.stopReq.Load() {
+				s.spin.hit(now - start)
+				s.stats.spinHits++
+				if now-start >= pollSpinEvery {
+					s.tick() // the tasks' Now must not age by the spin
+				}
+				return true, nil
+			}
+			spin.Pause(1)
+		}
+		now = monotime()
+		if now-start >= win {
+			if !timerBound {
+				s.spin.miss()
+			}
+			s.tick()
+			// A timer bound the spin: it is due now, which is work.
+			return timerBound, nil
+		}
+		if s.nFDs > 0 && now-lastPoll >= pollSpinEvery {
+			lastPoll = now
+			hooks := s.stats.hooks
+			if err := s.pollNow(0); err != nil { // reads the clock too
+				return false, err
+			}
+			if !s.runq.empty() || s.stats.hooks != hooks {
+				// I/O, not the inbox. The window is about work from
+				// other threads, and this spin found none: it counts as
+				// a miss, so that a server whose I/O comes in gaps
+				// shorter than the window does not keep spinning
+				// between requests once cross-thread traffic stops.
+				// (Hooks that ran may have changed what the loop waits
+				// for.)
+				s.spin.miss()
+				return true, nil
+			}
+		}
+	}
+}
+
+// A parker is a goroutine (not a task) waiting for one event from
+// another thread: the reply of a Scheduler.Do or exec. It
+// spins for its window, then parks on a channel. The waker calls unpark
+// exactly once per wait.
+//
+// state goes idle → notified (the waker came first, or during the spin),
+// or idle → parked → notified (the waiter sleeps on ch and the waker
+// sends on it). ch holds one token at most and is empty between waits, so
+// a parker can be reused.
+type parker struct {
+	state atomic.Uint32
+	ch    chan struct{}
+}
+
+const (
+	parkIdle = iota
+	parkParked
+	parkNotified
+)
+
+// reset makes p ready for a wait; no waker may hold it.
+func (p *parker) reset() {
+	if p.ch == nil {
+		p.ch = make(chan struct{}, 1)
+	}
+	p.state.Store(parkIdle)
+}
+
+// unpark ends the wait. The waker must not touch p afterwards: a waiter
+// that sees parkNotified may reuse it at once.
+func (p *parker) unpark() {
+	if p.state.Swap(parkNotified) == parkParked {
+		p.ch <- struct{}{}
+	}
+}
+
+// wait blocks the calling goroutine until unpark, spinning for at most
+// w's window first, and adapts w to what it saw.
+func (p *parker) wait(w *atomicWindow) {
+	if p.state.Load() == parkNotified {
+		return
+	}
+	start := monotime()
+	if win := w.load(); win > 0 && procs(start) > 1 {
+		for now := start; ; {
+			for range 8 {
+				if p.state.Load() == parkNotified {
+					w.hit(now - start)
+					return
+				}
+				spin.Pause(1)
+			}
+			if now = monotime(); now-start >= win {
+				w.miss()
+				break
+			}
+		}
+	}
+	if p.state.CompareAndSwap(parkIdle, parkParked) {
+		<-p.ch
+		// The wake came from another thread: open the window for the
+		// next wait, which will likely follow as quickly.
+		w.open()
+	}
+}

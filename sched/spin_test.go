@@ -1,0 +1,144 @@
+//go:build linux || darwin || dragonfly || freebsd || netbsd || openbsd
+
+package sched_test
+
+import (
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coopgo/coop/sched"
+)
+
+// TestIdleAfterBurstUsesNoCPU runs a burst of cross-thread hand-offs
+// (a goroutine's Do, Go and Inbox sends; a task of one scheduler of a
+// Group calling Do on the other), checks that the schedulers spun during
+// it, and then that the whole process uses less than 1% of a CPU over the
+// second after it ends: the spin stops with the traffic.
+func TestIdleAfterBurstUsesNoCPU(t *testing.T) {
+	checkLeaks(t)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	g := sched.NewGroup(2, sched.WithKeepAlive())
+	s0, s1 := g.Scheduler(0), g.Scheduler(1)
+	errc := make(chan error, 1)
+	go func() { errc <- g.Run() }()
+
+	const rounds = 20_000
+	in := sched.NewInbox[int](s1, 0)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	s1.Go(func() {
+		defer wg.Done()
+		for range rounds {
+			if _, err := in.Recv(); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	s0.Go(func() {
+		defer wg.Done()
+		for range rounds {
+			if err := s1.Do(func() {}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	wg.Go(func() {
+		x := 0
+		for range rounds {
+			if err := s1.Do(func() { x++ }); err != nil {
+				t.Error(err)
+				return
+			}
+			s0.Go(func() {})
+			if err := in.Send(1); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	wg.Wait()
+	var st [2]sched.Stats
+	for i := range st {
+		st[i] = g.Scheduler(i).Stats()
+	}
+	for i, s := range st {
+		if s.SpinHits == 0 {
+			t.Errorf("scheduler %d never found work by spinning during the burst (%d spins): the test shows nothing", i, s.Spins)
+		}
+	}
+	runtime.GC() // not in the measured second
+
+	before := cpuTime(t)
+	time.Sleep(time.Second)
+	used := cpuTime(t) - before
+	g.Stop()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if used > 10*time.Millisecond {
+		t.Errorf("the process used %v of CPU in the second after the burst, want < 1%% of a CPU", used)
+	}
+	t.Logf("CPU in the second after the burst: %v; during it: %+v", used, st)
+}
+
+// TestNoWakeupWhileAwake: a scheduler that is running (not asleep in its
+// poller) gets work from another goroutine without a single wake-up
+// system call.
+func TestNoWakeupWhileAwake(t *testing.T) {
+	checkLeaks(t)
+	s := sched.New()
+	posted := make(chan struct{})
+	s.Go(func() {
+		w0 := s.Stats().Wakeups
+		go func() {
+			defer close(posted)
+			for range 500 {
+				s.Go(func() {})
+			}
+		}()
+		<-posted // blocks the thread: the scheduler is awake, not asleep
+		if w := s.Stats().Wakeups - w0; w != 0 {
+			t.Errorf("%d wake-ups written while the scheduler was awake, want 0", w)
+		}
+	})
+	mustRun(t, s)
+}
+
+// TestOneWakeupPerBurst: a burst of hand-offs to a sleeping scheduler
+// writes a wake-up only when the scheduler has gone to sleep, not once
+// per message: the others find one pending, or the scheduler awake or
+// spinning. How often a loaded machine lets the scheduler fall asleep
+// again during the burst varies; that it never writes more wake-ups than
+// it sleeps does not.
+func TestOneWakeupPerBurst(t *testing.T) {
+	checkLeaks(t)
+	const n = 1000
+	s := sched.New(sched.WithKeepAlive())
+	errc := make(chan error, 1)
+	go func() { errc <- s.Run() }()
+	var st0, st1 sched.Stats
+	if err := s.Do(func() { st0 = s.Stats() }); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // asleep, its spin window spent
+	for range n {
+		s.Go(func() {})
+	}
+	if err := s.Do(func() { st1 = s.Stats() }); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	w, sleeps := st1.Wakeups-st0.Wakeups, st1.Sleeps-st0.Sleeps
+	if w == 0 || w > sleeps+1 || w > n/2 {
+		t.Errorf("%d wake-ups for a burst of %d hand-offs to a scheduler that slept %d times, want 1 to min(sleeps+1, %d)", w, n, sleeps, n/2)
+	} else {
+		t.Logf("%d wake-ups for %d hand-offs, %d sleeps", w, n, sleeps)
+	}
+}
