@@ -50,10 +50,12 @@ type waiter[T any] struct {
 	v          T    // a sender's value; the value a receiver got
 	send       bool // a sender: in c.sendq
 	done       bool // the operation happened: a value moved, or c closed
+	closed     bool // it happened because c closed
 
 	// Select only.
-	sib selNode // the next waiter of the same Select; nil for Send, Recv
-	idx int     // the index of its case
+	sib selNode  // the next waiter of the same Select; nil for Send, Recv
+	idx int      // the index of its case
+	sl  *sleeper // a Select with XChan cases: taken by the case that completes it
 }
 
 // waitq is a FIFO of waiters.
@@ -73,12 +75,28 @@ func (q *waitq[T]) push(w *waiter[T]) {
 	q.tail = w
 }
 
+// pop takes the oldest waiter that can still complete: the waiters of a
+// Select with XChan cases (sl set) must take its sleeper first, and are
+// dropped if an XChan case completed it on another thread.
 func (q *waitq[T]) pop() *waiter[T] {
-	w := q.head
-	if w != nil {
+	for w := q.head; w != nil; w = q.head {
+		q.remove(w)
+		if w.sl == nil || w.sl.take() {
+			return w
+		}
+	}
+	return nil
+}
+
+// live reports whether pop would return a waiter, dropping dead heads.
+func (q *waitq[T]) live() bool {
+	for w := q.head; w != nil; w = q.head {
+		if w.sl == nil || w.sl.state.Load() == 0 {
+			return true
+		}
 		q.remove(w)
 	}
-	return w
+	return false
 }
 
 func (q *waitq[T]) remove(w *waiter[T]) {
@@ -138,7 +156,8 @@ func (c *Chan[T]) putWaiter(w *waiter[T]) {
 // cases are withdrawn at once, so no one else can complete them.
 func (c *Chan[T]) complete(w *waiter[T], err error) {
 	w.done = true
-	if w.sib != nil {
+	w.closed = err == ErrClosed
+	if w.sib != nil && w.sl == nil {
 		for x := w.sib; x != selNode(w); x = x.sibling() {
 			x.unqueue()
 		}

@@ -44,19 +44,22 @@
 //
 // Scheduler.Go and Spawn may be called from any goroutine; Inbox hands
 // values from goroutines to tasks without ever blocking the producer;
-// Scheduler.Do runs a function in a task and waits for it; Offload runs
-// blocking code on a bounded pool of goroutines while the task parks. A
-// Group runs n schedulers on n threads for multi-core servers.
+// Scheduler.Do runs a function in a task and waits for it; an XChan is a
+// channel between threads, which tasks of any scheduler and goroutines
+// use blocking-style (a task parks, a goroutine blocks), and the way
+// back from tasks to goroutines; Offload runs blocking code on a bounded
+// pool of goroutines while the task parks. A Group runs n schedulers on
+// n threads for multi-core servers.
 //
 // A hand-off from another thread costs the sender one cache line and, if
 // the scheduler sleeps, one wake-up system call per burst. A scheduler
 // that got work from other threads recently spins for a few µs before it
 // sleeps (an adaptive window, never longer than 50 µs, shorter after each
 // spin that found nothing, or only I/O), and so do goroutines waiting
-// for a scheduler in Do: while two threads exchange work, neither sleeps,
-// and no hand-off pays a system call. When the traffic stops, the
-// spinning stops within about 100 µs (the halving windows): an idle
-// scheduler uses no CPU. Nothing spins with GOMAXPROCS 1, nor while more
+// for a scheduler in Do, and tasks and goroutines waiting on an XChan:
+// while two threads exchange work, neither sleeps, and no hand-off pays
+// a system call. When the traffic stops, the spinning stops within about
+// 100 µs (the halving windows): an idle scheduler uses no CPU. Nothing spins with GOMAXPROCS 1, nor while more
 // scheduler threads are awake than there are processors.
 //
 // FD registers any non-blocking descriptor (pipes, eventfd, signalfd,
@@ -110,6 +113,11 @@
 //	Stats, Dump                                                           Register, Stats,
 //	                                                                      Dump: and wait)
 //	Now                                 s's clock        s's clock        time.Now()        time.Now()
+//
+// An XChan belongs to no scheduler: Send, Recv and a Select of XChan
+// cases park a task and block a goroutine of its own, and panic on a
+// scheduler's thread outside a task; TrySend, TryRecv and Close never
+// wait and work anywhere.
 //
 // A task of another scheduler is, for s's primitives, a caller from
 // outside: their calls panic there, naming both schedulers; Do,

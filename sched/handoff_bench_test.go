@@ -83,3 +83,124 @@ func groupDo(n int) time.Duration {
 func BenchmarkGroupDo(b *testing.B) {
 	benchRatio(b, atProcs(2, groupDo), atProcs(2, crossThreadChan), "chan")
 }
+
+// groupXChanPingPong: a task of each scheduler of a Group, the two
+// exchanging a token over two unbuffered XChans; one op is one round
+// trip.
+func groupXChanPingPong(capacity int) workload {
+	return func(n int) time.Duration { return xchanPingPong(capacity, n) }
+}
+
+func xchanPingPong(capacity, n int) time.Duration {
+	g := sched.NewGroup(2)
+	ping, pong := sched.NewXChan[int](capacity), sched.NewXChan[int](capacity)
+	var d time.Duration
+	g.Scheduler(1).Go(func() {
+		for {
+			v, err := ping.Recv()
+			if err != nil {
+				return
+			}
+			pong.Send(v)
+		}
+	})
+	g.Scheduler(0).Go(func() {
+		defer ping.Close()
+		for i := range 100 {
+			ping.Send(i)
+			pong.Recv()
+		}
+		t0 := time.Now()
+		for i := range n {
+			ping.Send(i)
+			if _, err := pong.Recv(); err != nil {
+				panic(err)
+			}
+		}
+		d = time.Since(t0)
+	})
+	if err := g.Run(); err != nil {
+		panic(err)
+	}
+	return d
+}
+
+// BenchmarkGroupXChanPingPong: target ≤ 3 × an unbuffered-channel round
+// trip between two goroutines (x-chan), GOMAXPROCS=2; XChans of
+// capacity 1, and unbuffered ones (a rendezvous: each side queues and
+// is woken through its scheduler).
+func BenchmarkGroupXChanPingPong(b *testing.B) {
+	benchRatio(b, atProcs(2, groupXChanPingPong(1)), atProcs(2, crossThreadChan), "chan")
+}
+
+func BenchmarkGroupXChanPingPongUnbuffered(b *testing.B) {
+	benchRatio(b, atProcs(2, groupXChanPingPong(0)), atProcs(2, crossThreadChan), "chan")
+}
+
+// streamCap is the buffer of the one-way throughput benchmarks.
+const streamCap = 256
+
+// groupXChanStream: a task of one scheduler sends n ints to a task of the
+// other over a buffered XChan; one op is one message.
+func groupXChanStream(n int) time.Duration {
+	g := sched.NewGroup(2)
+	c := sched.NewXChan[int](streamCap)
+	var d time.Duration
+	start := make(chan time.Time, 1)
+	g.Scheduler(1).Go(func() {
+		sum := 0
+		for {
+			v, err := c.Recv()
+			if err != nil {
+				break
+			}
+			sum += v
+		}
+		d = time.Since(<-start)
+		if want := n * (n - 1) / 2; sum != want {
+			panic("lost messages")
+		}
+	})
+	g.Scheduler(0).Go(func() {
+		start <- time.Now()
+		for i := range n {
+			c.Send(i)
+		}
+		c.Close()
+	})
+	if err := g.Run(); err != nil {
+		panic(err)
+	}
+	return d
+}
+
+// chanStream: the same between two goroutines over a buffered channel.
+func chanStream(n int) time.Duration {
+	c := make(chan int, streamCap)
+	done := make(chan int)
+	t0 := time.Now()
+	go func() {
+		sum := 0
+		for v := range c {
+			sum += v
+		}
+		done <- sum
+	}()
+	for i := range n {
+		c <- i
+	}
+	close(c)
+	sum := <-done
+	d := time.Since(t0)
+	if want := n * (n - 1) / 2; sum != want {
+		panic("lost messages")
+	}
+	return d
+}
+
+// BenchmarkGroupXChanStream: target ≥ the throughput of a buffered Go
+// channel between two goroutines, that is x-chan ≤ 1 (time per message),
+// GOMAXPROCS=2.
+func BenchmarkGroupXChanStream(b *testing.B) {
+	benchRatio(b, atProcs(2, groupXChanStream), atProcs(2, chanStream), "chan")
+}

@@ -53,7 +53,7 @@ func (c *Chan[T]) SendCase(v T) Case {
 func Select(cases ...Case) (int, error) {
 	t := Current()
 	if t == nil {
-		panicNoTask("Select")
+		return selectGoroutine(hideCases(cases), -1, "Select")
 	}
 	return selectCases(t, hideCases(cases), -1)
 }
@@ -65,7 +65,7 @@ func Select(cases ...Case) (int, error) {
 func SelectTimeout(d time.Duration, cases ...Case) (int, error) {
 	t := Current()
 	if t == nil {
-		panicNoTask("SelectTimeout")
+		return selectGoroutine(hideCases(cases), max(d, 0), "SelectTimeout")
 	}
 	return selectCases(t, hideCases(cases), max(d, 0))
 }
@@ -88,13 +88,17 @@ func hideCases(cases []Case) []Case {
 	return unsafe.Slice((*Case)(unsafe.Add(nil, p)), len(cases))
 }
 
-// selectable is a Chan[T], seen by Select.
+// selectable is a Chan[T] or an XChan[T], seen by Select. An XChan's
+// methods are called with its mutex held (xselect.go).
 type selectable interface {
 	selBind(t *Task)
 	selReady(send bool) bool
 	selDo(send bool, p any) error
-	selEnqueue(t *Task, send bool, p any, idx int) selNode
+	// selEnqueue queues a waiter for the case; sl is the Select's
+	// sleeper when it has XChan cases, else nil.
+	selEnqueue(t *Task, send bool, p any, idx int, sl *sleeper) selNode
 	selRand() *uint64
+	selCross() crossChan // nil for a Chan
 }
 
 // selNode is a *waiter[T] of a blocked Select.
@@ -104,13 +108,24 @@ type selNode interface {
 	sibling() selNode
 	setSibling(selNode)
 	index() int
-	finish(cases []Case) bool
+	// finish withdraws the waiter, reports whether its operation
+	// happened and whether because its channel closed, and recycles it.
+	finish(cases []Case) (done, closed bool)
 }
 
 // selectCases runs a select for task t. timeout < 0 waits for ever, 0
 // polls.
 func selectCases(t *Task, cs []Case, timeout time.Duration) (int, error) {
+	for i := range cs {
+		if cs[i].ch != nil && cs[i].ch.selCross() != nil {
+			return selectMixed(t, cs, timeout)
+		}
+	}
 	// Ready cases: count them, then take the k-th, for a uniform choice.
+	// (A case found ready can fail when a Select with XChan cases, whose
+	// waiter headed its queue, completes on another thread meanwhile:
+	// then look again.)
+again:
 	var first selectable
 	ready := 0
 	for i := range cs {
@@ -135,7 +150,11 @@ func selectCases(t *Task, cs []Case, timeout time.Duration) (int, error) {
 			c := &cs[i]
 			if c.ch != nil && c.ch.selReady(c.send) {
 				if k == 0 {
-					return i, c.ch.selDo(c.send, c.p)
+					err := c.ch.selDo(c.send, c.p)
+					if err == ErrWouldBlock {
+						goto again
+					}
+					return i, err
 				}
 				k--
 			}
@@ -153,7 +172,7 @@ func selectCases(t *Task, cs []Case, timeout time.Duration) (int, error) {
 		if c.ch == nil {
 			continue
 		}
-		n := c.ch.selEnqueue(t, c.send, c.p, i)
+		n := c.ch.selEnqueue(t, c.send, c.p, i, nil)
 		if head == nil {
 			head = n
 		} else {
@@ -180,7 +199,7 @@ func selectCases(t *Task, cs []Case, timeout time.Duration) (int, error) {
 	if head != nil {
 		for x := head; ; {
 			next, i := x.sibling(), x.index() // finish recycles x
-			if x.finish(cs) {
+			if done, _ := x.finish(cs); done {
 				idx = i
 			}
 			if next == head {
@@ -233,9 +252,9 @@ func (c *Chan[T]) selReady(send bool) bool {
 		return true
 	}
 	if send {
-		return c.recvq.head != nil || c.n < len(c.buf)
+		return c.recvq.live() || c.n < len(c.buf)
 	}
-	return c.n > 0 || c.sendq.head != nil
+	return c.n > 0 || c.sendq.live()
 }
 
 func (c *Chan[T]) selDo(send bool, p any) error {
@@ -249,9 +268,9 @@ func (c *Chan[T]) selDo(send bool, p any) error {
 	return err
 }
 
-func (c *Chan[T]) selEnqueue(t *Task, send bool, p any, idx int) selNode {
+func (c *Chan[T]) selEnqueue(t *Task, send bool, p any, idx int, sl *sleeper) selNode {
 	w := c.getWaiter(t, send)
-	w.idx = idx
+	w.idx, w.sl = idx, sl
 	if send {
 		w.v = *p.(*T)
 		c.sendq.push(w)
@@ -263,6 +282,8 @@ func (c *Chan[T]) selEnqueue(t *Task, send bool, p any, idx int) selNode {
 
 func (c *Chan[T]) selRand() *uint64 { return &c.rnd }
 
+func (c *Chan[T]) selCross() crossChan { return nil }
+
 // *waiter[T] as a selNode.
 
 func (w *waiter[T]) sibling() selNode     { return w.sib }
@@ -272,14 +293,14 @@ func (w *waiter[T]) index() int           { return w.idx }
 // finish withdraws w and returns it to its channel's free list. If its
 // operation happened it reports true, and a receive stores its value
 // through the case's destination.
-func (w *waiter[T]) finish(cases []Case) bool {
+func (w *waiter[T]) finish(cases []Case) (done, closed bool) {
 	w.unqueue()
-	done := w.done
+	done, closed = w.done, w.closed
 	if done && !w.send {
 		if dst := cases[w.idx].p.(*T); dst != nil {
 			*dst = w.v
 		}
 	}
 	w.c.putWaiter(w)
-	return done
+	return done, closed
 }

@@ -21,8 +21,9 @@ import (
 //     and a sender writes the wake-up (eventfd, EVFILT_USER) only when
 //     the scheduler has gone to sleep, once per burst;
 //   - a goroutine waiting for a scheduler (Scheduler.Do, and the calls
-//     on its descriptors) polls its reply for a window before it parks
-//     (parker).
+//     on its descriptors) or for an XChan polls its reply for a window
+//     before it parks (parker), and a task or goroutine waiting on a
+//     buffered XChan watches its ring (spinUntil).
 //
 // Each window adapts to the traffic (window): it opens when work comes
 // from another thread, grows to cover the gaps that a spin saw end, and
@@ -196,7 +197,8 @@ func (s *Scheduler) spinIdle(timeout int64) (bool, error) {
 }
 
 // A parker is a goroutine (not a task) waiting for one event from
-// another thread: the reply of a Scheduler.Do or exec. It
+// another thread: the reply of a Scheduler.Do or exec, or an XChan
+// operation. It
 // spins for its window, then parks on a channel. The waker calls unpark
 // exactly once per wait.
 //
@@ -258,5 +260,83 @@ func (p *parker) wait(w *atomicWindow) {
 		// The wake came from another thread: open the window for the
 		// next wait, which will likely follow as quickly.
 		w.open()
+	}
+}
+
+// waitTimeout is wait with a limit: it reports false if d passed first.
+// The caller must then withdraw p from wherever a waker could find it
+// and, if a waker found it meanwhile, call finishTimeout.
+func (p *parker) waitTimeout(w *atomicWindow, d time.Duration) bool {
+	if p.state.Load() == parkNotified {
+		return true
+	}
+	if !p.state.CompareAndSwap(parkIdle, parkParked) {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-p.ch:
+		w.open()
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// finishTimeout consumes the token of an unpark that raced with a
+// timeout, so that p can be reused. The caller found, after waitTimeout
+// returned false, that a waker had taken p: the waker saw parkParked (p
+// never left it), so it sends, or has sent, one token.
+func (p *parker) finishTimeout() { <-p.ch }
+
+// taskSpinMax bounds a task's own spin (spinUntil): while a task spins,
+// its scheduler polls no descriptor, so the spin is kept shorter than
+// the scheduler's.
+const taskSpinMax = int64(4 * time.Microsecond)
+
+// A spinCond is what a spinning waiter watches: met reports that waiting
+// is over (the ring has a value, or room; or it closed).
+type spinCond interface{ met() bool }
+
+// spinUntil spins the caller until cond is met, for at most w's window,
+// and adapts w; it reports whether cond was met. t is the calling task,
+// or nil for a goroutine. A task spins only while nothing else of its
+// scheduler could run: its run queue is empty and its inbox has nothing;
+// it stops as soon as either changes. This is the spin-then-park of a
+// waiter that can watch the very word it waits for (an XChan's ring),
+// which costs the other side nothing: no lock, no wake-up.
+func spinUntil[C spinCond](t *Task, w *atomicWindow, cond C) bool {
+	win := w.load()
+	if win == 0 {
+		return false
+	}
+	var s *Scheduler
+	if t != nil {
+		s = t.s
+		if !s.runq.empty() {
+			return false
+		}
+		win = min(win, taskSpinMax)
+	}
+	start := monotime()
+	if n := procs(start); n < 2 || int(awake.Load()) > n {
+		return false
+	}
+	for now := start; ; {
+		for range 8 {
+			if cond.met() {
+				w.hit(now - start)
+				return true
+			}
+			if s != nil && (s.inboxReady() || s.stopReq.Load()) {
+				return false // the thread has other work
+			}
+			spin.Pause(1)
+		}
+		if now = monotime(); now-start >= win {
+			w.miss()
+			return false
+		}
 	}
 }

@@ -13,7 +13,8 @@ import (
 
 // TestIdleAfterBurstUsesNoCPU runs a burst of cross-thread hand-offs
 // (a goroutine's Do, Go and Inbox sends; a task of one scheduler of a
-// Group calling Do on the other), checks that the schedulers spun during
+// Group calling Do on the other, and exchanging over XChans with a task
+// of the other), checks that the schedulers spun during
 // it, and then that the whole process uses less than 1% of a CPU over the
 // second after it ends: the spin stops with the traffic.
 func TestIdleAfterBurstUsesNoCPU(t *testing.T) {
@@ -24,12 +25,26 @@ func TestIdleAfterBurstUsesNoCPU(t *testing.T) {
 	errc := make(chan error, 1)
 	go func() { errc <- g.Run() }()
 
-	const rounds = 20_000
+	rounds := 5_000
+	if raceEnabled {
+		rounds = 2_000 // enough to open the windows; -race costs ~20x
+	}
 	in := sched.NewInbox[int](s1, 0)
+	ping, pong := sched.NewXChan[int](1), sched.NewXChan[int](0)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	s1.Go(func() {
 		defer wg.Done()
+		for range rounds {
+			v, err := ping.Recv()
+			if err == nil {
+				err = pong.Send(v)
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+		}
 		for range rounds {
 			if _, err := in.Recv(); err != nil {
 				t.Error(err)
@@ -39,8 +54,15 @@ func TestIdleAfterBurstUsesNoCPU(t *testing.T) {
 	})
 	s0.Go(func() {
 		defer wg.Done()
-		for range rounds {
-			if err := s1.Do(func() {}); err != nil {
+		for i := range rounds {
+			err := ping.Send(i)
+			if err == nil {
+				_, err = pong.Recv()
+			}
+			if err == nil {
+				err = s1.Do(func() {})
+			}
+			if err != nil {
 				t.Error(err)
 				return
 			}

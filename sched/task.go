@@ -177,6 +177,7 @@ const (
 	waitOffload
 	waitInbox
 	waitExternal // a hand-off from another goroutine (Do, Scheduler.Call)
+	waitXChan    // an XChan, or a Select with XChan cases
 )
 
 var waitNames = [...]string{
@@ -195,6 +196,7 @@ var waitNames = [...]string{
 	waitOffload:      "offload",
 	waitInbox:        "inbox",
 	waitExternal:     "another goroutine",
+	waitXChan:        "cross-thread channel",
 }
 
 func (w waitReason) String() string { return waitNames[w] }
@@ -203,7 +205,7 @@ func (w waitReason) String() string { return waitNames[w] }
 // end the wait: such waits keep a scheduler from being deadlocked.
 func (w waitReason) external() bool {
 	switch w {
-	case waitJoinExternal, waitRead, waitWrite, waitOffload, waitInbox, waitExternal:
+	case waitJoinExternal, waitRead, waitWrite, waitOffload, waitInbox, waitExternal, waitXChan:
 		return true
 	}
 	return false
