@@ -341,7 +341,8 @@ func TestFairness(t *testing.T) {
 }
 
 // TestControl: the control socket is mode 0600 and answers status,
-// reload, scale and stop; sd_notify gets READY, RELOADING and STOPPING.
+// reload, scale and stop; sd_notify gets READY, WATCHDOG (WATCHDOG_USEC
+// set), RELOADING and STOPPING.
 func TestControl(t *testing.T) {
 	dir := t.TempDir()
 	notify := filepath.Join(dir, "notify.sock")
@@ -361,7 +362,7 @@ func TestControl(t *testing.T) {
 			msgs <- string(buf[:n])
 		}
 	}()
-	p := startPool(t, poolConfig{Workers: 2}, "NOTIFY_SOCKET="+notify)
+	p := startPool(t, poolConfig{Workers: 2}, "NOTIFY_SOCKET="+notify, "WATCHDOG_USEC=200000")
 	fi, err := os.Stat(p.control)
 	if err != nil {
 		t.Fatal(err)
@@ -384,6 +385,8 @@ func TestControl(t *testing.T) {
 		}
 	}
 	expect("READY=1")
+	expect("WATCHDOG=1")
+	expect("WATCHDOG=1")
 	if _, err := prefork.Control(p.control, "reload"); err != nil {
 		t.Fatal(err)
 	}
