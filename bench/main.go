@@ -37,6 +37,9 @@
 //     proxy refuses github.com/ergochat/ergo): build it from its source
 //     and give the study its binary with -ergo PATH or the environment
 //     variable COOP_BENCH_ERGO; without one its row says so;
+//   - reloads under load (package internal/clients): examples/http as a
+//     pool of worker processes (netio/prefork, SIGHUP) against nginx
+//     (nginx -s reload), under wrk: failed requests and latency;
 //   - nothing else: every row that cannot run prints why.
 //
 // The binary re-executes itself for every server, worker and client
@@ -69,7 +72,7 @@ func run() (code int) {
 	md := flag.String("md", "", "also write the markdown page to this file (relative to bench/, e.g. RESULTS.md)")
 	out := flag.String("out", "results", "directory for JSON results and plots (relative to bench/)")
 	render := flag.Bool("render", false, "do not measure: re-render tables, plots and -md from <out>/latest.json")
-	only := flag.String("only", "", "comma-separated parts to run: ladder, spawn, servers, clients, irc (default: all)")
+	only := flag.String("only", "", "comma-separated parts to run: ladder, spawn, servers, clients, irc, reload (default: all)")
 	modelsFlag := flag.String("models", "", "comma-separated server models to run (default: all)")
 	rate := flag.Float64("rate", 0, "equal-load rate in requests/s, the same for every model and count (default: chosen per count from the slowest model's closed-loop throughput)")
 	connsFlag := flag.String("conns", "", "comma-separated session counts of the sweep, e.g. 100,10000 (default: the mode's)")

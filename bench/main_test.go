@@ -106,6 +106,7 @@ func TestSmoke(t *testing.T) {
 
 	checkClients(t, r)
 	checkIRC(t, r)
+	checkReload(t, r)
 
 	dir := t.TempDir()
 	if _, err := report.Save(r, dir); err != nil {
@@ -117,7 +118,7 @@ func TestSmoke(t *testing.T) {
 	}
 	var text bytes.Buffer
 	report.Text(&text, loaded)
-	wants := []string{"machine:", "null system call:", "Switch ladder", "Sessions sweep", "closed loop", "equal load", "open loop", "streaming", "memory per session", "under wrk", "under redis-benchmark", "IRC fan-out", "idle registered client"}
+	wants := []string{"machine:", "null system call:", "Switch ladder", "Sessions sweep", "closed loop", "equal load", "open loop", "streaming", "memory per session", "under wrk", "under redis-benchmark", "IRC fan-out", "idle registered client", "Reloads under load"}
 	if hasSkipped(loaded) {
 		wants = append(wants, "skipped:")
 	}
@@ -239,6 +240,25 @@ func checkIRC(t *testing.T, r *report.Run) {
 			if s.Memory == nil || s.Memory.Error != "" {
 				t.Errorf("irc %s: memory: %+v", s.Server, s.Memory)
 			}
+		}
+	}
+}
+
+// checkReload checks the reload part: a row per server, each measured
+// with every reload done, or skipped with a reason.
+func checkReload(t *testing.T, r *report.Run) {
+	t.Helper()
+	if r.ReloadPlan == nil || len(r.Reload) != 2 {
+		t.Errorf("reload part: plan %v, %d rows, want 2", r.ReloadPlan, len(r.Reload))
+		return
+	}
+	for _, x := range r.Reload {
+		switch {
+		case x.Skipped != "":
+		case x.Error != "":
+			t.Errorf("reload %s: %s", x.Server, x.Error)
+		case x.Reloads != r.ReloadPlan.Reloads || x.Requests == 0 || x.ReloadMs.N != x.Reloads:
+			t.Errorf("reload %s: %d of %d reloads, %d requests, %d reload times", x.Server, x.Reloads, r.ReloadPlan.Reloads, x.Requests, x.ReloadMs.N)
 		}
 	}
 }

@@ -19,7 +19,7 @@ import (
 
 type studyConfig struct {
 	mode   string   // quick, full, smoke
-	parts  []string // ladder, spawn, servers, clients, irc; nil: all
+	parts  []string // ladder, spawn, servers, clients, irc, reload; nil: all
 	models []string // nil: all
 	rate   float64  // equal-load rate at every count; 0: chosen per count (see harness.EqualRate)
 	conns  []int    // the sweep's session counts; nil: the mode's
@@ -40,6 +40,7 @@ type modePlan struct {
 	servers      harness.Plan
 	clients      clients.Plan
 	irc          irc.Plan
+	reload       clients.ReloadPlan
 }
 
 // ircLoad is the IRC part's load in every mode: 4 senders at 500
@@ -77,6 +78,9 @@ var plans = map[string]modePlan{
 		// clients take 5 s of it to dial (its backlog of 10).
 		irc: ircLoad(irc.Plan{Clients: []int{100, 1000}, Warmup: 100 * time.Millisecond, Interval: 200 * time.Millisecond, Intervals: 3,
 			Note: "quick mode runs 100 and 1,000 clients only and no memory row; -full adds 10,000 clients and memory per idle client at 10,000"}),
+		// About 6 s: 5 reloads of each server.
+		reload: clients.ReloadPlan{Reloads: 5, Workers: 2, Conns: 50, Gap: 100 * time.Millisecond, Baseline: time.Second,
+			Note: "quick mode: 5 reloads per server; -full runs 20"},
 	},
 	"full": {
 		ladderTarget: 200 * time.Millisecond, ladderReps: 11,
@@ -90,7 +94,8 @@ var plans = map[string]modePlan{
 			HTTPWarmup: 2 * time.Second, HTTPRun: 5 * time.Second, HTTPConns: 100,
 			RESPWarmup: 20_000, RESPRun: 5 * time.Second, RESPConns: 50, Pipelines: []int{1, 16},
 		},
-		irc: ircLoad(irc.Plan{Clients: []int{100, 1000, 10_000}, Warmup: time.Second, Interval: time.Second, Intervals: 5, IdleClients: 10_000}),
+		irc:    ircLoad(irc.Plan{Clients: []int{100, 1000, 10_000}, Warmup: time.Second, Interval: time.Second, Intervals: 5, IdleClients: 10_000}),
+		reload: clients.ReloadPlan{Reloads: 20, Workers: 2, Conns: 50, Gap: 100 * time.Millisecond, Baseline: 2 * time.Second},
 	},
 	"smoke": {
 		ladderTarget: 2 * time.Millisecond, ladderReps: 3,
@@ -105,6 +110,8 @@ var plans = map[string]modePlan{
 			RESPWarmup: 200, RESPRun: 50 * time.Millisecond, RESPConns: 50, Pipelines: []int{1, 16},
 		},
 		irc: ircLoad(irc.Plan{Clients: []int{100}, Warmup: 50 * time.Millisecond, Interval: 100 * time.Millisecond, Intervals: 1, IdleClients: 100}),
+		reload: clients.ReloadPlan{Reloads: 2, Workers: 2, Conns: 10, Gap: 10 * time.Millisecond,
+			Note: "smoke mode: 2 reloads per server, no run without reloads"},
 	},
 }
 
@@ -178,6 +185,9 @@ func runStudy(cfg studyConfig) (*report.Run, error) {
 	if cfg.wants("irc") {
 		steps += irc.Steps(mp.irc)
 	}
+	if cfg.wants("reload") {
+		steps += clients.ReloadSteps(mp.reload)
+	}
 	if n := r.NullSyscall; n.Error == "" {
 		fmt.Fprintf(os.Stderr, "null system call: %s ns (%s–%s)\n", fmtNS(n.NS.Median), fmtNS(n.NS.Min), fmtNS(n.NS.Max))
 	}
@@ -223,6 +233,11 @@ func runStudy(cfg studyConfig) (*report.Run, error) {
 		r.IRCPlan = &ip
 		r.IRC = irc.Run(ip, prog.doing, step)
 	}
+	if cfg.wants("reload") {
+		rp := mp.reload
+		r.ReloadPlan = &rp
+		r.Reload = clients.RunReload(rp, prog.doing, step)
+	}
 	r.Elapsed = time.Since(r.Started)
 	r.LoadEnd = rawsys.LoadAverage()
 	return r, nil
@@ -259,7 +274,7 @@ func serverNotes(r *report.Run) []string {
 	}
 	for _, m := range r.Models {
 		if m.Model == "procpool" && m.Error == "" && m.Skipped == "" {
-			notes = append(notes, "procpool starts one worker process per connection of the count it serves; starting a Go process costs ~15-30 ms of CPU here, so a pool of 1,000 takes seconds (outside the measured intervals)")
+			notes = append(notes, "procpool is a netio/prefork pool of one worker process per connection of the count it serves (Apache 1.3's model: a blocking accept-and-serve loop per process, recycled after ~1,000 connections); starting a Go process costs ~15-30 ms of CPU here, so a pool of 1,000 takes seconds (outside the measured intervals); hybrid is a netio/prefork pool of 2 processes of one coop scheduler each")
 		}
 	}
 	for _, m := range r.Models {

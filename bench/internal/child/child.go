@@ -54,6 +54,12 @@ func Main() {
 	os.Exit(0)
 }
 
+// Env returns the variable (KEY=value) that makes an execution of this
+// binary run role: for a role that re-executes the binary by a means of
+// its own (netio/prefork's master starting its workers) and must give the
+// variable back, since Main removes it.
+func Env(role string) string { return roleEnv + "=" + role }
+
 // Command returns a command that re-executes this binary in role with args.
 // It dies with its parent (Pdeathsig). If group is true it leads a process
 // group of its own, which KillAll kills whole.

@@ -392,7 +392,10 @@ func (e *env) role(role, addr string) (*exec.Cmd, error) {
 // nginx writes a configuration to a directory of its own and returns the
 // command: no daemon, one worker, error log on stderr, pid file and
 // temporary paths in that directory (so it also runs as non-root).
-func (e *env) nginx(addr string) (*exec.Cmd, error) {
+func (e *env) nginx(addr string) (*exec.Cmd, error) { return e.nginxWorkers(addr, 1) }
+
+// nginxWorkers is nginx with worker_processes workers.
+func (e *env) nginxWorkers(addr string, workers int) (*exec.Cmd, error) {
 	dir, err := os.MkdirTemp(e.tmp, "nginx-")
 	if err != nil {
 		return nil, err
@@ -403,7 +406,7 @@ func (e *env) nginx(addr string) (*exec.Cmd, error) {
 	}
 	conf := fmt.Sprintf(`daemon off;
 master_process on;
-worker_processes 1;
+worker_processes %d;
 pid %s;
 error_log stderr warn;
 events {
@@ -420,7 +423,7 @@ http {
         }
     }
 }
-`, filepath.Join(dir, "nginx.pid"), temps.String(), addr, helloCType, helloBody)
+`, workers, filepath.Join(dir, "nginx.pid"), temps.String(), addr, helloCType, helloBody)
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err

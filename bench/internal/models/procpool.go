@@ -1,21 +1,20 @@
 package models
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/coopgo/coop/bench/internal/child"
 	"github.com/coopgo/coop/bench/internal/echo"
 	"github.com/coopgo/coop/bench/internal/rawsys"
+	"github.com/coopgo/coop/netio/prefork"
 )
 
 // ProcpoolMax is the largest pool the study starts. A worker is a whole Go
@@ -24,152 +23,116 @@ import (
 // the pool stops at 1,000 and that row says so.
 const ProcpoolMax = 1000
 
+// procpoolRecycle is the pool's MaxConns: a worker is replaced after
+// about this many connections (±10%), as Apache 1.3's
+// MaxRequestsPerChild replaces a child. The study's rows open fewer per
+// worker, so no replacement falls inside a measured interval.
+const procpoolRecycle = 1000
+
 func init() {
 	Register(Model{
 		Name:         "procpool",
-		What:         "process pool (Apache 1.3 prefork): N worker processes, one connection each, blocking I/O",
+		What:         fmt.Sprintf("process pool (Apache 1.3 prefork) run by netio/prefork: N worker processes, one connection each, blocking I/O, recycled after ~%d connections", procpoolRecycle),
 		Serve:        serveProcpool,
 		MaxConns:     ProcpoolMax,
 		PerRowServer: true,
 		Limit:        fmt.Sprintf("pool capped at %d processes (one per connection)", ProcpoolMax),
 	})
-	child.Register("procpool-worker", procpoolWorker)
 }
 
-// Descriptors a worker inherits (ExtraFiles start at 3).
-const (
-	workerListenFD = 3 // the shared listening socket
-	workerReadyFD  = 4 // write end of the pool's ready pipe
-)
+// poolCPUsEnv tells a procpool worker the server's CPUs.
+const poolCPUsEnv = "COOP_BENCH_POOL_CPUS"
 
-// serveProcpool is the prefork server: the master opens one blocking
-// listening socket and starts opt.Conns workers (at most ProcpoolMax) that
-// inherit it. Each worker blocks in accept, serves its connection to the
-// end with blocking reads and writes, and accepts again. The kernel wakes
-// one sleeping acceptor per connection (exclusive wait), so there is no
-// thundering herd.
+// serveProcpool is the prefork server as Apache 1.3 wrote it, run by
+// netio/prefork: the master owns one listening socket (Shared mode) and
+// keeps opt.Conns workers (at most ProcpoolMax), each serving one
+// connection at a time with blocking reads and writes (procpoolWorker).
+// The package supervises them: readiness, lifeline, reaping, respawn,
+// recycling after procpoolRecycle connections.
 //
-// Each worker is a Go process, so each carries the runtime's own threads:
-// when the worker has slept in read for ~20 µs, its sysmon thread takes
-// the processor back, and the read's return wakes sysmon again. A request
-// that finds its worker asleep therefore costs about three thread wake-ups
-// (counted with voluntary_ctxt_switches per thread), where a C prefork
-// worker pays one. That is the price of writing this model in Go, and it
-// is reported as measured.
+// Starting a Go process costs ~15-30 ms of CPU on the study's VMs, so a
+// pool of 1,000 takes many seconds: the master starts the workers on
+// every CPU, each pins itself to the server's CPUs before it reports
+// ready, and the master pins itself back once all are.
+//
+// Each worker is a Go process with a coop scheduler, so it carries the
+// runtime's own threads and the scheduler's heartbeat (one wake-up a
+// second): when the worker has slept in read for ~20 µs, its sysmon
+// thread takes the processor back, and the read's return wakes sysmon
+// again, where a C prefork worker pays one wake-up per request. That is
+// the price of writing this model in Go, and it is reported as measured.
 func serveProcpool(opt Options) error {
-	n := opt.Conns
-	if n < 1 {
-		n = 1
-	}
+	n := max(opt.Conns, 1)
 	if n > ProcpoolMax {
 		return fmt.Errorf("procpool: %d connections need %d workers; the cap is %d", opt.Conns, n, ProcpoolMax)
 	}
-	lfd, addr, err := listenFD(opt.Addr, false)
-	if err != nil {
-		return err
+	cfg := &prefork.Config{
+		Workers:  n,
+		Cores:    1,
+		Mode:     prefork.Shared,
+		MaxConns: procpoolRecycle,
+		// A pool of 1,000 takes seconds to start, more on a busy
+		// machine; a recycled worker finishes its connection, which a
+		// row holds open for its whole run.
+		ReadyTimeout: 2 * time.Minute,
+		DrainTimeout: 10 * time.Minute,
+		Serve:        func(w *prefork.Worker) error { return procpoolWorker(w, opt.BufSize) },
 	}
-	lf := os.NewFile(uintptr(lfd), "listener")
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return err
+	if prefork.IsWorker() {
+		return runPool(opt, cfg, nil)
 	}
-	// Starting a Go process costs ~15-30 ms of CPU on the study's VMs, so
-	// a pool of 1,000 takes many seconds. Start the workers on every CPU
-	// in parallel; each pins itself to the server's CPUs before it reports
-	// ready, and so does the master before serving.
 	var mask unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &mask); err != nil {
 		return os.NewSyscallError("sched_getaffinity", err)
 	}
-	var serverCPUs []string
-	var allCPUs []int
+	var serverCPUs, allCPUs []int
+	var names []string
 	for c := range runtime.NumCPU() {
 		allCPUs = append(allCPUs, c)
 		if mask.IsSet(c) {
-			serverCPUs = append(serverCPUs, strconv.Itoa(c))
+			serverCPUs = append(serverCPUs, c)
+			names = append(names, strconv.Itoa(c))
 		}
 	}
+	if err := os.Setenv(poolCPUsEnv, strings.Join(names, ",")); err != nil {
+		return err
+	}
+	cfg.Args = unpinnedArgs(os.Args)
 	if err := rawsys.PinProcess(allCPUs...); err != nil {
 		return err
 	}
-	exited := make(chan error, n)
-	starts := make(chan int)
-	startErr := make(chan error, n)
-	var wg sync.WaitGroup
-	for range runtime.NumCPU() * 2 {
-		wg.Go(func() {
-			for i := range starts {
-				cmd, err := child.Command("procpool-worker", false, []string{"GOMAXPROCS=1"},
-					strconv.Itoa(opt.BufSize), strings.Join(serverCPUs, ","))
-				if err != nil {
-					startErr <- err
-					continue
-				}
-				cmd.ExtraFiles = []*os.File{lf, pw}
-				cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-				if err := cmd.Start(); err != nil {
-					startErr <- fmt.Errorf("procpool: starting worker %d of %d: %w", i+1, n, err)
-					continue
-				}
-				go func() {
-					err := cmd.Wait()
-					exited <- fmt.Errorf("procpool: worker %d exited: %v", cmd.Process.Pid, err)
-				}()
-			}
-		})
-	}
-	for i := range n {
-		starts <- i
-	}
-	close(starts)
-	wg.Wait()
-	close(startErr)
-	if err := <-startErr; err != nil {
-		return err
-	}
-	pw.Close()
-	// Every worker writes one byte once it is about to accept: count them,
-	// so the measurement never includes the pool's start-up.
-	got := 0
-	buf := make([]byte, 256)
-	for got < n {
-		k, err := pr.Read(buf)
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return fmt.Errorf("procpool: %d of %d workers started", got, n)
-			}
-			return err
-		}
-		got += k
-	}
-	var cpus []int
-	for _, c := range serverCPUs {
-		k, _ := strconv.Atoi(c)
-		cpus = append(cpus, k)
-	}
-	if err := rawsys.PinProcess(cpus...); err != nil {
-		return err
-	}
-	opt.Ready(addr)
-	// A worker never exits on its own: one that does is a failure.
-	return <-exited
+	return runPool(opt, cfg, func() error { return rawsys.PinProcess(serverCPUs...) })
 }
 
-// procpoolWorker is one worker process. It never returns while serving.
-func procpoolWorker(args []string) error {
-	size := echo.BufSize
-	if len(args) > 0 {
-		var err error
-		if size, err = strconv.Atoi(args[0]); err != nil {
-			return fmt.Errorf("buffer size %q: %w", args[0], err)
-		}
+// unpinnedArgs returns the serve role's arguments without its -cpus
+// value, so that a worker starts on every CPU (it pins itself later).
+func unpinnedArgs(args []string) []string {
+	args = slices.Clone(args)
+	if i := slices.Index(args, "-cpus"); i >= 0 && i+1 < len(args) {
+		args[i+1] = ""
 	}
-	if len(args) > 1 && args[1] != "" {
+	return args
+}
+
+// procpoolWorker is one worker: Apache 1.3's child loop. It waits in
+// poll(2) on the shared socket — not in the scheduler, whose epoll
+// registration is exclusive and would let a busy worker swallow the one
+// wake-up of a new connection; poll wakes every idle worker and the
+// others' accept finds nothing — takes one connection, serves it to the
+// end with blocking reads and writes (an accepted socket does not
+// inherit the listener's O_NONBLOCK), and waits again. The master's
+// request to stop (a recycle) wakes the poll through an eventfd; a
+// worker serving a connection stops when it ends.
+func procpoolWorker(w *prefork.Worker, size int) error {
+	if size <= 0 {
+		size = echo.BufSize
+	}
+	if s := os.Getenv(poolCPUsEnv); s != "" {
 		var cpus []int
-		for _, f := range strings.Split(args[1], ",") {
+		for _, f := range strings.Split(s, ",") {
 			c, err := strconv.Atoi(f)
 			if err != nil {
-				return fmt.Errorf("CPU list %q: %w", args[1], err)
+				return fmt.Errorf("%s %q: %w", poolCPUsEnv, s, err)
 			}
 			cpus = append(cpus, c)
 		}
@@ -177,26 +140,56 @@ func procpoolWorker(args []string) error {
 			return err
 		}
 	}
-	if _, err := unix.Write(workerReadyFD, []byte{1}); err != nil {
-		return os.NewSyscallError("write(ready)", err)
+	ls := w.Listeners(poolListener)
+	if len(ls) != 1 {
+		return fmt.Errorf("procpool worker: %d listeners, want 1", len(ls))
 	}
-	unix.Close(workerReadyFD)
-	for {
-		fd, e := rawsys.BlockingAccept(workerListenFD)
+	lfd := ls[0].FD().Sysfd()
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	if err != nil {
+		return os.NewSyscallError("eventfd", err)
+	}
+	defer unix.Close(efd)
+	go func() {
+		<-w.Done()
+		unix.Write(efd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	}()
+	w.Ready()
+	pfds := []unix.PollFd{{Fd: int32(lfd), Events: unix.POLLIN}, {Fd: int32(efd), Events: unix.POLLIN}}
+	for !w.Draining() {
+		if _, err := unix.Poll(pfds, -1); err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			return os.NewSyscallError("poll", err)
+		}
+		if pfds[1].Revents != 0 {
+			return nil
+		}
+		if pfds[0].Revents == 0 {
+			continue
+		}
+		fd, e := rawsys.BlockingAccept(lfd)
 		if e != 0 {
 			err := os.NewSyscallError("accept4", e)
-			if isTemporaryAccept(err) {
+			switch {
+			case e == syscall.EAGAIN:
+				continue // another worker took it
+			case isTemporaryAccept(err):
 				fmt.Fprintf(os.Stderr, "procpool worker: %v; retrying in 10ms\n", err)
 				time.Sleep(10 * time.Millisecond)
 				continue
 			}
 			return err
 		}
+		w.ConnOpened()
 		if err := rawsys.SetNoDelay(fd); err != nil {
 			unix.Close(fd)
 			return os.NewSyscallError("setsockopt(TCP_NODELAY)", err)
 		}
 		endSession("procpool", blockingEcho(fd, size))
 		unix.Close(fd)
+		w.ConnClosed()
 	}
+	return nil
 }

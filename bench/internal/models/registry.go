@@ -90,7 +90,7 @@ func All() []Model {
 }
 
 // order is the row order of the tables; models not listed follow.
-var order = []string{"epoll", "epoll-buf", "gnet", "coop-task", "coop-ready", "net", "threads", "procpool", "net-2", "coop-group"}
+var order = []string{"epoll", "epoll-buf", "gnet", "coop-task", "coop-ready", "net", "threads", "procpool", "net-2", "coop-group", "hybrid"}
 
 func rank(name string) int {
 	if i := slices.Index(order, name); i >= 0 {

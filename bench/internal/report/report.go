@@ -51,6 +51,10 @@ type Run struct {
 	// The IRC part (package irc): its plan and a result per server.
 	IRCPlan *irc.Plan    `json:"irc_plan,omitempty"`
 	IRC     []irc.Result `json:"irc,omitempty"`
+
+	// The reload part (clients.RunReload): its plan and a row per server.
+	ReloadPlan *clients.ReloadPlan    `json:"reload_plan,omitempty"`
+	Reload     []clients.ReloadResult `json:"reload,omitempty"`
 }
 
 // Save writes the run to dir as run-<time>.json and latest.json.

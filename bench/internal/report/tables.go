@@ -47,6 +47,7 @@ func Tables(r *Run) []*table {
 		ts = append(ts, clientTables(r)...)
 	}
 	ts = append(ts, ircTables(r)...)
+	ts = append(ts, reloadTables(r)...)
 	return ts
 }
 
