@@ -90,6 +90,7 @@ func main() {
 	flag.IntVar(&cfg.maxChannels, "maxchannels", 50, "most channels a client may be in")
 	flag.IntVar(&cfg.nickLen, "nicklen", 16, "longest nick")
 	flag.IntVar(&cfg.sndBuf, "sndbuf", 0, "kernel send buffer per client, in bytes (0: the system's)")
+	flag.DurationVar(&cfg.flushDelay, "flush-delay", 0, "how long output waits before it is written, so that lines of several messages leave in one write: less CPU per line, more latency (0: written as soon as the commands that run now have run; at most 1s)")
 	flag.Parse()
 	logger := log.New(os.Stderr, "chat: ", log.LstdFlags)
 	if err := loadMOTD(&cfg, *motdPath); err != nil {
@@ -135,8 +136,10 @@ func check(mode string, cores int, cfg config) error {
 		return fmt.Errorf("bad limits: -sendq must be at least 1024, -recvq at least %d, -maxclients and -maxchannels positive", 2*maxLine)
 	case cfg.nickLen < 9 || cfg.nickLen > 30:
 		return fmt.Errorf("-nicklen %d: want 9 (RFC 2812) to 30", cfg.nickLen)
-	case cfg.idle < 0 || cfg.pongTimeout <= 0 || cfg.regTimeout < 0 || cfg.floodPenalty < 0 || cfg.floodBurst < 0 || cfg.sndBuf < 0:
+	case cfg.idle < 0 || cfg.pongTimeout <= 0 || cfg.regTimeout < 0 || cfg.floodPenalty < 0 || cfg.floodBurst < 0 || cfg.sndBuf < 0 || cfg.flushDelay < 0:
 		return fmt.Errorf("bad timeouts: -pong must be positive, the others not negative")
+	case cfg.flushDelay > time.Second:
+		return fmt.Errorf("-flush-delay %v: at most 1s (every line waits that long)", cfg.flushDelay)
 	case cfg.name == "" || cfg.network == "":
 		return fmt.Errorf("-name and -network must not be empty")
 	}
