@@ -77,7 +77,7 @@ var plans = map[string]modePlan{
 		// clients with short intervals, no memory row. ngircd's 1,000
 		// clients take 5 s of it to dial (its backlog of 10).
 		irc: ircLoad(irc.Plan{Clients: []int{100, 1000}, Warmup: 100 * time.Millisecond, Interval: 200 * time.Millisecond, Intervals: 3,
-			Note: "quick mode runs 100 and 1,000 clients only and no memory row; -full adds 10,000 clients and memory per idle client at 10,000"}),
+			Note: "quick mode runs 100 and 1,000 clients only and no memory row; -full adds 10,000 clients, the coop task 5ms row and memory per idle client at 10,000"}),
 		// About 6 s: 5 reloads of each server.
 		reload: clients.ReloadPlan{Reloads: 5, Workers: 2, Conns: 50, Gap: 100 * time.Millisecond, Baseline: time.Second,
 			Note: "quick mode: 5 reloads per server; -full runs 20"},
@@ -94,7 +94,7 @@ var plans = map[string]modePlan{
 			HTTPWarmup: 2 * time.Second, HTTPRun: 5 * time.Second, HTTPConns: 100,
 			RESPWarmup: 20_000, RESPRun: 5 * time.Second, RESPConns: 50, Pipelines: []int{1, 16},
 		},
-		irc:    ircLoad(irc.Plan{Clients: []int{100, 1000, 10_000}, Warmup: time.Second, Interval: time.Second, Intervals: 5, IdleClients: 10_000}),
+		irc:    ircLoad(irc.Plan{Clients: []int{100, 1000, 10_000}, Warmup: time.Second, Interval: time.Second, Intervals: 5, IdleClients: 10_000, AllServers: true}),
 		reload: clients.ReloadPlan{Reloads: 20, Workers: 2, Conns: 50, Gap: 100 * time.Millisecond, Baseline: 2 * time.Second},
 	},
 	"smoke": {
@@ -109,7 +109,7 @@ var plans = map[string]modePlan{
 			HTTPWarmup: 0, HTTPRun: time.Second, HTTPConns: 100,
 			RESPWarmup: 200, RESPRun: 50 * time.Millisecond, RESPConns: 50, Pipelines: []int{1, 16},
 		},
-		irc: ircLoad(irc.Plan{Clients: []int{100}, Warmup: 50 * time.Millisecond, Interval: 100 * time.Millisecond, Intervals: 1, IdleClients: 100}),
+		irc: ircLoad(irc.Plan{Clients: []int{100}, Warmup: 50 * time.Millisecond, Interval: 100 * time.Millisecond, Intervals: 1, IdleClients: 100, AllServers: true}),
 		reload: clients.ReloadPlan{Reloads: 2, Workers: 2, Conns: 10, Gap: 10 * time.Millisecond,
 			Note: "smoke mode: 2 reloads per server, no run without reloads"},
 	},

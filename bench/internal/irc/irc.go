@@ -39,6 +39,8 @@ type Plan struct {
 	Intervals   int           `json:"intervals"`
 	IdleClients int           `json:"idle_clients"` // memory row; 0: not measured
 	Note        string        `json:"note,omitempty"`
+	// AllServers runs the rows that only -full runs (spec.fullOnly).
+	AllServers bool `json:"all_servers,omitempty"`
 	// Ergo is the Ergo binary to measure (a path, or a name in PATH): no
 	// package provides it. "" skips Ergo's row, saying why.
 	Ergo string `json:"ergo,omitempty"`
@@ -123,6 +125,8 @@ func Run(p Plan, doing, step func(string)) []Result {
 		r := &rs[i]
 		*r = Result{Server: sp.name, What: sp.what}
 		switch {
+		case sp.fullOnly && !p.AllServers:
+			r.Skipped = "runs with -full only"
 		case sp.find != nil && setupErr != nil:
 			r.Error = setupErr.Error()
 			continue

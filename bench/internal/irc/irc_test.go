@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 // must have their figures.
 func TestRun(t *testing.T) {
 	p := Plan{Clients: []int{200}, ChanSize: 100, Senders: 3, Rate: 300, Warmup: 100 * time.Millisecond,
-		Interval: 200 * time.Millisecond, Intervals: 2, IdleClients: 200, Ergo: os.Getenv(ErgoEnv)}
+		Interval: 200 * time.Millisecond, Intervals: 2, IdleClients: 200, Ergo: os.Getenv(ErgoEnv), AllServers: true}
 	rs := Run(p, func(string) {}, func(string) {})
 	if len(rs) != len(specs) {
 		t.Fatalf("%d rows, want %d", len(rs), len(specs))
@@ -55,8 +55,31 @@ func TestRun(t *testing.T) {
 		}
 		t.Logf("%s: %.0f lines/s, %.2f µs CPU/line, p50 %.0f µs, p99 %.0f µs, %d B/client", r.Server, l.Lines.Median, l.CPUPerLine.Median, l.P50, l.P99, r.Memory.PerClient)
 	}
-	if measured < 2 {
-		t.Errorf("only %d servers measured; the two coop modes always can be", measured)
+	if measured < 3 {
+		t.Errorf("only %d servers measured; the three coop rows always can be", measured)
+	}
+}
+
+// TestFullOnly checks that a plan without AllServers (quick mode) skips
+// the rows that only -full runs, saying so, and runs no server for them.
+func TestFullOnly(t *testing.T) {
+	p := Plan{Clients: []int{100}, ChanSize: 100, Senders: 1, Rate: 10, Warmup: 10 * time.Millisecond,
+		Interval: 10 * time.Millisecond, Intervals: 1}
+	saved := specs
+	t.Cleanup(func() { specs = saved })
+	specs = nil
+	for _, sp := range saved {
+		if sp.fullOnly {
+			specs = append(specs, sp)
+		}
+	}
+	if len(specs) == 0 {
+		t.Fatal("no full-only row")
+	}
+	for _, r := range Run(p, func(string) {}, func(string) {}) {
+		if r.Skipped != "runs with -full only" || len(r.Fanout) != 0 {
+			t.Errorf("%s: skipped %q, %d fan-out rows", r.Server, r.Skipped, len(r.Fanout))
+		}
 	}
 }
 

@@ -33,6 +33,8 @@ type spec struct {
 	dialRate float64
 	// start returns the server's command, not yet pinned or started.
 	start func(e *env, addr string) (*exec.Cmd, error)
+	// fullOnly rows run only when Plan.AllServers is set (-full).
+	fullOnly bool
 }
 
 var specs = []spec{
@@ -40,6 +42,9 @@ var specs = []spec{
 		start: func(e *env, addr string) (*exec.Cmd, error) { return e.chat(addr, "task") }},
 	{name: "coop ready", what: "examples/chat -mode ready (a task only while a client has input), -flood-penalty 0 (flood control off), GOMAXPROCS=1",
 		start: func(e *env, addr string) (*exec.Cmd, error) { return e.chat(addr, "ready") }},
+	{name: "coop task 5ms", fullOnly: true,
+		what:  "examples/chat -mode task -flush-delay 5ms: the flusher holds output 5 ms after the first line waits, so that lines of several messages leave in one write per client, as InspIRCd's loop lets them pile up; a trade of latency for CPU, not chat's default; -flood-penalty 0, GOMAXPROCS=1",
+		start: func(e *env, addr string) (*exec.Cmd, error) { return e.chat(addr, "task", "-flush-delay", "5ms") }},
 	{name: "ngircd", tool: "ngircd", pkg: "ngircd", oper: "study study", dialRate: 250,
 		what:  "single-threaded epoll loop; DNS, ident and PAM off, no connection limits; flood control lifted for the senders the only way ngircd allows: they OPER and set user mode +F (receivers send nothing after joining); its listen backlog is 10 (built in), so the load generator dials 250 clients a second (at 1,000 a second its queue overflowed and clients were reset)",
 		start: (*env).ngircd},
@@ -64,12 +69,13 @@ type env struct {
 }
 
 // chat returns the command of the chat example in mode.
-func (e *env) chat(addr, mode string) (*exec.Cmd, error) {
+func (e *env) chat(addr, mode string, extra ...string) (*exec.Cmd, error) {
 	if e.buildErr != nil {
 		return nil, e.buildErr
 	}
-	cmd := child.External(e.chatBin, "-addr", addr, "-mode", mode, "-flood-penalty", "0", "-maxclients", "100000",
-		"-ping", "10m", "-register", "10m")
+	args := append([]string{"-addr", addr, "-mode", mode, "-flood-penalty", "0", "-maxclients", "100000",
+		"-ping", "10m", "-register", "10m"}, extra...)
+	cmd := child.External(e.chatBin, args...)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 	return cmd, nil
 }
