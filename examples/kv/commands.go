@@ -19,8 +19,12 @@ type command struct {
 	run   func(cl *client, args [][]byte)
 }
 
-// commands is the command table, by lower-case name.
-var commands = map[string]*command{}
+// commands is the command table, by lower-case name; commandNames lists
+// it in its order, for COMMAND LIST.
+var (
+	commands     = map[string]*command{}
+	commandNames []string
+)
 
 func init() {
 	for _, c := range []*command{
@@ -58,6 +62,7 @@ func init() {
 		{name: "host:", arity: -1, run: cmdSecurityWarning},
 	} {
 		commands[c.name] = c
+		commandNames = append(commandNames, c.name)
 	}
 }
 
@@ -184,9 +189,46 @@ func cmdSelect(cl *client, args [][]byte) {
 	}
 }
 
-// cmdCommand answers COMMAND and its subcommands with an empty array:
-// enough for clients that ask for the command table at start-up.
-func cmdCommand(cl *client, args [][]byte) { cl.w.array(0) }
+// cmdCommand answers COMMAND, DOCS and INFO with an empty array: enough
+// for clients that ask for the command table at start-up. COUNT and LIST
+// answer as Redis does, from kv's own table.
+func cmdCommand(cl *client, args [][]byte) {
+	if len(args) == 1 {
+		cl.w.array(0)
+		return
+	}
+	sub := args[1]
+	switch {
+	case eqFold(sub, "count") && len(args) == 2:
+		cl.w.int(int64(len(commands)))
+	case eqFold(sub, "list") && len(args) == 2:
+		cl.w.array(len(commands))
+		for _, name := range commandNames {
+			cl.w.bulkString(name)
+		}
+	case eqFold(sub, "count"):
+		cl.w.arity("command|count")
+	case eqFold(sub, "docs"), eqFold(sub, "info"):
+		cl.w.array(0)
+	default:
+		cl.w.err(unknownSubcommand(args))
+	}
+}
+
+// errClientName is Redis's answer to a client name it refuses.
+const errClientName = "ERR Client names cannot contain spaces, newlines or special characters."
+
+// validClientName reports whether Redis takes name as a client's name:
+// empty (which removes the name) or printable ASCII without spaces, so
+// that CLIENT LIST's fields stay split by spaces.
+func validClientName(name []byte) bool {
+	for _, c := range name {
+		if c < '!' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
 
 // cmdHello speaks RESP2 only: "HELLO 3" gets NOPROTO, which clients
 // (go-redis among them) take as "use RESP2".
@@ -207,7 +249,13 @@ func cmdHello(cl *client, args [][]byte) {
 			case eqFold(args[j], "auth") && left >= 2:
 				j += 2 // no users or passwords here: the default user, as Redis with nopass
 			case eqFold(args[j], "setname") && left >= 1:
+				// Set at once, as Redis 7.0 does: an error in a later
+				// option leaves the name set.
 				j++
+				if !validClientName(args[j]) {
+					cl.w.err(errClientName)
+					return
+				}
 				cl.name = string(args[j])
 			default:
 				cl.w.err("ERR Syntax error in HELLO option '" + string(cstring(args[j], 1<<20)) + "'")
@@ -236,6 +284,10 @@ func cmdClient(cl *client, args [][]byte) {
 	sub := args[1]
 	switch {
 	case eqFold(sub, "setname") && len(args) == 3:
+		if !validClientName(args[2]) {
+			cl.w.err(errClientName)
+			return
+		}
 		cl.name = string(args[2])
 		cl.w.ok()
 	case eqFold(sub, "getname") && len(args) == 2:

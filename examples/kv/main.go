@@ -21,8 +21,9 @@
 // KEEPTTL), DEL, UNLINK, EXISTS, INCR, DECR, INCRBY, DECRBY, MGET, MSET,
 // EXPIRE, PEXPIRE (NX, XX, GT, LT), PERSIST, TTL, PTTL, KEYS, DBSIZE,
 // FLUSHALL, FLUSHDB, SELECT 0, QUIT, and for clients' start-up COMMAND
-// (an empty table), CONFIG GET (a few parameters), HELLO (RESP2 only) and
-// CLIENT SETNAME/GETNAME/ID/SETINFO/INFO. Replies and error texts are Redis
+// (an empty table; COUNT and LIST of kv's commands), CONFIG GET (a few
+// parameters), HELLO (RESP2 only) and CLIENT SETNAME/GETNAME/ID/SETINFO/
+// INFO. Replies and error texts are Redis
 // 7's; protocol errors are answered and the connection then closed, as
 // Redis does. Values are strings; there is one database.
 //
