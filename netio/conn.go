@@ -78,8 +78,7 @@ func (c *Conn) FD() *sched.FD { return c.fd }
 // onThread reports whether the caller is a task of c's scheduler: then
 // c's thread-owned state may be touched directly.
 func (c *Conn) onThread() bool {
-	t := sched.Current()
-	return t != nil && t.Scheduler() == c.s
+	return c.s.Current() != nil
 }
 
 // Read reads up to len(b) bytes. It returns io.EOF at the end of the
@@ -92,7 +91,7 @@ func (c *Conn) onThread() bool {
 // frames stay on its stack while the connection is idle, and they decide
 // whether that stack fits its first 2 KiB.
 func (c *Conn) Read(b []byte) (int, error) {
-	if t := sched.Current(); t == nil || t.Scheduler() != c.s {
+	if c.s.Current() == nil {
 		return c.readForeign(b)
 	}
 	fd := c.fd
@@ -194,7 +193,7 @@ func (c *Conn) readErr(e syscall.Errno) error {
 // while the socket's send buffer is full. Concurrent Writes do not
 // interleave.
 func (c *Conn) Write(b []byte) (int, error) {
-	if t := sched.Current(); t == nil || t.Scheduler() != c.s {
+	if c.s.Current() == nil {
 		return c.writeForeign(b)
 	}
 	if err := c.wlock.lock(); err != nil {
@@ -240,7 +239,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 // bytes must not be interleaved): write the rest later, after WaitWrite on
 // c.FD() or with Write. Off c's scheduler thread it is handed to it.
 func (c *Conn) TryWrite(b []byte) (int, error) {
-	if t := sched.Current(); t == nil || t.Scheduler() != c.s {
+	if c.s.Current() == nil {
 		var n int
 		var err error
 		if derr := c.s.Do(func() { n, err = c.TryWrite(b) }); derr != nil {

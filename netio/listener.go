@@ -218,8 +218,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 // wrapping the *os.SyscallError: a server should back off and try again
 // (Server does), not stop.
 func (l *Listener) AcceptConn() (*Conn, error) {
-	t := sched.Current()
-	if t == nil || t.Scheduler() != l.s {
+	if l.s.Current() == nil {
 		var c *Conn
 		var err error
 		if derr := l.s.Do(func() { c, err = l.accept() }); derr != nil {

@@ -36,7 +36,7 @@ func (c *Conn) SyscallConn() (syscall.RawConn, error) {
 // run runs fn on the scheduler thread.
 func (rc *rawConn) run(op string, fn func() error) error {
 	var err error
-	if t := sched.Current(); t != nil && t.Scheduler() == rc.s {
+	if rc.s.Current() != nil {
 		err = fn()
 	} else if derr := rc.s.Do(func() { err = fn() }); derr != nil {
 		err = derr

@@ -73,8 +73,7 @@ func NewReaderSize(c *Conn, size int) *Reader {
 // onThread reports whether the caller may use r's buffer directly: a task
 // of its Conn's scheduler.
 func (r *Reader) onThread() bool {
-	t := sched.Current()
-	return t != nil && t.Scheduler() == r.c.s
+	return r.c.s.Current() != nil
 }
 
 // do runs fn on r's scheduler thread, for callers that are not its tasks.

@@ -128,8 +128,7 @@ func (p *PacketConn) Scheduler() *sched.Scheduler { return p.s }
 func (p *PacketConn) FD() *sched.FD { return p.fd }
 
 func (p *PacketConn) onThread() bool {
-	t := sched.Current()
-	return t != nil && t.Scheduler() == p.s
+	return p.s.Current() != nil
 }
 
 // ReadFrom reads one datagram into b and returns its length and sender.

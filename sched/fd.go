@@ -140,8 +140,8 @@ func (f *FD) String() string { return "fd " + strconv.Itoa(f.sysfd) }
 
 // mustTask returns the calling task, which must be a task of f's scheduler.
 func (f *FD) mustTask(what string) *Task {
-	t := Current()
-	if t == nil || t.s != f.s {
+	t := f.s.Current()
+	if t == nil {
 		panic(errNotOnThread("FD." + what))
 	}
 	return t
@@ -426,7 +426,7 @@ func (f *FD) closeSys() error {
 // runs in a task of f's scheduler and waits for it. A read of 0 bytes with
 // no error on a non-empty p is end of file.
 func (f *FD) Read(p []byte) (n int, err error) {
-	if t := Current(); t == nil || t.s != f.s {
+	if f.s.Current() == nil {
 		if derr := f.s.Do(func() { n, err = f.Read(p) }); derr != nil {
 			return 0, derr
 		}
@@ -456,7 +456,7 @@ func (f *FD) Read(p []byte) (n int, err error) {
 // Write writes all of p to f, waiting for writability as needed. Like
 // Read, it may be called from any goroutine.
 func (f *FD) Write(p []byte) (n int, err error) {
-	if t := Current(); t == nil || t.s != f.s {
+	if f.s.Current() == nil {
 		if derr := f.s.Do(func() { n, err = f.Write(p) }); derr != nil {
 			return 0, derr
 		}

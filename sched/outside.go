@@ -76,6 +76,11 @@ func mustNotBlockThread(what string) {
 // scheduler on first use. It panics, naming the call what, outside a task
 // and on a task of another scheduler.
 func bindTask(owner **Scheduler, what string) *Task {
+	if o := *owner; o != nil {
+		if t := o.Current(); t != nil {
+			return t // the common case, without a lookup
+		}
+	}
 	t := Current()
 	if t == nil || t.s != *owner {
 		bindTaskSlow(owner, t, what)
@@ -114,6 +119,11 @@ func panicNoTask(what string) {
 // task has used yet has no owner, and may be set up so from anywhere. It
 // returns the calling task, or nil.
 func bindThread(owner **Scheduler, what string) *Task {
+	if o := *owner; o != nil {
+		if t := o.Current(); t != nil {
+			return t // the common case, without a lookup
+		}
+	}
 	t := Current()
 	if t != nil && t.s == *owner {
 		return t

@@ -538,6 +538,9 @@ func (s *Scheduler) stopAll() {
 // nothing another thread writes unsynchronized: s.cur must not be
 // consulted before this says yes.
 func (s *Scheduler) onThread() bool {
+	if s.grp.Running(asm.G()) {
+		return true // a task of s, or its host loop: the common case, without a lookup
+	}
 	if c := Current(); c != nil {
 		return c.s == s
 	}

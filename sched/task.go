@@ -356,13 +356,8 @@ func (s *Scheduler) Go(fn func()) *Task {
 	if s.group != nil {
 		s.group.taskStarted()
 	}
-	if c := Current(); c != nil {
-		if c.s == s {
-			s.spawn(t)
-			return t
-		}
-	} else if s.onHost() {
-		s.spawn(t) // from the host loop, e.g. a descriptor's read hook
+	if s.grp.Running(asm.G()) {
+		s.spawn(t) // from a task of s, or its host loop (a descriptor's read hook)
 		return t
 	}
 	if !s.post(inboxItem{op: opSpawn, t: t}) {
@@ -382,7 +377,7 @@ func (s *Scheduler) Spawn(fn func()) {
 	if fn == nil {
 		panic("sched: Spawn with nil fn")
 	}
-	if c := Current(); (c != nil && c.s == s) || (c == nil && s.onHost()) {
+	if s.grp.Running(asm.G()) { // a task of s, or its host loop
 		t := s.pooledTask()
 		t.fn = fn
 		t.id = s.ids.Add(1)
@@ -965,10 +960,14 @@ func (s *Scheduler) Now() time.Time {
 	return s.base.Add(time.Duration(s.now.Load()))
 }
 
-// Current returns the calling task if it is a task of s, else nil.
+// Current returns the calling task if it is a task of s, else nil. It
+// may be called from any goroutine, and costs a load and a compare:
+// cheaper than the package-level Current, which must look the caller's
+// goroutine up in a table (a cache miss per lookup at thousands of
+// tasks), so code that knows the scheduler it wants asks it.
 func (s *Scheduler) Current() *Task {
-	if c := Current(); c != nil && c.s == s {
-		return c
+	if s.grp.Running(asm.G()) {
+		return s.grp.Cur.Data // nil on the host loop
 	}
 	return nil
 }

@@ -57,6 +57,7 @@ package coro
 
 import (
 	"iter"
+	"sync/atomic"
 
 	"github.com/coopgo/coop/asm"
 )
@@ -125,6 +126,13 @@ type Group[T any] struct {
 	// and when it exits (to register its G with the client, say).
 	Enter, Leave func(c *Coro[T])
 
+	// running is the goroutine token (asm.G) of the participant that
+	// runs, kept with every switch so that any goroutine can ask "am I
+	// the one running in this group?" (Running) with one load and no
+	// lookup. Only the group's thread writes it; a goroutine elsewhere
+	// reads some other participant's token, never its own.
+	running atomic.Uintptr
+
 	victim    *Coro[T]
 	goexiting *Coro[T]
 	idle      *Coro[T]
@@ -150,8 +158,14 @@ func (g *Group[T]) Init(w Worker[T]) {
 	g.Host.grp = g
 	g.Host.G = asm.G()
 	g.Cur = &g.Host
+	g.running.Store(g.Host.G)
 	g.work = w
 }
+
+// Running reports whether the goroutine with token gid is the running
+// participant of g: the host, or a worker between its switches. It may be
+// called from any goroutine; it is false before Init and after End.
+func (g *Group[T]) Running(gid uintptr) bool { return g.running.Load() == gid }
 
 // Get returns an idle worker, or a new one (whose goroutine starts on the
 // first switch to it). The worker is not running; hand it work through Data
@@ -222,6 +236,7 @@ func (g *Group[T]) Prepare(c *Coro[T]) (from *Coro[T]) {
 	from = g.Cur
 	s := c.in
 	c.in, s.occ, from.in, g.Cur = nil, from, s, c
+	g.running.Store(c.G) // 0 for a worker not started yet: body stores its own
 	return from
 }
 
@@ -271,8 +286,9 @@ func (g *Group[T]) resumedEnding(from *Coro[T]) bool {
 func (c *Coro[T]) body(yield func(struct{}) bool) {
 	c.own.yield = yield
 	c.G = asm.G()
-	defer c.exit()
 	g := c.grp
+	g.running.Store(c.G) // it runs: it was switched to
+	defer c.exit()
 	if g.Enter != nil {
 		g.Enter(c)
 	}
@@ -308,6 +324,7 @@ func (c *Coro[T]) exit() {
 	occ := c.own.occ
 	occ.in = nil
 	g.Cur = occ
+	g.running.Store(occ.G) // before this goroutine, and its token, are gone
 	c.G = 0
 }
 
@@ -326,4 +343,5 @@ func (g *Group[T]) End() {
 		g.Switch(v)
 	}
 	g.victim = nil
+	g.running.Store(0) // the host's token outlives the group
 }

@@ -89,6 +89,7 @@ func (h *harness) Work(c *Coro[*job]) bool {
 	if h.g.Cur != c {
 		h.t.Errorf("Work: Cur = %p, want the worker %p", h.g.Cur, c)
 	}
+	h.checkRunning("Work")
 	j := c.Data
 	if h.run(c, j) || h.g.Ending {
 		return true
@@ -123,11 +124,19 @@ func (h *harness) start(fn func(c *Coro[*job])) *Coro[*job] {
 	return c
 }
 
+// checkRunning checks that Running names the caller, which runs.
+func (h *harness) checkRunning(where string) {
+	if !h.g.Running(asm.G()) {
+		h.t.Errorf("%s: Running(the caller's token %#x) = false; the token kept is %#x", where, asm.G(), h.g.running.Load())
+	}
+}
+
 // sw is Switch; it unwinds the caller if it must exit.
 func (h *harness) sw(to *Coro[*job]) {
 	if h.g.Switch(to) {
 		panic(errUnwind)
 	}
+	h.checkRunning("after Switch")
 }
 
 // swOut is the written-out Switch of the hot paths of ucontext and sched:
@@ -151,6 +160,7 @@ func (h *harness) swOut(to *Coro[*job]) {
 	if g.Ending && g.Resumed(from) {
 		panic(errUnwind)
 	}
+	h.checkRunning("after a written-out switch")
 }
 
 // swResume is Switch through the out-of-line Slot.Resume.
@@ -165,6 +175,7 @@ func (h *harness) swResume(to *Coro[*job]) {
 	if g.Resumed(from) {
 		panic(errUnwind)
 	}
+	h.checkRunning("after Resume")
 }
 
 // swBy switches to to in one of the three ways.
@@ -185,6 +196,9 @@ func (h *harness) end() {
 	t := h.t
 	t.Helper()
 	h.g.End()
+	if h.g.Running(asm.G()) {
+		t.Errorf("after End: Running(the host's token) = true")
+	}
 	if w, idle := h.g.Live(); w != 0 || idle != 0 {
 		t.Errorf("after End: Live() = %d, %d; want 0, 0", w, idle)
 	}
@@ -957,4 +971,38 @@ func BenchmarkSwitch(b *testing.B) {
 			h.end()
 		})
 	}
+}
+
+// TestRunning: Running names the one participant that runs, the host or a
+// worker, and no goroutine outside the group; nobody after End.
+func TestRunning(t *testing.T) {
+	h := newHarness(t)
+	host := asm.G()
+	h.checkRunning("host after Init")
+	elsewhere := func(where string) {
+		done := make(chan bool)
+		go func() { done <- h.g.Running(asm.G()) }()
+		if <-done {
+			t.Errorf("%s: Running is true for a goroutine outside the group", where)
+		}
+	}
+	elsewhere("host running")
+	var w *Coro[*job]
+	w = h.start(func(c *Coro[*job]) {
+		h.checkRunning("worker")
+		if h.g.Running(host) {
+			t.Errorf("worker running: Running(the host's token) = true")
+		}
+		elsewhere("worker running")
+		h.sw(&h.g.Host)
+		h.checkRunning("worker resumed")
+	})
+	h.sw(w)
+	if h.g.Running(w.G) {
+		t.Errorf("host running: Running(the worker's token) = true")
+	}
+	h.sw(w) // the worker returns, exits its job and switches back
+	h.checkRunning("host after the worker's job")
+	h.end()
+	elsewhere("after End")
 }
