@@ -20,7 +20,10 @@
 // or 431 for a request line or header over -max-header, and 505 for an
 // HTTP version other than 1.x. A request whose header does not arrive
 // within -header-timeout (keep-alive idle time included) gets 408 and the
-// connection is closed: slowloris clients cannot hold the server.
+// connection is closed: slowloris clients cannot hold the server. (In
+// ready mode a client that stops sending in the middle of a header is
+// closed at the idle deadline without an answer, as nginx does at
+// client_header_timeout: no task is there to write one.)
 //
 // Two modes: -mode task runs a task per connection, a plain loop of Read,
 // answer, Write; -mode ready keeps an idle connection with no task, no
