@@ -1,3 +1,5 @@
+//go:build linux || darwin || dragonfly || freebsd || netbsd || openbsd
+
 package sched_test
 
 import (
@@ -5,8 +7,19 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/coopgo/coop/sched"
 )
+
+// BenchmarkNullSyscall is the machine's null system call (a raw getppid),
+// stated next to the hand-off figures: a hand-off that sleeps pays at
+// least one system call and a wake-up, one that spins pays neither.
+func BenchmarkNullSyscall(b *testing.B) {
+	for b.Loop() {
+		unix.RawSyscall(unix.SYS_GETPPID, 0, 0, 0)
+	}
+}
 
 // The cross-thread benchmarks run at GOMAXPROCS=2: a scheduler's locked
 // thread on one processor, the goroutine or the other scheduler on the
