@@ -277,7 +277,10 @@ func TestServerDeadlines(t *testing.T) {
 // Idle connections time out: IdleTimeout in ready mode, between requests;
 // ReadTimeout in task mode.
 func TestServerIdleTimeout(t *testing.T) {
-	const timeout = 150 * time.Millisecond
+	// Requests come every timeout/4: under load a sleep overshoots (at
+	// 150 ms and a request every 75 ms, one gap reached the timeout and
+	// the active connection was closed under a loaded -race run).
+	const timeout = 600 * time.Millisecond
 	for _, tc := range []struct {
 		name string
 		srv  *netio.Server
@@ -302,7 +305,7 @@ func TestServerIdleTimeout(t *testing.T) {
 			// Ready mode: the timeout counts from the end of each request.
 			c = dialT(t, ts.addr)
 			for range 6 {
-				time.Sleep(timeout / 2)
+				time.Sleep(timeout / 4)
 				if err := roundTrip(c, []byte("busy")); err != nil {
 					t.Fatalf("active connection: %v", err)
 				}
