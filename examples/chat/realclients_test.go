@@ -82,7 +82,31 @@ func startIrssi(t *testing.T, addr, nick string) *irssi {
 	if out, err := c.tmux("new-session", "-d", "-s", "irc", "-x", "200", "-y", "50", cmd); err != nil {
 		t.Fatalf("tmux new-session: %v: %s", err, out)
 	}
-	t.Cleanup(func() { c.tmux("kill-server") })
+	// kill-server only signals irssi: it may still be writing into its
+	// home as it exits, and the home's removal (an earlier cleanup) would
+	// then fail with "directory not empty". Wait for it to be gone.
+	pid := 0
+	if out, err := c.tmux("display-message", "-p", "-t", "irc", "#{pane_pid}"); err == nil {
+		pid, _ = strconv.Atoi(strings.TrimSpace(out))
+	}
+	t.Cleanup(func() {
+		c.tmux("kill-server")
+		if pid <= 0 {
+			return
+		}
+		killed := false
+		for end := time.Now().Add(5 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(10 * time.Millisecond) {
+			if time.Now().Before(end) {
+				continue
+			}
+			if killed {
+				t.Errorf("irssi (pid %d) still there 5 s after SIGKILL", pid)
+				return
+			}
+			syscall.Kill(pid, syscall.SIGKILL)
+			killed, end = true, time.Now().Add(5*time.Second)
+		}
+	})
 	return c
 }
 
