@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestManyClients runs 1,000 scripted clients in 10 channels of 100.
@@ -49,6 +50,10 @@ func TestManyClients(t *testing.T) {
 				passedJoin = true
 				joined.Done()
 				joined.Wait()
+				// Each phase gets connect's 60 s anew: the first clients
+				// wait at the barrier for the last one's login, which
+				// took most of a minute under a loaded -race run.
+				u.c.SetDeadline(time.Now().Add(60 * time.Second))
 				for k := range perUser {
 					u.send(fmt.Sprintf("PRIVMSG %s :%d %d", ch, i, k))
 				}
@@ -82,6 +87,7 @@ func TestManyClients(t *testing.T) {
 				passedCount = true
 				counted.Done()
 				counted.Wait()
+				u.c.SetDeadline(time.Now().Add(60 * time.Second))
 				// Nothing more was queued for us: the next line is the PONG.
 				u.send("PING :end")
 				if l := u.line(); l != ":coop.chat PONG coop.chat :end" {
