@@ -7,12 +7,15 @@
 //	go -C bench run .                  # quick: under 3 minutes on 2 cores
 //	go -C bench run . -full            # longer intervals, more repeats, 50,000 sessions
 //	go -C bench run . -smoke           # tiny durations: checks that everything runs (CI)
-//	go -C bench run . -full -md RESULTS.md   # also rewrite bench/RESULTS.md
+//	go -C bench run . -full -md RESULTS.md   # regenerate bench/RESULTS.md and bench/results/
 //	go -C bench run . -render -md RESULTS.md # re-render tables, plots and page from results/latest.json
 //
 // It prints a machine line and tables on stdout and progress on stderr, and
-// writes results/run-<time>.json, results/latest.json and the plots
-// (results/*.png, *.svg). It measures these things:
+// writes run-<time>.json, latest.json and the plots (*.png, *.svg) to the
+// directory -out names: by default bench/out/, which git ignores, so that
+// a run rewrites no tracked file. Only -md (the page shows the plots of
+// bench/results/, its default -out) or an explicit -out results rewrites
+// the committed results. It measures these things:
 //
 //   - the switch ladder: one transfer of control, from a plain call to a
 //     switch between two processes;
@@ -70,7 +73,7 @@ func run() (code int) {
 	full := flag.Bool("full", false, "the full study: longer intervals, more repeats, 10,000 idle connections")
 	smoke := flag.Bool("smoke", false, "tiny durations and counts: checks that every row runs (CI)")
 	md := flag.String("md", "", "also write the markdown page to this file (relative to bench/, e.g. RESULTS.md)")
-	out := flag.String("out", "results", "directory for JSON results and plots (relative to bench/)")
+	out := flag.String("out", "", "directory for JSON results and plots, relative to bench/ (default: "+defaultOut+", untracked; with -md: "+trackedOut+", the tracked plots the page shows)")
 	render := flag.Bool("render", false, "do not measure: re-render tables, plots and -md from <out>/latest.json")
 	only := flag.String("only", "", "comma-separated parts to run: ladder, spawn, servers, clients, irc, reload (default: all)")
 	modelsFlag := flag.String("models", "", "comma-separated server models to run (default: all)")
@@ -79,6 +82,7 @@ func run() (code int) {
 	respConns := flag.Int("resp-conns", 0, "redis-benchmark's connections (-c) (default: the mode's, 50)")
 	ergo := flag.String("ergo", os.Getenv(irc.ErgoEnv), "the Ergo IRC server's binary, which no package provides (default: $"+irc.ErgoEnv+"; empty: Ergo's row is skipped)")
 	flag.Parse()
+	*out = outputDir(*out, *md)
 
 	// Children must never outlive the study: on return, on a panic, on
 	// Ctrl-C or SIGTERM.
@@ -135,7 +139,8 @@ func run() (code int) {
 			fmt.Fprintln(os.Stderr, "bench: saving results:", err)
 			return 1
 		}
-		defer fmt.Fprintf(os.Stderr, "bench: results in %s and %s\n", name, filepath.Join(*out, "latest.json"))
+		where, _ := filepath.Abs(*out) // "out" alone would not say bench/out
+		defer fmt.Fprintf(os.Stderr, "bench: results and plots in %s (%s, latest.json)\n", where, filepath.Base(name))
 	}
 	report.Text(os.Stdout, r)
 	if err := report.Plot(r, *out); err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 )
 
@@ -19,7 +20,8 @@ func Markdown(w io.Writer, r *Run, resultsDir string) {
 	fmt.Fprintln(w, "    go -C bench run . -full -md RESULTS.md")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "or re-render this page from the last saved run without measuring: `go -C bench run . -render -md RESULTS.md`.")
-	fmt.Fprintln(w, "Raw numbers: [`bench/results/latest.json`](results/latest.json).")
+	raw := path.Join(filepath.ToSlash(resultsDir), "latest.json")
+	fmt.Fprintf(w, "Raw numbers: [`%s`](%s). A run without `-md` writes its own to `bench/out/`, which git ignores.\n", raw, raw)
 	fmt.Fprintln(w)
 	for _, l := range Header(r) {
 		fmt.Fprintf(w, "- %s\n", l)
