@@ -8,7 +8,10 @@
 // for benchmarks and for studying that floor (coop's bench reports every
 // other switch against it), not for running Go code: coop's ucontext and
 // sched packages switch Go code with the runtime's coroutine switch, because
-// Go code must run on goroutine stacks (DESIGN.md explains why).
+// Go code must run on goroutine stacks: the garbage collector scans them
+// precisely and the runtime grows them by copying, neither of which it can
+// do for a stack it does not know (golang/go#62130, #62440; the README's
+// "How it works").
 //
 // Ticks reads the hardware counter so benchmarks can report ticks next to
 // nanoseconds, and G returns an identity token for the calling goroutine.

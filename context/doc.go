@@ -35,10 +35,11 @@
 // a goroutine, and contexts switch through the runtime's coroutine switch
 // (runtime.coroswitch), reached through its public door, [iter.Pull]. That
 // switch moves the running thread from one goroutine to another without
-// the Go scheduler. A Swap is two coroutine switches (the running context to
-// the Run's host loop, the host loop to the target), the same as one
-// iter.Pull next-and-yield round trip. The raw register switch of package
-// asm is cheaper still, but may only run assembly.
+// the Go scheduler. A Swap is one coroutine switch, straight from the
+// running context to the target, with no host loop in between (package
+// internal/coro keeps which iter.Pull slot each context is blocked in):
+// half an iter.Pull next-and-yield round trip. The raw register switch of
+// package asm is cheaper still, but may only run assembly.
 //
 // A suspended context costs what a parked goroutine costs: its stack (from
 // 2 KiB) plus about 200 bytes of bookkeeping. A context that was made but

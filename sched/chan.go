@@ -2,7 +2,7 @@ package sched
 
 // A Chan is a channel between the tasks of one scheduler: Go's channel
 // semantics, with errors instead of panics, interruptible blocking calls
-// and Select (select.go). The zero value is an unbuffered channel ready to
+// and [Select]. The zero value is an unbuffered channel ready to
 // use; NewChan makes a buffered one. A Chan must not be copied after first
 // use. It binds to the scheduler of the first task that uses it.
 //

@@ -14,6 +14,16 @@ import (
 // and Inbox to hand work to another scheduler); tasks of one scheduler
 // still need no locks among themselves.
 //
+// Sharing state across the schedulers: best not at all — partition it, one
+// table per scheduler (Scheduler.Group gives its index), with one SO_REUSEPORT
+// listener each (netio.ListenGroup) so that a connection stays on one
+// scheduler. What must be shared is shared as between goroutines: atomics,
+// a sync.Mutex held for a few instructions and never across a blocking
+// call (a task that blocks holding it stalls the tasks of its own thread
+// that want it, and deadlocks them), or messages: Scheduler.Go, Do and
+// Inbox hand work to the scheduler that owns the state, at the price of a
+// cross-thread wake-up (see Do). examples/port/README.md walks through it.
+//
 // A Group runs until every task of every scheduler has finished (a task
 // may hand work to another scheduler at any time, so no scheduler stops
 // while the group has work), or until Stop; with WithKeepAlive, until Stop.
