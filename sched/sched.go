@@ -562,12 +562,15 @@ func (s *Scheduler) onHost() bool {
 
 // checkDeadlock returns a *DeadlockError when tasks remain, none is
 // runnable and nothing can wake one: no timer, no descriptor or other
-// outside event awaited, no keep-alive.
+// outside event awaited, no task bound to a context that can still end
+// (context.go), no keep-alive. It cannot see a wake-up that only a
+// goroutine holding a *Task can send (Interrupt, Go on a task's behalf):
+// those must come through what it can see (an Inbox, a context).
 func (s *Scheduler) checkDeadlock() error {
 	if s.nTasks == 0 || s.timers.len() > 0 || s.nExternal > 0 || s.nHooks > 0 || s.opts.keepAlive || !s.runq.empty() {
 		return nil
 	}
-	if !s.inboxEmpty() {
+	if !s.inboxEmpty() || s.contextCanWake() {
 		return nil
 	}
 	e := &DeadlockError{}

@@ -63,6 +63,7 @@ type Task struct {
 type taskExtra struct {
 	timer timer     // Sleep and the timeouts of waits (Select)
 	join  joinState // Go's tasks only: Spawn's have no handle to wait on
+	ext   *taskExt  // contexts, names, task-local values (taskext.go): nil until used
 }
 
 // joinState is the state of a task started by Go, whose *Task is a Wait
@@ -424,6 +425,9 @@ func (s *Scheduler) recycle(t *Task) {
 		return
 	}
 	seq, x := t.waitSeq, t.x
+	if x != nil {
+		x.ext = nil // the next task's context, name and values start empty
+	}
 	*t = Task{s: s, pooled: true, waitSeq: seq, x: x}
 	t.next = s.freeTasks
 	s.freeTasks = t
@@ -618,7 +622,7 @@ func (s *Scheduler) block(t *Task, why waitReason, on any, cancel canceler) erro
 	if cancel != nil && (t.interruptPending || s.stopping) {
 		t.interruptPending = false
 		t.waitSeq++ // a cross-thread wake meant for this wait is now stale
-		return ErrInterrupted
+		return t.interruptErr()
 	}
 	t.state = taskBlocked
 	t.why = why
@@ -704,7 +708,7 @@ func (s *Scheduler) interrupt(t *Task) {
 	case taskBlocked:
 		if c := t.cancel; c != nil {
 			c.cancelWait(t)
-			s.wake(t, ErrInterrupted)
+			s.wake(t, t.interruptErr())
 			return
 		}
 	}
@@ -900,7 +904,7 @@ func (s *Scheduler) sleep(t *Task, d time.Duration) error {
 	if d <= 0 {
 		if t.interruptPending || s.stopping {
 			t.interruptPending = false
-			return ErrInterrupted
+			return t.interruptErr()
 		}
 		Yield()
 		return nil
