@@ -130,7 +130,7 @@ func supportsIPv6() bool { return ipv6Support }
 // resolveIP resolves host:port for an IP network into candidate addresses,
 // without blocking the scheduler: literal addresses need no lookup; names
 // are looked up on an Offload goroutine when the caller is a task.
-func resolveIP(network, address string) ([]netip.AddrPort, string, error) {
+func resolveIP(ctx context.Context, network, address string) ([]netip.AddrPort, string, error) {
 	host, portStr, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil, "", err
@@ -158,7 +158,7 @@ func resolveIP(network, address string) ([]netip.AddrPort, string, error) {
 		case '6':
 			want = "ip6"
 		}
-		ips, err = net.DefaultResolver.LookupNetIP(context.Background(), want, host)
+		ips, err = net.DefaultResolver.LookupNetIP(ctx, want, host)
 	}
 	sched.Offload(lookup) // a plain call outside a task
 	if err != nil {

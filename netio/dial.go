@@ -3,6 +3,7 @@
 package netio
 
 import (
+	"context"
 	"errors"
 	"net"
 	"os"
@@ -40,6 +41,17 @@ func Dial(s *sched.Scheduler, network, address string) (*Conn, error) {
 
 // Dial is like the package-level Dial with d's options.
 func (d *Dialer) Dial(s *sched.Scheduler, network, address string) (*Conn, error) {
+	return d.DialContext(context.Background(), s, network, address)
+}
+
+// DialContext is like Dial under ctx, as net.Dialer's DialContext: the
+// earlier of ctx's deadline and d's bounds the dial; if ctx ends first,
+// the connect in progress is abandoned and its socket closed, and the
+// error is a *net.OpError whose Err is net's: "operation was canceled",
+// matching context.Canceled, or "i/o timeout", matching
+// context.DeadlineExceeded (and os.ErrDeadlineExceeded). Name resolution
+// runs under ctx too.
+func (d *Dialer) DialContext(ctx context.Context, s *sched.Scheduler, network, address string) (*Conn, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6", "unix":
 	default:
@@ -51,30 +63,56 @@ func (d *Dialer) Dial(s *sched.Scheduler, network, address string) (*Conn, error
 			deadline = t
 		}
 	}
+	if t, ok := ctx.Deadline(); ok && (deadline.IsZero() || t.Before(deadline)) {
+		deadline = t
+	}
 	var c *Conn
 	var err error
-	dial := func() { c, err = d.dial(s, network, address, deadline) }
+	dial := func() {
+		if ctx.Done() != nil {
+			release := sched.BindContext(ctx)
+			defer release()
+		}
+		c, err = d.dial(ctx, s, network, address, deadline)
+	}
 	if t := sched.Current(); t != nil && t.Scheduler() == s {
 		dial()
 	} else if derr := s.Do(dial); derr != nil {
 		err = derr
 	}
 	if err != nil {
-		var oe *net.OpError
-		if errors.As(err, &oe) {
-			return nil, err
+		if cerr := ctx.Err(); cerr != nil {
+			// Whatever the dial saw last (the interrupt, a deadline, a
+			// close), it failed because ctx ended: net says so.
+			err = mapContextErr(cerr)
+		} else if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The earliest deadline, d's or ctx's (whose timer may not
+			// have run yet): net's timeout, which also matches
+			// context.DeadlineExceeded.
+			err = errTimeout
+		} else {
+			var oe *net.OpError
+			if errors.As(err, &oe) {
+				return nil, err
+			}
 		}
 		return nil, &net.OpError{Op: "dial", Net: network, Source: d.LocalAddr, Addr: addrFor(network, address), Err: mapErr(err)}
 	}
 	return c, nil
 }
 
+// DialContext is the package-level Dial under ctx (see Dialer.DialContext).
+func DialContext(ctx context.Context, s *sched.Scheduler, network, address string) (*Conn, error) {
+	var d Dialer
+	return d.DialContext(ctx, s, network, address)
+}
+
 // dial runs on s's thread.
-func (d *Dialer) dial(s *sched.Scheduler, network, address string, deadline time.Time) (*Conn, error) {
+func (d *Dialer) dial(ctx context.Context, s *sched.Scheduler, network, address string, deadline time.Time) (*Conn, error) {
 	if network == "unix" {
 		return d.connect(s, network, address, unix.AF_UNIX, &unix.SockaddrUnix{Name: address}, deadline)
 	}
-	addrs, zone, err := resolveIP(network, address)
+	addrs, zone, err := resolveIP(ctx, network, address)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@
 package netio
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -86,7 +87,7 @@ func bindSockaddr(network, address string) (fam int, sa unix.Sockaddr, dual bool
 	if network == "unix" || network == "unixgram" {
 		return unix.AF_UNIX, &unix.SockaddrUnix{Name: address}, false, nil
 	}
-	addrs, zone, err := resolveIP(network, address)
+	addrs, zone, err := resolveIP(context.Background(), network, address)
 	if err != nil {
 		return 0, nil, false, err
 	}

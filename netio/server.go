@@ -145,6 +145,22 @@ type Server struct {
 	// before Handler or Ready first runs (see ProxyProtocol).
 	ProxyProtocol *ProxyProtocol
 
+	// BaseContext, if not nil, returns the context of the connections
+	// of l, as net/http's does; it is called once per Serve, on l's
+	// scheduler thread, and must not return nil. ConnContext, if not
+	// nil, derives a connection's context from it, as net/http's does;
+	// it is called on the connection's scheduler thread for each
+	// connection just after its accept (before a PROXY header is read),
+	// and must neither block nor return nil. With either set, Handler
+	// (or each Ready call) runs under the connection's context, bound
+	// with sched.BindContext: sched.Context returns it, and its end
+	// interrupts the handler's blocking calls (Read, Write...) with an
+	// error matching the context's error and cause. A ready-mode
+	// connection waiting idle sees the end when it next becomes
+	// readable. With neither set, a connection costs nothing for them.
+	BaseContext func(l *Listener) context.Context
+	ConnContext func(ctx context.Context, c *Conn) context.Context
+
 	closing  atomic.Bool // Shutdown or Close has begun
 	draining atomic.Bool // Drain has begun (see drain.go)
 
@@ -413,7 +429,13 @@ func (srv *Server) serve(l *Listener) error {
 		delete(srv.listeners, l)
 		srv.mu.Unlock()
 	}()
-	return sh.acceptLoop(l)
+	var base context.Context
+	if srv.BaseContext != nil {
+		if base = srv.BaseContext(l); base == nil {
+			panic("netio: Server.BaseContext returned a nil context")
+		}
+	}
+	return sh.acceptLoop(l, base)
 }
 
 // register records l as served and returns the shard of its scheduler, or
@@ -488,7 +510,7 @@ type shard struct {
 }
 
 // acceptLoop accepts connections on l until the server closes or l fails.
-func (sh *shard) acceptLoop(l *Listener) error {
+func (sh *shard) acceptLoop(l *Listener, base context.Context) error {
 	srv := sh.srv
 	sh.loops++
 	normal := false
@@ -544,7 +566,7 @@ func (sh *shard) acceptLoop(l *Listener) error {
 			c.Close()
 			continue
 		}
-		sh.start(c)
+		sh.start(c, base)
 	}
 }
 
@@ -610,8 +632,13 @@ func (sh *shard) keep() {
 // kickKeeper wakes the keeper; it runs as a task (Chan needs one).
 func (sh *shard) kickKeeper() { sh.kick.TrySend(struct{}{}) }
 
-// start begins serving c.
-func (sh *shard) start(c *Conn) {
+// start begins serving c; base is the context of its listener, or nil
+// with no BaseContext.
+func (sh *shard) start(c *Conn, base context.Context) {
+	var ctx context.Context
+	if base != nil || sh.srv.ConnContext != nil {
+		ctx = sh.srv.connContext(base, c)
+	}
 	needProxy := false
 	if sh.srv.ProxyProtocol != nil {
 		var serve bool
@@ -627,11 +654,18 @@ func (sh *shard) start(c *Conn) {
 	if sh.srv.Ready != nil {
 		ss.hook = ss.onReadable
 		ss.run = ss.serveReady
+		if ctx != nil {
+			ss.run = func() { underContext(ctx, ss.serveReady) }
+		}
 		if needProxy {
 			ss.armProxy() // the header comes first, under its own timeout
 			return
 		}
 		ss.arm()
+		return
+	}
+	if ctx != nil {
+		sh.s.Spawn(func() { underContext(ctx, ss.serveTask) })
 		return
 	}
 	sh.s.Spawn(ss.serveTask) // no handle needed: Spawn recycles the task
