@@ -119,6 +119,10 @@
 // scheduler's thread outside a task; TrySend, TryRecv and Close never
 // wait and work anywhere.
 //
+// The calls about the calling task itself — BindContext, SetName,
+// SetValue — panic outside a task; there Context, Name and Value return
+// context.Background(), "" and nil.
+//
 // A task of another scheduler is, for s's primitives, a caller from
 // outside: their calls panic there, naming both schedulers; Do,
 // Task.Wait and FD.Read park it while s works. On another scheduler's

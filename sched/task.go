@@ -139,7 +139,11 @@ func (t *Task) Scheduler() *Scheduler { return t.s }
 // describe is a task's line in Dump and deadlock reports.
 func (t *Task) describe() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "task %d: %v", t.id, t.state)
+	fmt.Fprintf(&b, "task %d", t.id)
+	if x := t.peekExt(); x != nil && x.name != "" {
+		fmt.Fprintf(&b, " %q", x.name)
+	}
+	fmt.Fprintf(&b, ": %v", t.state)
 	if t.state == taskBlocked {
 		fmt.Fprintf(&b, " on %v", t.why)
 		switch on := t.on.(type) {

@@ -8,6 +8,8 @@ package sched
 type taskExt struct {
 	binds  []*binding    // BindContext's bindings, innermost last
 	ctxErr *ContextError // the error of the first bound context to end, while bound: what blocking calls return
+	name   string        // SetName
+	values map[any]any   // SetValue
 }
 
 // ext returns t's extension, allocating it on first use.
