@@ -120,8 +120,8 @@
 // wait and work anywhere.
 //
 // The calls about the calling task itself — BindContext, SetName,
-// SetValue — panic outside a task; there Context, Name and Value return
-// context.Background(), "" and nil.
+// SetValue, NewTaskGroup — panic outside a task; there Context, Name and
+// Value return context.Background(), "" and nil.
 //
 // A task of another scheduler is, for s's primitives, a caller from
 // outside: their calls panic there, naming both schedulers; Do,
