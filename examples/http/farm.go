@@ -39,7 +39,9 @@ var (
 // draining reports whether the server drains: then every response closes
 // its connection, so that the balancer's next request opens one to a
 // server that is staying.
-func (c *config) draining() bool { return c.srv != nil && c.srv.Draining() }
+func (c *config) draining() bool {
+	return (c.srv != nil && c.srv.Draining()) || (c.worker != nil && c.worker.Draining())
+}
 
 // health answers GET /healthz.
 func (s *session) health(date []byte, conn string, head bool) {

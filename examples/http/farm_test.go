@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -141,74 +143,94 @@ func TestProxyProtocolUntrusted(t *testing.T) {
 
 // -drain-delay: on SIGTERM the server goes on serving for the delay,
 // /healthz answers 503, and every response closes its connection; then
-// it shuts down and exits 0.
+// it shuts down and exits 0. The same with -workers: the pool's workers
+// drain so.
 func TestDrainDelay(t *testing.T) {
-	forModes(t, func(t *testing.T, mode string) {
-		const delay = time.Second
-		srv := exampletest.Start(t, bin, "-mode", mode, "-drain-delay", delay.String())
-		keep, err := net.Dial("tcp", srv.Addr)
-		if err != nil {
-			t.Fatal(err)
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) { testDrainDelay(t, []string{"-mode", mode}, nil) })
+	}
+	t.Run("workers", func(t *testing.T) {
+		if os.Getenv("COOP_TEST_EXEC") != "" {
+			t.Skip("skipped: the pool re-executes its binary, which qemu-user without binfmt_misc cannot run")
 		}
-		defer keep.Close()
-		r := bufio.NewReader(keep)
-		if resp, body := get(t, keep, r, "/healthz"); resp.StatusCode != 200 || resp.Close || body != "ok\n" {
-			t.Fatalf("before: /healthz %d %q, close %v", resp.StatusCode, body, resp.Close)
-		}
-		start := time.Now()
-		if err := syscall.Kill(srv.Pid(), syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		// The health check fails soon, on new connections...
-		for {
-			body, err := getVia(t, srv.Addr, nil, "/healthz")
-			if err != nil {
-				t.Fatalf("/healthz during the drain: %v", err)
-			}
-			if body == "draining\n" {
-				break
-			}
-			if time.Since(start) > delay/2 {
-				t.Fatalf("/healthz still %q %v after SIGTERM", body, time.Since(start))
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		// ...while requests are still served, the kept-alive connection
-		// told to close after its next response.
-		resp, body := get(t, keep, r, "/")
-		if resp.StatusCode != 200 || body != "Hello, World!\n" || !resp.Close {
-			t.Errorf("kept-alive request during the drain: %d %q, Connection: close %v", resp.StatusCode, body, resp.Close)
-		}
-		keep.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if n, err := r.Read(make([]byte, 1)); n != 0 || err != io.EOF {
-			t.Errorf("after the last response: %d, %v; want EOF", n, err)
-		}
-		if body, err := getVia(t, srv.Addr, nil, "/"); err != nil || body != "Hello, World!\n" {
-			t.Errorf("new connection during the drain: %q, %v", body, err)
-		}
-		// Then the listener closes, and the process exits cleanly.
-		for {
-			c, err := net.Dial("tcp", srv.Addr)
-			if err != nil {
-				if errors.Is(err, syscall.ECONNRESET) {
-					continue // queued as the listener closed
-				}
-				if !errors.Is(err, syscall.ECONNREFUSED) {
-					t.Fatalf("dial after the drain: %v", err)
-				}
-				break
-			}
-			c.Close()
-			if time.Since(start) > delay+3*time.Second {
-				t.Fatalf("still accepting %v after SIGTERM", time.Since(start))
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		if took := time.Since(start); took < delay {
-			t.Errorf("stopped accepting after %v, before the drain delay %v", took, delay)
-		}
-		if err := srv.Wait(5 * time.Second); err != nil {
-			t.Errorf("exit: %v\n%s", err, srv.Output())
-		}
+		// The master's sockets accept before its workers are ready, and
+		// a worker still starting is stopped at once: the drain is for a
+		// pool that serves.
+		sock := filepath.Join(t.TempDir(), "control.sock")
+		testDrainDelay(t, []string{"-workers", "2", "-control", sock}, func() { waitPool(t, sock, "2 workers", settled(2)) })
 	})
+}
+
+// testDrainDelay runs the server with args, waits for ready (if not
+// nil), and checks the drain.
+func testDrainDelay(t *testing.T, args []string, ready func()) {
+	const delay = time.Second
+	srv := exampletest.Start(t, bin, append(args, "-drain-delay", delay.String())...)
+	if ready != nil {
+		ready()
+	}
+	keep, err := net.Dial("tcp", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keep.Close()
+	r := bufio.NewReader(keep)
+	if resp, body := get(t, keep, r, "/healthz"); resp.StatusCode != 200 || resp.Close || body != "ok\n" {
+		t.Fatalf("before: /healthz %d %q, close %v", resp.StatusCode, body, resp.Close)
+	}
+	start := time.Now()
+	if err := syscall.Kill(srv.Pid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// The health check fails soon, on new connections...
+	for {
+		body, err := getVia(t, srv.Addr, nil, "/healthz")
+		if err != nil {
+			t.Fatalf("/healthz during the drain: %v", err)
+		}
+		if body == "draining\n" {
+			break
+		}
+		if time.Since(start) > delay/2 {
+			t.Fatalf("/healthz still %q %v after SIGTERM", body, time.Since(start))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// ...while requests are still served, the kept-alive connection
+	// told to close after its next response.
+	resp, body := get(t, keep, r, "/")
+	if resp.StatusCode != 200 || body != "Hello, World!\n" || !resp.Close {
+		t.Errorf("kept-alive request during the drain: %d %q, Connection: close %v", resp.StatusCode, body, resp.Close)
+	}
+	keep.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := r.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("after the last response: %d, %v; want EOF", n, err)
+	}
+	if body, err := getVia(t, srv.Addr, nil, "/"); err != nil || body != "Hello, World!\n" {
+		t.Errorf("new connection during the drain: %q, %v", body, err)
+	}
+	// Then the listener closes, and the process exits cleanly.
+	for {
+		c, err := net.Dial("tcp", srv.Addr)
+		if err != nil {
+			if errors.Is(err, syscall.ECONNRESET) {
+				continue // queued as the listener closed
+			}
+			if !errors.Is(err, syscall.ECONNREFUSED) {
+				t.Fatalf("dial after the drain: %v", err)
+			}
+			break
+		}
+		c.Close()
+		if time.Since(start) > delay+3*time.Second {
+			t.Fatalf("still accepting %v after SIGTERM", time.Since(start))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if took := time.Since(start); took < delay {
+		t.Errorf("stopped accepting after %v, before the drain delay %v", took, delay)
+	}
+	if err := srv.Wait(5 * time.Second); err != nil {
+		t.Errorf("exit: %v\n%s", err, srv.Output())
+	}
 }

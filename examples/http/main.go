@@ -120,7 +120,7 @@ func main() {
 		os.Exit(2)
 	}
 	if *workers > 0 {
-		if err := servePool(cfg, *addr, *workers, *cores, *mode, *maxConns, *grace, *control); err != nil {
+		if err := servePool(cfg, *addr, *workers, *cores, *mode, *maxConns, *grace, *drainDelay, *control); err != nil {
 			logger.Fatal(err)
 		}
 		return
@@ -165,14 +165,17 @@ func newServer(cfg *config, scheds []*sched.Scheduler, mode string, maxConns int
 // generation, rolling, old workers draining), SIGUSR2 upgrades the
 // binary, SIGTERM and SIGINT stop gracefully, SIGQUIT at once. A
 // keep-alive connection of a draining worker gets "Connection: close" on
-// its next response, and closes after it.
-func servePool(cfg *config, addr string, workers, cores int, mode string, maxConns int, grace time.Duration, control string) error {
+// its next response, and closes after it. With -drain-delay D, SIGTERM
+// or SIGINT makes the workers drain for D first, as the single process
+// does (prefork.Config.StopDelay).
+func servePool(cfg *config, addr string, workers, cores int, mode string, maxConns int, grace, drainDelay time.Duration, control string) error {
 	return prefork.Run(&prefork.Config{
 		Listen:        []prefork.Listen{{Name: "http", Network: "tcp", Address: addr}},
 		Workers:       workers,
 		Cores:         cores,
 		ControlSocket: control,
 		DrainTimeout:  grace,
+		StopDelay:     drainDelay,
 		SchedOptions:  []sched.Option{sched.WithLogger(logger)},
 		Logger:        logger,
 		Serve: func(w *prefork.Worker) error {
@@ -181,6 +184,7 @@ func servePool(cfg *config, addr string, workers, cores int, mode string, maxCon
 			for i := range scheds {
 				scheds[i] = g.Scheduler(i)
 			}
+			cfg.worker = w // one worker per process
 			srv, _ := newServer(cfg, scheds, mode, maxConns)
 			return w.Serve(srv) // srv.Draining is true while the worker drains
 

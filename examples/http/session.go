@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coopgo/coop/netio"
+	"github.com/coopgo/coop/netio/prefork"
 )
 
 // config is the server's configuration, shared read-only by all
@@ -25,6 +26,9 @@ type config struct {
 
 	proxy *netio.ProxyProtocol // -proxy-protocol; nil without
 	srv   *netio.Server        // for draining (farm.go); set before serving
+	// With -workers: this process's worker, which drains (-drain-delay)
+	// before its server does.
+	worker *prefork.Worker
 }
 
 // Buffer sizes. A read holds up to two maximal headers, so that after

@@ -199,6 +199,14 @@ type Config struct {
 	UpgradeTimeout time.Duration
 	// StopTimeout bounds a graceful stop (default DrainTimeout).
 	StopTimeout time.Duration
+	// StopDelay, if positive, is how long a graceful stop (SIGTERM,
+	// SIGINT, the control socket's stop) keeps the workers accepting and
+	// serving before they drain, with Worker.Draining reporting true: the
+	// time a load balancer in front needs to see the health endpoint fail
+	// and take the host out (its check interval times the failures it
+	// counts, plus one interval), as netio.Server.Drain's delay. A reload
+	// or a recycle does not wait: the successor serves already.
+	StopDelay time.Duration
 
 	// Args and Env say how the master executes the program again, for a
 	// worker or for a new master (SIGUSR2): Args replaces os.Args
@@ -315,7 +323,7 @@ func (c *Config) withDefaults() (*Config, error) {
 		d.MaxConnsJitter = 0.1
 	}
 	if d.MaxSurge < 1 || d.CrashLoop < 1 || d.MaxConns < 0 || d.MaxAge < 0 || d.MaxRSS < 0 ||
-		d.MaxConnsJitter < 0 || d.MaxConnsJitter >= 1 || d.MemoryMax < 0 {
+		d.MaxConnsJitter < 0 || d.MaxConnsJitter >= 1 || d.MemoryMax < 0 || d.StopDelay < 0 {
 		return nil, errors.New("prefork: a negative limit, or MaxConnsJitter outside [0, 1)")
 	}
 	if d.Logger == nil {

@@ -58,8 +58,9 @@
 // as nginx and unicorn do: a new master from the binary on disk inherits
 // every socket, starts its workers, and once they are ready the old
 // master drains and exits; a new binary that fails leaves the old one
-// serving. SIGTERM and SIGINT stop gracefully (StopTimeout), SIGQUIT at
-// once, SIGTTIN and SIGTTOU add and remove a worker. A signal the kernel
+// serving. SIGTERM and SIGINT stop gracefully (StopTimeout; with
+// StopDelay the workers first serve on, Draining, while a load balancer
+// takes the host out), SIGQUIT at once, SIGTTIN and SIGTTOU add and remove a worker. A signal the kernel
 // merges with another still acts, and one that arrives during the action
 // of another is acted on after it.
 //

@@ -65,7 +65,8 @@ type poolConfig struct {
 	// as a program with a re-execution scheme of its own does, and give
 	// it back to the pool's processes through Config.Env, with an extra
 	// argument through Config.Args.
-	Consume bool `json:"consume"`
+	Consume     bool `json:"consume"`
+	StopDelayMs int  `json:"stop_delay_ms"`
 }
 
 func TestMain(m *testing.M) {
@@ -104,6 +105,7 @@ func poolMain(s string) {
 		MinSpare:        pc.MinSpare,
 		MaxSpare:        pc.MaxSpare,
 		MemoryMax:       pc.MemoryMax,
+		StopDelay:       time.Duration(pc.StopDelayMs) * time.Millisecond,
 		ScaleInterval:   100 * time.Millisecond,
 		Logger:          log.New(os.Stderr, "", log.Lmicroseconds),
 	}

@@ -524,13 +524,22 @@ func (m *master) retire(w *wproc, emptyQueues bool) {
 	if w.state == starting {
 		msg = msgStop
 	}
+	if msg == msgDrain && m.stopping && m.cfg.StopDelay > 0 {
+		// The pool stops: the workers are all there is, so each keeps
+		// serving, failing its health checks, while the balancer in
+		// front takes the host out.
+		msg = msgStopLater
+	}
 	w.state = draining
 	if msg == msgStop {
 		w.state = stopping
 	}
 	grace := m.cfg.DrainTimeout + 2*time.Second
-	if msg == msgStop {
+	switch msg {
+	case msgStop:
 		grace = 2 * time.Second
+	case msgStopLater:
+		grace += m.cfg.StopDelay
 	}
 	if w.killAt.IsZero() || time.Now().Add(grace).Before(w.killAt) {
 		w.killAt = time.Now().Add(grace)
@@ -848,7 +857,7 @@ func (m *master) stop(immediate bool, why string) {
 		return
 	}
 	m.stopping, m.immediate = true, immediate
-	timeout := m.cfg.StopTimeout + 2*time.Second
+	timeout := m.cfg.StopDelay + m.cfg.StopTimeout + 2*time.Second
 	if immediate {
 		timeout = 2 * time.Second
 	}

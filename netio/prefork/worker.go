@@ -75,8 +75,10 @@ func (w *Worker) Done() <-chan struct{} { return w.done }
 // Draining reports whether the worker has been asked to stop. A
 // keep-alive protocol answers its next request with its way of saying
 // that the connection closes (HTTP's "Connection: close") and closes it,
-// so that no request of the client races the close. It costs one atomic
-// load.
+// so that no request of the client races the close; a health endpoint
+// fails. With Config.StopDelay, a stopping pool's workers report true
+// for that long before they stop accepting (and before the server's own
+// Draining does). It costs one atomic load.
 func (w *Worker) Draining() bool { return w.draining.Load() }
 
 // ConnOpened and ConnClosed count a connection of an accept loop of the
@@ -184,13 +186,14 @@ func (w *Worker) Serve(srv *netio.Server) error {
 // Messages between the master and a worker, one per datagram of their
 // socket pair.
 const (
-	msgReady   = "ready"   // worker: serving
-	msgRecycle = "recycle" // worker: reached its connection limit
-	msgDumped  = "dumped"  // worker: its dump is written
-	msgDrain   = "drain"   // master: stop accepting, finish, exit
-	msgRetire  = "retire"  // master: as drain, after emptying the slot's accept queues
-	msgStop    = "stop"    // master: close everything and exit now
-	msgDump    = "dump"    // master: write a dump of every goroutine to the log
+	msgReady     = "ready"      // worker: serving
+	msgRecycle   = "recycle"    // worker: reached its connection limit
+	msgDumped    = "dumped"     // worker: its dump is written
+	msgDrain     = "drain"      // master: stop accepting, finish, exit
+	msgRetire    = "retire"     // master: as drain, after emptying the slot's accept queues
+	msgStopLater = "stop-later" // master: the pool stops: Draining now, drain after Config.StopDelay
+	msgStop      = "stop"       // master: close everything and exit now
+	msgDump      = "dump"       // master: write a dump of every goroutine to the log
 )
 
 // workerEnv names the environment variable that makes a process a worker

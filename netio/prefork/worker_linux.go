@@ -84,13 +84,14 @@ func workerMain(cfg *Config, spec *workerSpec) error {
 
 	// The terminal's signals and the master's own are for the master:
 	// the workers get their orders over their socket pair. SIGTERM (a
-	// service manager ending the whole group) drains.
+	// service manager ending the whole group) drains, after StopDelay
+	// as the master's stop does.
 	signal.Ignore(syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR2, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGWINCH)
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
 	go func() {
 		<-term
-		w.drain(false, false)
+		w.stopLater()
 	}()
 
 	opts := append([]sched.Option{sched.WithName(fmt.Sprintf("worker%d", spec.Slot)), sched.WithLogger(cfg.Logger)}, cfg.SchedOptions...)
@@ -183,6 +184,18 @@ func heartbeat(b *beat, interval time.Duration) {
 	}
 }
 
+// stopLater is a graceful stop after Config.StopDelay: the worker serves
+// on, Draining, for the balancer in front to notice, then drains. A
+// msgStop meanwhile (an immediate stop) still acts at once.
+func (w *Worker) stopLater() {
+	w.draining.Store(true)
+	if w.cfg.StopDelay <= 0 {
+		w.drain(false, false)
+		return
+	}
+	time.AfterFunc(w.cfg.StopDelay, func() { w.drain(false, false) })
+}
+
 // readCtl reads the master's orders until the master goes away.
 func (w *Worker) readCtl(f *os.File) {
 	buf := make([]byte, 64)
@@ -200,6 +213,8 @@ func (w *Worker) readCtl(f *os.File) {
 			w.drain(w.cfg.ReloadImmediate, false)
 		case msgRetire:
 			w.drain(false, true)
+		case msgStopLater:
+			w.stopLater()
 		case msgStop:
 			w.drain(true, false)
 		case msgDump:
