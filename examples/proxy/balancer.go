@@ -245,7 +245,10 @@ func (h *health) run(s *sched.Scheduler, be *backend, logger *log.Logger) {
 			fails = 0
 			if be.up.CompareAndSwap(true, false) {
 				logger.Printf("backend %s down: %d failed health checks: %v", be.addr, h.fall, unwrapOp(err))
-				if h.b != nil && h.b.shutdownSessions {
+				// A backend that answered (503: it drains) ends its
+				// sessions itself, each after its next response; only
+				// one that stopped answering has them closed.
+				if h.b != nil && h.b.shutdownSessions && !errors.Is(err, errStatus) {
 					if n := be.closeAll(); n > 0 {
 						logger.Printf("backend %s: closed its %d connection(s)", be.addr, n)
 					}
@@ -283,6 +286,10 @@ func (h *health) probe(s *sched.Scheduler, be *backend) error {
 	return readStatus(c)
 }
 
+// errStatus is a health check answered with a status other than 2xx or
+// 3xx: the backend is alive, and says it is not to get new connections.
+var errStatus = errors.New("health check: status")
+
 // readStatus reads an HTTP response's status line and accepts 2xx and
 // 3xx.
 func readStatus(c *netio.Conn) error {
@@ -297,7 +304,7 @@ func readStatus(c *netio.Conn) error {
 				return fmt.Errorf("health check: not an HTTP status line: %q", line)
 			}
 			if code := line[9]; code != '2' && code != '3' {
-				return fmt.Errorf("health check: status %s", bytes.TrimSpace(line[9:]))
+				return fmt.Errorf("%w %s", errStatus, bytes.TrimSpace(line[9:]))
 			}
 			return nil
 		}

@@ -114,3 +114,60 @@ func TestShutdownSessions(t *testing.T) {
 		t.Errorf("closed %v after a stopped", took)
 	}
 }
+
+// -shutdown-sessions spares a backend that drains: its 503 takes it out,
+// but a client pinned to it gets its next response (with "Connection:
+// close") instead of a closed connection.
+func TestShutdownSessionsSparesDraining(t *testing.T) {
+	addrA := exampletest.FreeAddr(t)
+	a := startHTTP(t, addrA, "a", "-drain-delay", "5s")
+	b := startHTTP(t, exampletest.FreeAddr(t), "b")
+	p := exampletest.Start(t, bin, "-backends", addrA+","+b.Addr, "-health-path", "/healthz",
+		"-health-interval", "50ms", "-fall", "2", "-shutdown-sessions")
+	var onA net.Conn
+	var r *bufio.Reader
+	for i := 0; onA == nil; i++ {
+		c, err := net.Dial("tcp", p.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		cr := bufio.NewReader(c)
+		if resp, body := getOn(t, c, cr); resp.StatusCode == 200 && body == "a" {
+			onA, r = c, cr
+		}
+		if i > 10 {
+			t.Fatal("no connection went to a")
+		}
+	}
+	if err := syscall.Kill(a.Pid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, p, "backend "+addrA+" down: 2 failed health checks: health check: status 503")
+	time.Sleep(100 * time.Millisecond) // what closing its sessions would take
+	resp, body := getOn(t, onA, r)
+	if resp.StatusCode != 200 || body != "a" || !resp.Close {
+		t.Errorf("the client pinned to the draining a: %d %q, Connection: close %v; want a's answer, closing", resp.StatusCode, body, resp.Close)
+	}
+	if strings.Contains(p.Output(), "closed its") {
+		t.Errorf("the proxy closed a draining backend's connections:\n%s", p.Output())
+	}
+}
+
+// getOn sends GET /static/who on c (kept alive) and reads the response.
+func getOn(t *testing.T, c net.Conn, r *bufio.Reader) (*http.Response, string) {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, "GET /static/who HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatalf("GET /static/who: %v", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}

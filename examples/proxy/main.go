@@ -17,7 +17,9 @@
 //     stops. With -shutdown-sessions, a backend the checks take out has
 //     its connections closed, as HAProxy's on-marked-down
 //     shutdown-sessions does: clients pinned to a dead host find out at
-//     once rather than after TCP's retransmission timeout.
+//     once rather than after TCP's retransmission timeout. A backend
+//     whose check was answered (a 503 while it drains) keeps them: it
+//     closes each itself after its next response.
 //   - -send-proxy sends a PROXY protocol v2 header first on every
 //     connection to a backend (and a LOCAL one on health checks), so that
 //     the backend (examples/http or examples/kv with -proxy-protocol)
@@ -79,7 +81,7 @@ func main() {
 	grace := flag.Duration("grace", 3*time.Second, "how long shutdown waits for connections before closing them")
 	healthPath := flag.String("health-path", "", "HTTP health checks: GET this path, expect 2xx or 3xx (empty: TCP connect checks)")
 	sendProxy := flag.Bool("send-proxy", false, "send a PROXY protocol v2 header to the backends (LOCAL on health checks)")
-	shutdownSessions := flag.Bool("shutdown-sessions", false, "close the connections of a backend the health checks take out")
+	shutdownSessions := flag.Bool("shutdown-sessions", false, "close the connections of a backend the health checks take out for not answering (not for a 503: a draining backend closes them itself)")
 	proxyIn := proxyflag.Register(nil)
 	flag.Parse()
 
