@@ -105,6 +105,7 @@ func TestSmoke(t *testing.T) {
 	}
 
 	checkClients(t, r)
+	checkFront(t, r)
 	checkIRC(t, r)
 	checkReload(t, r)
 
@@ -118,7 +119,7 @@ func TestSmoke(t *testing.T) {
 	}
 	var text bytes.Buffer
 	report.Text(&text, loaded)
-	wants := []string{"machine:", "null system call:", "Switch ladder", "Sessions sweep", "closed loop", "equal load", "open loop", "streaming", "memory per session", "under wrk", "under redis-benchmark", "IRC fan-out", "idle registered client", "Reloads under load"}
+	wants := []string{"machine:", "null system call:", "Switch ladder", "Sessions sweep", "closed loop", "equal load", "open loop", "streaming", "memory per session", "under wrk", "under redis-benchmark", "Front end:", "IRC fan-out", "idle registered client", "Reloads under load"}
 	if hasSkipped(loaded) {
 		wants = append(wants, "skipped:")
 	}
@@ -179,6 +180,32 @@ func checkClients(t *testing.T, r *report.Run) {
 	t.Logf("clients: %d of %d rows measured", measured, len(r.Clients))
 }
 
+// checkFront checks the front-end rows: each measured with every
+// process where it belongs, or skipped because a tool is missing.
+func checkFront(t *testing.T, r *report.Run) {
+	t.Helper()
+	if r.FrontPlan == nil {
+		t.Fatal("no front-end plan")
+	}
+	if got, want := len(r.Front), 3; got != want {
+		t.Errorf("%d front-end rows, want %d", got, want)
+	}
+	for _, c := range r.Front {
+		switch {
+		case c.Error != "":
+			t.Errorf("front end %s: %s", c.Server, c.Error)
+		case c.Skipped != "":
+			if !strings.Contains(c.Skipped, "not installed") {
+				t.Errorf("front end %s: skipped for an unexpected reason: %s", c.Server, c.Skipped)
+			}
+		case len(c.Runs) != r.FrontPlan.Repeats || c.Rate.Median <= 0 || c.CPUPerReq.N == 0 || c.CPUPerReq.Median <= 0 || c.P99.Median <= 0 || c.SocketErrors != 0:
+			t.Errorf("front end %s: not measured: %+v", c.Server, c)
+		case c.ServerCPUs != "0" || c.ClientCPUs != "1":
+			t.Errorf("front end %s: on CPUs %q, client on %q; want 0 and 1", c.Server, c.ServerCPUs, c.ClientCPUs)
+		}
+	}
+}
+
 // hasSkipped reports whether any row of the run was skipped or limited,
 // and so must print "skipped:" with its reason. (Which rows are skipped
 // depends on the machine and on what is implemented: none may be.)
@@ -208,7 +235,7 @@ func hasSkipped(r *report.Run) bool {
 			}
 		}
 	}
-	for _, c := range r.Clients {
+	for _, c := range append(r.Clients, r.Front...) {
 		if c.Skipped != "" {
 			return true
 		}

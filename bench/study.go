@@ -19,7 +19,7 @@ import (
 
 type studyConfig struct {
 	mode   string   // quick, full, smoke
-	parts  []string // ladder, spawn, servers, clients, irc, reload; nil: all
+	parts  []string // ladder, spawn, servers, clients, front, irc, reload; nil: all
 	models []string // nil: all
 	rate   float64  // equal-load rate at every count; 0: chosen per count (see harness.EqualRate)
 	conns  []int    // the sweep's session counts; nil: the mode's
@@ -39,6 +39,7 @@ type modePlan struct {
 	parkN        int // suspended at once
 	servers      harness.Plan
 	clients      clients.Plan
+	front        clients.Plan // the front-end table: wrk through each front end
 	irc          irc.Plan
 	reload       clients.ReloadPlan
 }
@@ -73,6 +74,9 @@ var plans = map[string]modePlan{
 			HTTPWarmup: time.Second, HTTPRun: time.Second, HTTPConns: 100,
 			RESPWarmup: 3000, RESPRun: 300 * time.Millisecond, RESPConns: 50, Pipelines: []int{1, 16},
 		},
+		// About 14 s (budget 15 s): three front ends, a 1 s warm-up
+		// and 3 runs of 1 s each.
+		front: clients.Plan{Repeats: 3, HTTPWarmup: time.Second, HTTPRun: time.Second, HTTPConns: 100},
 		// About 16 s (18 s with Ergo; budget 25 s): 100 and 1,000
 		// clients with short intervals, no memory row. ngircd's 1,000
 		// clients take 5 s of it to dial (its backlog of 10).
@@ -94,6 +98,7 @@ var plans = map[string]modePlan{
 			HTTPWarmup: 2 * time.Second, HTTPRun: 5 * time.Second, HTTPConns: 100,
 			RESPWarmup: 20_000, RESPRun: 5 * time.Second, RESPConns: 50, Pipelines: []int{1, 16},
 		},
+		front:  clients.Plan{Repeats: 5, HTTPWarmup: 2 * time.Second, HTTPRun: 5 * time.Second, HTTPConns: 100},
 		irc:    ircLoad(irc.Plan{Clients: []int{100, 1000, 10_000}, Warmup: time.Second, Interval: time.Second, Intervals: 5, IdleClients: 10_000, AllServers: true}),
 		reload: clients.ReloadPlan{Reloads: 20, Workers: 2, Conns: 50, Gap: 100 * time.Millisecond, Baseline: 2 * time.Second},
 	},
@@ -109,7 +114,8 @@ var plans = map[string]modePlan{
 			HTTPWarmup: 0, HTTPRun: time.Second, HTTPConns: 100,
 			RESPWarmup: 200, RESPRun: 50 * time.Millisecond, RESPConns: 50, Pipelines: []int{1, 16},
 		},
-		irc: ircLoad(irc.Plan{Clients: []int{100}, Warmup: 50 * time.Millisecond, Interval: 100 * time.Millisecond, Intervals: 1, IdleClients: 100, AllServers: true}),
+		front: clients.Plan{Repeats: 1, HTTPRun: time.Second, HTTPConns: 100},
+		irc:   ircLoad(irc.Plan{Clients: []int{100}, Warmup: 50 * time.Millisecond, Interval: 100 * time.Millisecond, Intervals: 1, IdleClients: 100, AllServers: true}),
 		reload: clients.ReloadPlan{Reloads: 2, Workers: 2, Conns: 10, Gap: 10 * time.Millisecond,
 			Note: "smoke mode: 2 reloads per server, no run without reloads"},
 	},
@@ -182,6 +188,9 @@ func runStudy(cfg studyConfig) (*report.Run, error) {
 	if cfg.wants("clients") {
 		steps += clients.Steps(mp.clients)
 	}
+	if cfg.wants("front") {
+		steps += clients.FrontSteps(mp.front)
+	}
 	if cfg.wants("irc") {
 		steps += irc.Steps(mp.irc)
 	}
@@ -226,6 +235,11 @@ func runStudy(cfg studyConfig) (*report.Run, error) {
 		}
 		r.ClientPlan = &cp
 		r.Clients = clients.Run(cp, prog.doing, step)
+	}
+	if cfg.wants("front") {
+		fp := mp.front
+		r.FrontPlan = &fp
+		r.Front = clients.RunFront(fp, prog.doing, step)
 	}
 	if cfg.wants("irc") {
 		ip := mp.irc

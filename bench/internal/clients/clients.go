@@ -107,6 +107,8 @@ type spec struct {
 	tool, pkg string
 	// start returns the server's command, not yet pinned or started.
 	start func(e *env, addr string) (*exec.Cmd, error)
+	// needs, if set, says what is missing for the server to run, or "".
+	needs func() string
 }
 
 var specs = []spec{
@@ -130,7 +132,7 @@ var specs = []spec{
 
 // clientTool is the client program of a protocol and its package.
 func clientTool(proto string) (name, pkg string) {
-	if proto == "http" {
+	if proto != "resp" { // http, front
 		return "wrk", "wrk"
 	}
 	return "redis-benchmark", "redis-tools"
@@ -140,7 +142,7 @@ func clientTool(proto string) (name, pkg string) {
 func (sp spec) rows(p Plan) []Result {
 	client, _ := clientTool(sp.proto)
 	base := Result{Server: sp.name, Proto: sp.proto, Client: client, What: sp.what}
-	if sp.proto == "http" {
+	if sp.proto != "resp" { // http, front: one wrk row
 		r := base
 		r.Test, r.Conns = "GET "+helloPath, p.HTTPConns
 		return []Result{r}
@@ -183,6 +185,7 @@ type env struct {
 	versions map[string]string
 	bins     map[string]string // built examples by name: path
 	buildErr error
+	backends []string // the front ends' backends (RunFront)
 }
 
 // Run measures every row. doing names the step in progress, step reports
@@ -205,7 +208,7 @@ func Run(p Plan, doing, step func(string)) []Result {
 
 	doing("clients: build examples/http, examples/kv")
 	if setupErr == nil {
-		e.buildErr = e.build()
+		e.buildErr = e.build("http", "kv")
 	} else {
 		e.buildErr = setupErr
 	}
@@ -282,7 +285,7 @@ func removeStale() {
 func version(path string) string {
 	arg := "--version"
 	switch filepath.Base(path) {
-	case "nginx", "wrk":
+	case "nginx", "wrk", "haproxy":
 		arg = "-v"
 	}
 	cmd := child.External(path, arg)
@@ -306,10 +309,10 @@ func version(path string) string {
 	return strings.TrimSpace(line)
 }
 
-// build compiles examples/http and examples/kv with the Go toolchain that
-// runs the study, in the bench module (whose replace directive points at
-// this repository).
-func (e *env) build() error {
+// build compiles the named examples (examples/<name>) with the Go
+// toolchain that runs the study, in the bench module (whose replace
+// directive points at this repository).
+func (e *env) build(names ...string) error {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
@@ -325,8 +328,11 @@ func (e *env) build() error {
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return err
 	}
-	cmd := child.External(goBin, "build", "-o", binDir+string(filepath.Separator),
-		"github.com/coopgo/coop/examples/http", "github.com/coopgo/coop/examples/kv")
+	args := []string{"build", "-o", binDir + string(filepath.Separator)}
+	for _, name := range names {
+		args = append(args, "github.com/coopgo/coop/examples/"+name)
+	}
+	cmd := child.External(goBin, args...)
 	cmd.Dir = dir
 	out := new(harness.Tail)
 	cmd.Stdout, cmd.Stderr = out, out
@@ -340,7 +346,7 @@ func (e *env) build() error {
 	if err != nil {
 		return fmt.Errorf("build: go build in %s: %v: %s", dir, err, out)
 	}
-	for _, name := range []string{"http", "kv"} {
+	for _, name := range names {
 		p := filepath.Join(binDir, name)
 		if _, err := os.Stat(p); err != nil {
 			return fmt.Errorf("build: %w", err)
@@ -468,6 +474,8 @@ func (e *env) prepare(sp spec, setupErr error, doing, step func(string)) *live {
 		skip = fmt.Sprintf("%s not installed (apt install %s)", sp.tool, sp.pkg)
 	case e.taskset == "":
 		skip = "taskset not installed (apt install util-linux): servers and clients cannot be pinned"
+	case sp.needs != nil:
+		skip = sp.needs()
 	}
 	if skip != "" {
 		all(func(r *Result) { r.Skipped = skip })
@@ -509,7 +517,7 @@ func (e *env) startChecked(sp spec, rows []Result) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if sp.proto == "http" {
+	if sp.proto != "resp" { // http, front: through the front end to a backend
 		size, names, cerr := checkHTTP(addr)
 		if cerr == nil {
 			rows[0].What += fmt.Sprintf("; response %d bytes, header fields %s", size, strings.Join(names, ", "))

@@ -171,7 +171,7 @@ func RunReload(p ReloadPlan, doing, step func(string)) []ReloadResult {
 	}
 	doing("reload: build examples/http")
 	if setupErr == nil {
-		e.buildErr = e.build()
+		e.buildErr = e.build("http", "kv")
 	} else {
 		e.buildErr = setupErr
 	}

@@ -46,7 +46,10 @@ type Run struct {
 	// The real clients part (package clients): its plan and rows.
 	ClientPlan *clients.Plan    `json:"client_plan,omitempty"`
 	Clients    []clients.Result `json:"clients,omitempty"`
-	Notes      []string         `json:"notes,omitempty"`
+	// The front-end part (clients.RunFront): its plan and rows.
+	FrontPlan *clients.Plan    `json:"front_plan,omitempty"`
+	Front     []clients.Result `json:"front,omitempty"`
+	Notes     []string         `json:"notes,omitempty"`
 
 	// The IRC part (package irc): its plan and a result per server.
 	IRCPlan *irc.Plan    `json:"irc_plan,omitempty"`

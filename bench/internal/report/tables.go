@@ -46,6 +46,9 @@ func Tables(r *Run) []*table {
 	if len(r.Clients) > 0 {
 		ts = append(ts, clientTables(r)...)
 	}
+	if len(r.Front) > 0 {
+		ts = append(ts, frontTable(r))
+	}
 	ts = append(ts, ircTables(r)...)
 	ts = append(ts, reloadTables(r)...)
 	return ts
