@@ -798,7 +798,10 @@ func (m *master) watch(w *wproc, now time.Time) {
 		w.signal(syscall.SIGKILL)
 		return
 	}
-	if w.state == starting || w.hung || m.cfg.HangTimeout < 0 {
+	// Heartbeats count from the ready message, which takes their
+	// baseline: a worker stopped before it was ready never had one (it
+	// was reported "hung for 2562047h", the zero time's distance).
+	if w.readyAt.IsZero() || w.hung || m.cfg.HangTimeout < 0 {
 		return
 	}
 	for c := range m.cfg.Cores {
