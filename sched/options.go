@@ -66,7 +66,10 @@ func WithKeepAlive() Option { return func(o *options) { o.keepAlive = true } }
 // switch to a task until its next switch counts. A task reported once is
 // not reported again until it switches. The watchdog samples from its own
 // goroutine every threshold/2, and costs the scheduler two or three atomic
-// stores per switch.
+// stores per switch. The time is the wall clock's: on a machine so loaded
+// that the OS leaves the scheduler's thread unrun for longer than
+// threshold, the task that was running is reported too, so pick a
+// threshold above the machine's scheduling delays.
 func WithWatchdog(threshold time.Duration, w io.Writer) Option {
 	return func(o *options) { o.watchdog, o.watchdogOut = threshold, w }
 }

@@ -744,26 +744,6 @@ func cpuTime(t *testing.T) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func TestWatchdog(t *testing.T) {
-	checkLeaks(t)
-	var out syncBuffer
-	runTasks(t, func(s *sched.Scheduler) {
-		spinFor(150 * time.Millisecond)
-	}, sched.WithWatchdog(20*time.Millisecond, &out), sched.WithName("wd"))
-	got := out.String()
-	for _, want := range []string{"sched: watchdog: wd: task 1", "held the thread", "spinFor"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("watchdog report lacks %q:\n%s", want, got)
-		}
-	}
-}
-
-//go:noinline
-func spinFor(d time.Duration) {
-	for start := time.Now(); time.Since(start) < d; {
-	}
-}
-
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer

@@ -10,22 +10,43 @@ import (
 	"github.com/coopgo/coop/sched"
 )
 
-// TestWatchdogQuietWhileParked: a task parked in Offload or Sleep, or one
-// that has ended, does not hold the thread, however long the scheduler
-// then sits idle in its poller. Each park below is 8 thresholds long, so a
-// watchdog that kept counting a parked task would report every one.
-func TestWatchdogQuietWhileParked(t *testing.T) {
+// TestWatchdog: a task that spins is reported, by name, with its stack.
+// It spins until the report is out (at most 5 s): a fixed 150 ms spin
+// ended before a late watchdog goroutine took the stack on a loaded
+// machine ("(stack unavailable)").
+func TestWatchdog(t *testing.T) {
 	checkLeaks(t)
-	const threshold = 10 * time.Millisecond
 	var out syncBuffer
 	runTasks(t, func(s *sched.Scheduler) {
-		for range 3 {
-			sched.Offload(func() { time.Sleep(8 * threshold) })
-			sched.Sleep(8 * threshold)
+		spinUntilReported(&out, 5*time.Second)
+	}, sched.WithWatchdog(20*time.Millisecond, &out), sched.WithName("wd"))
+	got := out.String()
+	for _, want := range []string{"sched: watchdog: wd: task 1", "held the thread", "spinUntilReported"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("watchdog report lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// TestWatchdogQuietWhileParked: a task parked in Offload or Sleep, or one
+// that has ended, does not hold the thread, however long the scheduler
+// then sits idle in its poller. Each park below is 3 thresholds long, so a
+// watchdog that kept counting a parked task would report every one. The
+// threshold is 100 ms, above the OS's delays on a loaded machine: at 10 ms
+// an empty task was reported for 85 ms once, its thread unrun by the OS
+// (the watchdog's clock is the wall clock, as WithWatchdog says).
+func TestWatchdogQuietWhileParked(t *testing.T) {
+	checkLeaks(t)
+	const threshold = 100 * time.Millisecond
+	var out syncBuffer
+	runTasks(t, func(s *sched.Scheduler) {
+		for range 2 {
+			sched.Offload(func() { time.Sleep(3 * threshold) })
+			sched.Sleep(3 * threshold)
 			// A short task that ends while this one sleeps: the
 			// scheduler goes idle from the end of a task.
 			s.Go(func() {}).Wait()
-			sched.Sleep(8 * threshold)
+			sched.Sleep(3 * threshold)
 		}
 	}, sched.WithWatchdog(threshold, &out), sched.WithName("quiet"))
 	if got := out.String(); got != "" {
