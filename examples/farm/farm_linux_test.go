@@ -87,6 +87,15 @@ func needFarm(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped in -short mode: it runs three hosts and a front end under load")
 	}
+	// Root is not always enough: a container may lack CAP_SYS_ADMIN or
+	// CAP_NET_ADMIN, or mount /run read-only.
+	probe := fmt.Sprintf("coopfarm-probe-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
+		t.Skipf("skipped: this machine does not let the test create a network namespace (ip netns add: %v: %s)", err, strings.TrimSpace(string(out)))
+	}
+	if out, err := exec.Command("ip", "netns", "del", probe).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns del %s: %v: %s", probe, err, out)
+	}
 }
 
 // A farm is the namespaces, the hosts and the front end of one run.
