@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/coopgo/coop/internal/syncbuf"
 	"github.com/coopgo/coop/netio"
 	"github.com/coopgo/coop/sched"
 )
@@ -162,7 +163,7 @@ func emfileChild(out *json.Encoder) {
 		out.Encode(childReport{Err: err.Error()})
 		return
 	}
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	srv := &netio.Server{Handler: echoTask, Logger: log.New(&logs, "", 0)}
 	served := make(chan error, 1)
 	s.Go(func() { served <- srv.Serve(l) })

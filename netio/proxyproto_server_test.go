@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coopgo/coop/internal/syncbuf"
 	"github.com/coopgo/coop/netio"
 	"github.com/coopgo/coop/sched"
 )
@@ -170,7 +171,7 @@ func TestServerProxyProtocolBadHeader(t *testing.T) {
 	const timeout = 200 * time.Millisecond
 	for _, m := range proxyModes {
 		t.Run(m.name, func(t *testing.T) {
-			log := &lockedBuffer{}
+			log := &syncbuf.Buffer{}
 			srv := m.srv(&netio.ProxyProtocol{Trusted: loopback, Timeout: timeout})
 			srv.Logger.SetOutput(log)
 			ts := startServer(t, srv)

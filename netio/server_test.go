@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coopgo/coop/internal/syncbuf"
 	"github.com/coopgo/coop/netio"
 	"github.com/coopgo/coop/sched"
 )
@@ -255,24 +256,8 @@ func expectEOF(t testing.TB, c net.Conn, d time.Duration) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer for a Logger written from a scheduler
+// syncbuf.Buffer is a bytes.Buffer for a Logger written from a scheduler
 // thread and read by the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // Echo in both modes with many concurrent plain-Go clients, byte-exact.
 func TestServerEcho(t *testing.T) {
@@ -377,7 +362,7 @@ func TestServerPanicIsolation(t *testing.T) {
 	}
 	for _, mode := range []string{"task", "ready"} {
 		t.Run(mode, func(t *testing.T) {
-			var logs lockedBuffer
+			var logs syncbuf.Buffer
 			srv := &netio.Server{Logger: log.New(&logs, "", 0)}
 			if mode == "task" {
 				srv.Handler = func(c *netio.Conn) {
@@ -1122,7 +1107,7 @@ func startChild(t testing.TB, role string, env ...string) *child {
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), append(env, "NETIO_CHILD="+role)...)
-	var stderr lockedBuffer
+	var stderr syncbuf.Buffer
 	cmd.Stderr = &stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {

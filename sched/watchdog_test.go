@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coopgo/coop/internal/syncbuf"
 	"github.com/coopgo/coop/sched"
 )
 
@@ -16,7 +17,7 @@ import (
 // machine ("(stack unavailable)").
 func TestWatchdog(t *testing.T) {
 	checkLeaks(t)
-	var out syncBuffer
+	var out syncbuf.Buffer
 	runTasks(t, func(s *sched.Scheduler) {
 		spinUntilReported(&out, 5*time.Second)
 	}, sched.WithWatchdog(20*time.Millisecond, &out), sched.WithName("wd"))
@@ -38,7 +39,7 @@ func TestWatchdog(t *testing.T) {
 func TestWatchdogQuietWhileParked(t *testing.T) {
 	checkLeaks(t)
 	const threshold = 100 * time.Millisecond
-	var out syncBuffer
+	var out syncbuf.Buffer
 	runTasks(t, func(s *sched.Scheduler) {
 		for range 2 {
 			sched.Offload(func() { time.Sleep(3 * threshold) })
@@ -62,19 +63,19 @@ func TestWatchdogReportsAfterIdle(t *testing.T) {
 	// busy machine may run the watchdog's goroutine late.
 	cases := []struct {
 		name string
-		body func(s *sched.Scheduler, spin func(), out *syncBuffer)
+		body func(s *sched.Scheduler, spin func(), out *syncbuf.Buffer)
 	}{
-		{"after sleep", func(s *sched.Scheduler, spin func(), _ *syncBuffer) {
+		{"after sleep", func(s *sched.Scheduler, spin func(), _ *syncbuf.Buffer) {
 			s.Go(func() {}).Wait() // task 2: ends, the scheduler goes idle
 			sched.Sleep(30 * time.Millisecond)
 			s.Go(spin).Wait() // task 3
 		}},
-		{"after offload", func(s *sched.Scheduler, spin func(), _ *syncBuffer) {
+		{"after offload", func(s *sched.Scheduler, spin func(), _ *syncbuf.Buffer) {
 			s.Go(func() {}).Wait() // task 2
 			sched.Offload(func() { time.Sleep(30 * time.Millisecond) })
 			s.Go(spin).Wait() // task 3
 		}},
-		{"on the worker of the task before", func(s *sched.Scheduler, spin func(), out *syncBuffer) {
+		{"on the worker of the task before", func(s *sched.Scheduler, spin func(), out *syncbuf.Buffer) {
 			// Task 2 ends and task 3 starts on the goroutine task 2
 			// leaves, with no coroutine switch in between.
 			s.Go(func() {
@@ -88,7 +89,7 @@ func TestWatchdogReportsAfterIdle(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			checkLeaks(t)
-			var out syncBuffer
+			var out syncbuf.Buffer
 			spin := func() { spinUntilReported(&out, 5*time.Second) }
 			runTasks(t, func(s *sched.Scheduler) { tc.body(s, spin, &out) },
 				sched.WithWatchdog(20*time.Millisecond, &out), sched.WithName("wd"))
@@ -109,7 +110,7 @@ func TestWatchdogReportsAfterIdle(t *testing.T) {
 // or max passes.
 //
 //go:noinline
-func spinUntilReported(out *syncBuffer, max time.Duration) {
+func spinUntilReported(out *syncbuf.Buffer, max time.Duration) {
 	for start := time.Now(); time.Since(start) < max; {
 		if strings.Contains(out.String(), "sched: watchdog") {
 			return

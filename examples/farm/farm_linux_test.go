@@ -1,7 +1,6 @@
 package farm
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"flag"
@@ -14,7 +13,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/coopgo/coop/examples/internal/exampletest"
+	"github.com/coopgo/coop/internal/syncbuf"
 	"github.com/coopgo/coop/netio/prefork"
 )
 
@@ -382,7 +381,7 @@ func (f *farm) established(ns string) int {
 // A proc is a process the test started in a namespace.
 type proc struct {
 	cmd  *exec.Cmd
-	out  lockedBuffer
+	out  syncbuf.Buffer
 	done chan error
 	quit syscall.Signal // what stops it at the end of the test: SIGTERM unless set
 }
@@ -552,21 +551,4 @@ func (w *wrk) stop(t *testing.T) wrkStats {
 		st.timeout, _ = strconv.Atoi(m[4])
 	}
 	return st
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -16,11 +16,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/coopgo/coop/internal/syncbuf"
 	"github.com/coopgo/coop/netio"
 	"github.com/coopgo/coop/netio/prefork"
 )
@@ -203,26 +203,9 @@ type pool struct {
 	cmd     *exec.Cmd
 	addr    string
 	control string
-	out     *syncBuffer
+	out     *syncbuf.Buffer
 	done    chan error
 	bin     string
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // startPool runs the pool program with pc (a free loopback port and a
@@ -242,7 +225,7 @@ func startPool(t *testing.T, pc poolConfig, env ...string) *pool {
 	if pc.DrainMs == 0 {
 		pc.DrainMs = 3000
 	}
-	p := &pool{t: t, addr: pc.Addr, control: pc.Control, out: new(syncBuffer), done: make(chan error, 1), bin: os.Args[0]}
+	p := &pool{t: t, addr: pc.Addr, control: pc.Control, out: new(syncbuf.Buffer), done: make(chan error, 1), bin: os.Args[0]}
 	return p.start(pc, env...)
 }
 

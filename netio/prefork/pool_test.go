@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coopgo/coop/internal/syncbuf"
 	"github.com/coopgo/coop/netio/prefork"
 )
 
@@ -65,7 +66,7 @@ func TestOwnReexecScheme(t *testing.T) {
 	needNative(t)
 	dir := t.TempDir()
 	pc := poolConfig{Workers: 2, Addr: freeAddr(t), Control: filepath.Join(dir, "control.sock"), HangMs: 2000, DrainMs: 3000, Consume: true}
-	p := &pool{t: t, addr: pc.Addr, control: pc.Control, out: new(syncBuffer), done: make(chan error, 1), bin: os.Args[0]}
+	p := &pool{t: t, addr: pc.Addr, control: pc.Control, out: new(syncbuf.Buffer), done: make(chan error, 1), bin: os.Args[0]}
 	p.start(pc)
 	t.Cleanup(func() { prefork.Control(pc.Control, "quit") }) // whichever master holds it then
 	want := fmt.Sprintf("%q true\n", []string{"-test.run=^$", "-prefork.again"})

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coopgo/coop/internal/syncbuf"
 	"github.com/coopgo/coop/netio/prefork"
 )
 
@@ -50,7 +51,7 @@ func TestUpgrade(t *testing.T) {
 	bin := filepath.Join(dir, "pool")
 	copyBinary(t, bin)
 	pc := poolConfig{Workers: 2, Addr: freeAddr(t), Control: filepath.Join(dir, "control.sock"), HangMs: 2000, DrainMs: 3000}
-	p := &pool{t: t, addr: pc.Addr, control: pc.Control, out: new(syncBuffer), done: make(chan error, 1), bin: bin}
+	p := &pool{t: t, addr: pc.Addr, control: pc.Control, out: new(syncbuf.Buffer), done: make(chan error, 1), bin: bin}
 	p.start(pc)
 	t.Cleanup(func() { prefork.Control(pc.Control, "quit") }) // whichever master holds it then
 	before := p.status()
@@ -190,7 +191,7 @@ func TestSocketActivation(t *testing.T) {
 	need(t, "systemd-socket-activate")
 	addr := freeAddr(t)
 	pc := poolConfig{Workers: 2, Addr: "127.0.0.1:1", Control: filepath.Join(t.TempDir(), "control.sock"), HangMs: 2000, DrainMs: 3000}
-	p := &pool{t: t, addr: addr, control: pc.Control, out: new(syncBuffer), done: make(chan error, 1), bin: "systemd-socket-activate"}
+	p := &pool{t: t, addr: addr, control: pc.Control, out: new(syncbuf.Buffer), done: make(chan error, 1), bin: "systemd-socket-activate"}
 	js := fmt.Sprintf(`{"addr":%q,"workers":2,"control":%q,"hang_ms":2000,"drain_ms":3000}`, pc.Addr, pc.Control)
 	args := []string{"-l", addr, "--fdname=http", "-E", testPoolEnv + "=" + js}
 	if raceEnabled {

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coopgo/coop/internal/syncbuf"
 )
 
 // Build compiles the main package in dir (relative to the test's package
@@ -93,7 +95,7 @@ func commandContext(ctx context.Context, name string, args ...string) *exec.Cmd 
 type Server struct {
 	Addr string // host:port it listens on
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *syncbuf.Buffer
 	done chan error
 }
 
@@ -109,7 +111,7 @@ func Start(t testing.TB, bin string, args ...string) *Server {
 // StartAt runs bin with exactly args and waits until addr accepts.
 func StartAt(t testing.TB, addr, bin string, args ...string) *Server {
 	t.Helper()
-	s := &Server{Addr: addr, out: new(lockedBuffer), done: make(chan error, 1)}
+	s := &Server{Addr: addr, out: new(syncbuf.Buffer), done: make(chan error, 1)}
 	s.cmd = Command(bin, args...)
 	s.cmd.Stdout = s.out
 	s.cmd.Stderr = s.out
@@ -231,28 +233,11 @@ func RunErr(timeout time.Duration, stdin []byte, name string, args ...string) (s
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	if ctx.Err() != nil {
 		err = fmt.Errorf("timed out after %v: %w", timeout, err)
 	}
 	return out.String(), err
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
