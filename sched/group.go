@@ -3,6 +3,7 @@ package sched
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -64,6 +65,10 @@ func (g *Group) Len() int { return len(g.scheds) }
 
 // Scheduler returns the i-th scheduler, 0 ≤ i < Len().
 func (g *Group) Scheduler(i int) *Scheduler { return g.scheds[i] }
+
+// Schedulers returns the group's schedulers in index order, in a new slice
+// (a netio.Server serves on such a list).
+func (g *Group) Schedulers() []*Scheduler { return slices.Clone(g.scheds) }
 
 // Go starts fn on the group's schedulers in turn (round robin) and returns
 // its task.

@@ -778,6 +778,25 @@ func TestProfileLabels(t *testing.T) {
 	}
 }
 
+// TestGroupSchedulers: Schedulers lists Scheduler(0..Len-1) in order, in
+// a slice of the caller's own.
+func TestGroupSchedulers(t *testing.T) {
+	g := sched.NewGroup(3)
+	got := g.Schedulers()
+	if len(got) != g.Len() {
+		t.Fatalf("Schedulers() has %d, want Len() = %d", len(got), g.Len())
+	}
+	for i, s := range got {
+		if s != g.Scheduler(i) {
+			t.Errorf("Schedulers()[%d] is not Scheduler(%d)", i, i)
+		}
+	}
+	got[0] = nil
+	if g.Schedulers()[0] != g.Scheduler(0) || g.Scheduler(0) == nil {
+		t.Error("writing the returned slice changed the group")
+	}
+}
+
 func TestGroupCrossGo(t *testing.T) {
 	checkLeaks(t)
 	g := sched.NewGroup(2)

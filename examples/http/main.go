@@ -179,11 +179,7 @@ func servePool(cfg *config, addr string, workers, cores int, mode string, maxCon
 		SchedOptions:  []sched.Option{sched.WithLogger(logger)},
 		Logger:        logger,
 		Serve: func(w *prefork.Worker) error {
-			g := w.Group()
-			scheds := make([]*sched.Scheduler, g.Len())
-			for i := range scheds {
-				scheds[i] = g.Scheduler(i)
-			}
+			scheds := w.Group().Schedulers()
 			cfg.worker = w // one worker per process
 			srv, _ := newServer(cfg, scheds, mode, maxConns)
 			return w.Serve(srv) // srv.Draining is true while the worker drains
@@ -217,9 +213,7 @@ func serve(cfg *config, addr string, cores int, mode string, maxConns int, grace
 		if err != nil {
 			return err
 		}
-		for i := range g.Len() {
-			scheds = append(scheds, g.Scheduler(i))
-		}
+		scheds = g.Schedulers()
 		start, run, laddr = g.Go, g.Run, ls[0].Addr()
 		serveLs = func(srv *netio.Server) error { return srv.ServeGroup(ls) }
 	}

@@ -137,11 +137,7 @@ func runPool(addr string, workers, cores int, mode, control string, drain time.D
 		SchedOptions:  []sched.Option{sched.WithLogger(logger)},
 		Logger:        logger,
 		Serve: func(w *prefork.Worker) error {
-			g := w.Group()
-			scheds := make([]*sched.Scheduler, g.Len())
-			for i := range scheds {
-				scheds[i] = g.Scheduler(i)
-			}
+			scheds := w.Group().Schedulers()
 			srv := newServer(cfg, logger, scheds)
 			ns := &netio.Server{Logger: logger, ConnState: srv.connState, ProxyProtocol: cfg.proxy}
 			if mode == "task" {
@@ -192,9 +188,7 @@ func run(addr string, cores int, mode string, cfg config, logger *log.Logger) er
 		ls = []*netio.Listener{l}
 	} else {
 		g = sched.NewGroup(cores, sched.WithName("kv"), sched.WithLogger(logger))
-		for i := range cores {
-			scheds = append(scheds, g.Scheduler(i))
-		}
+		scheds = g.Schedulers()
 		if ls, err = netio.ListenGroup(g, "tcp", addr); err != nil {
 			return err
 		}

@@ -87,10 +87,7 @@ func schedulers(addr string, cores int, opts ...sched.Option) (ss []*sched.Sched
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	for i := range g.Len() {
-		ss = append(ss, g.Scheduler(i))
-	}
-	return ss, ls, g, nil
+	return g.Schedulers(), ls, g, nil
 }
 
 // onSignal runs shutdown in a goroutine of its own at SIGINT or SIGTERM.
