@@ -97,9 +97,11 @@ func (cl *client) exec(args [][]byte) {
 		cmd.run(cl, args)
 		return
 	}
-	sh := cl.srv.shardOf(args[1])
+	sh := cl.ownerOf(args[1])
 	if sh == cl.home {
+		cl.srv.lock()
 		cmd.keyed(sh.st, args, &cl.w)
+		cl.srv.unlock()
 		return
 	}
 	cl.on(sh, func(st *store) { cmd.keyed(st, args, &cl.w) })
@@ -650,12 +652,14 @@ func cmdExists(cl *client, args [][]byte) {
 
 func cmdMGet(cl *client, args [][]byte) {
 	keys := args[1:]
-	if len(cl.srv.shards) == 1 {
-		// One shard, ours: reply straight from the store.
+	if !cl.srv.split() {
+		// One store, ours: reply straight from it.
 		cl.w.array(len(keys))
+		cl.srv.lock()
 		for _, k := range keys {
 			cmdGetKey(cl.home.st, k, &cl.w)
 		}
+		cl.srv.unlock()
 		return
 	}
 	// Several shards: each fills in the replies of its keys, which are

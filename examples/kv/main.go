@@ -40,6 +40,11 @@
 // KEYS, DBSIZE, FLUSHALL), and MSET over several shards is not atomic.
 // With -cores 1 (the default) everything runs on one thread.
 //
+// -shared mutex is the other design, for comparison (the study's table
+// "shared state across event-loop instances"): the N schedulers share one
+// store under a sync.Mutex, and every command runs on the connection's
+// own scheduler, holding the lock; nothing is forwarded.
+//
 // # Limits
 //
 // -maxclients (excess clients get "-ERR max number of clients reached"
@@ -91,6 +96,7 @@ func main() {
 	flag.IntVar(&cfg.maxOutput, "maxoutput", 64<<20, "most replies pending for a client that does not read them, in bytes")
 	flag.DurationVar(&cfg.idle, "timeout", 0, "close a client idle this long (0: never)")
 	flag.BoolVar(&cfg.verbose, "v", false, "log protocol errors and dropped clients")
+	shared := flag.String("shared", "none", "none: with -cores > 1 each scheduler owns a shard of the keys and forwards commands about the others'; mutex: the schedulers share one store under a sync.Mutex")
 	proxy := proxyflag.Register(nil)
 	flag.Parse()
 	logger := log.New(os.Stderr, "kv: ", log.LstdFlags)
@@ -100,6 +106,13 @@ func main() {
 		os.Exit(2)
 	}
 	cfg.proxy = pp
+	switch *shared {
+	case "none":
+	case "mutex":
+		cfg.shared = true
+	default:
+		logger.Fatalf("-shared %q: want none or mutex", *shared)
+	}
 	if *workers < 0 || (*control != "" && *workers == 0) || *drain <= 0 {
 		logger.Fatal("-workers must be ≥ 0, -control needs -workers, and -drain must be positive")
 	}

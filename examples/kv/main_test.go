@@ -242,12 +242,13 @@ func TestRedisBenchmark(t *testing.T) {
 	})
 }
 
-// TestGoRedis drives the server with go-redis, on one core and on two
-// (where keys are spread over two shards and commands are forwarded).
+// TestGoRedis drives the server with go-redis, on one core, on two
+// (where keys are spread over two shards and commands are forwarded) and
+// on two sharing one store under a mutex (-shared mutex).
 func TestGoRedis(t *testing.T) {
-	for _, cores := range []string{"1", "2"} {
-		t.Run("cores="+cores, func(t *testing.T) {
-			forModes(t, func(t *testing.T, s *exampletest.Server) { testGoRedis(t, s.Addr) }, "-cores", cores)
+	for _, args := range [][]string{{"-cores", "1"}, {"-cores", "2"}, {"-cores", "2", "-shared", "mutex"}} {
+		t.Run(strings.Join(args, "_"), func(t *testing.T) {
+			forModes(t, func(t *testing.T, s *exampletest.Server) { testGoRedis(t, s.Addr) }, args...)
 		})
 	}
 }
@@ -628,7 +629,7 @@ func TestShutdown(t *testing.T) {
 
 // TestBadFlags checks that bad flags are refused with a message.
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-cores", "0"}, {"-mode", "fork"}, {"-maxclients", "0"}} {
+	for _, args := range [][]string{{"-cores", "0"}, {"-mode", "fork"}, {"-maxclients", "0"}, {"-shared", "spin"}} {
 		out, err := exampletest.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), args[0]) {
 			t.Errorf("kv %q: %v, %q; want a failure naming the flag", args, err, out)

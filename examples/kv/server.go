@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"log"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -23,6 +24,10 @@ type config struct {
 	idle       time.Duration
 	verbose    bool
 	proxy      *netio.ProxyProtocol // -proxy-protocol; nil without
+	// shared (-shared mutex): with several schedulers, one store that
+	// all of them use under a sync.Mutex, in place of a shard each and
+	// forwarding. It exists to measure the two designs side by side.
+	shared bool
 }
 
 // A server is the key-value server: its shards, one per scheduler, and
@@ -33,6 +38,9 @@ type server struct {
 	shards []*shard
 	bySch  map[*sched.Scheduler]*shard // read-only once serving
 	seed   maphash.Seed
+	// mu guards the one store every shard points to with -shared mutex;
+	// unused (and never taken) otherwise.
+	mu sync.Mutex
 
 	clients  atomic.Int64 // connected clients, for -maxclients (as Redis, a total over all threads)
 	ids      atomic.Uint64
@@ -50,25 +58,51 @@ type shard struct {
 
 func newServer(cfg config, logger *log.Logger, scheds []*sched.Scheduler) *server {
 	srv := &server{cfg: cfg, log: logger, bySch: make(map[*sched.Scheduler]*shard), seed: maphash.MakeSeed()}
+	var one *store
+	if cfg.shared {
+		one = newStore()
+		scheds[0].Go(func() { one.sweeper(&srv.mu) })
+	}
 	for _, s := range scheds {
-		sh := &shard{s: s, st: newStore(), clients: make(map[*client]struct{})}
+		sh := &shard{s: s, st: one, clients: make(map[*client]struct{})}
+		if !cfg.shared {
+			sh.st = newStore()
+			s.Go(func() { sh.st.sweeper(nil) })
+		}
 		srv.shards = append(srv.shards, sh)
 		srv.bySch[s] = sh
-		s.Go(sh.st.sweeper)
 	}
 	return srv
 }
 
 func (srv *server) logf(format string, args ...any) { srv.log.Printf(format, args...) }
 
-// shardOf returns the shard that owns key: with several, by a hash of the
-// key, so that every key has exactly one owner and no store is shared
-// between threads.
-func (srv *server) shardOf(key []byte) *shard {
-	if len(srv.shards) == 1 {
-		return srv.shards[0]
+// split reports whether the keys are split between shards: several
+// schedulers, each owning its own (not -shared mutex).
+func (srv *server) split() bool { return len(srv.shards) > 1 && !srv.cfg.shared }
+
+// ownerOf returns the shard whose store holds key: with split keys, by a
+// hash of the key, so that every key has exactly one owner and no store
+// is shared between threads; else the client's own.
+func (cl *client) ownerOf(key []byte) *shard {
+	if !cl.srv.split() {
+		return cl.home
 	}
-	return srv.shards[maphash.Bytes(srv.seed, key)%uint64(len(srv.shards))]
+	return cl.srv.shards[maphash.Bytes(cl.srv.seed, key)%uint64(len(cl.srv.shards))]
+}
+
+// lock and unlock guard the shared store with -shared mutex; without it
+// they do nothing: each store has one thread.
+func (srv *server) lock() {
+	if srv.cfg.shared {
+		srv.mu.Lock()
+	}
+}
+
+func (srv *server) unlock() {
+	if srv.cfg.shared {
+		srv.mu.Unlock()
+	}
 }
 
 // connState tracks connections as the netio.Server reports them, on the
@@ -129,12 +163,15 @@ func (srv *server) configParams() [][2]string {
 }
 
 // on runs fn with sh's store on sh's scheduler: directly if sh is the
-// client's own shard, else through Scheduler.Do, which parks the client's
-// task until the other thread has run fn. Commands of one client thus
-// still run one after the other, in order.
+// client's own shard (under the lock with -shared mutex), else through
+// Scheduler.Do, which parks the client's task until the other thread has
+// run fn. Commands of one client thus still run one after the other, in
+// order.
 func (cl *client) on(sh *shard, fn func(st *store)) {
 	if sh == cl.home {
+		cl.srv.lock()
 		fn(sh.st)
+		cl.srv.unlock()
 		return
 	}
 	if err := sh.s.Do(func() { fn(sh.st) }); err != nil {
@@ -147,6 +184,10 @@ func (cl *client) on(sh *shard, fn func(st *store)) {
 
 // eachShard runs fn on every shard, in turn.
 func (cl *client) eachShard(fn func(st *store)) {
+	if !cl.srv.split() {
+		cl.on(cl.home, fn)
+		return
+	}
 	for _, sh := range cl.srv.shards {
 		cl.on(sh, fn)
 	}
@@ -155,7 +196,10 @@ func (cl *client) eachShard(fn func(st *store)) {
 // byShard runs fn on every shard that owns some of keys[0], keys[step],
 // keys[2*step]..., with the positions of its keys among them.
 func (cl *client) byShard(keys [][]byte, step int, fn func(st *store, keys [][]byte, idx []int)) {
-	n := len(cl.srv.shards)
+	n := 1
+	if cl.srv.split() {
+		n = len(cl.srv.shards)
+	}
 	if len(cl.idx) < n {
 		cl.idx = make([][]int, n)
 	}
@@ -166,7 +210,9 @@ func (cl *client) byShard(keys [][]byte, step int, fn func(st *store, keys [][]b
 		for i := 0; i < len(keys); i += step {
 			cl.idx[0] = append(cl.idx[0], i)
 		}
+		cl.srv.lock()
 		fn(cl.home.st, keys, cl.idx[0])
+		cl.srv.unlock()
 		return
 	}
 	for i := 0; i < len(keys); i += step {

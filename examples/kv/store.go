@@ -1,6 +1,7 @@
 package main
 
 import (
+	"sync"
 	"time"
 
 	"github.com/coopgo/coop/sched"
@@ -9,7 +10,9 @@ import (
 // A store is one shard of the key space. It belongs to one scheduler and
 // is touched only by that scheduler's tasks, so it needs no lock: tasks
 // of one scheduler never run at the same time, and a task is never
-// switched out in the middle of a command (commands do not block).
+// switched out in the middle of a command (commands do not block). With
+// -shared mutex there is one store for all schedulers, and every access
+// holds server.mu.
 type store struct {
 	keys map[string]*entry
 	// expiring holds the keys that have a time to live: the active
@@ -138,9 +141,16 @@ func (st *store) sweep() int {
 }
 
 // sweeper is the task that runs the active expiry of st until its
-// scheduler stops.
-func (st *store) sweeper() {
+// scheduler stops; mu, if not nil, is the lock of a store shared between
+// schedulers (-shared mutex).
+func (st *store) sweeper(mu *sync.Mutex) {
 	for sched.Sleep(sweepEvery) == nil {
+		if mu != nil {
+			mu.Lock()
+		}
 		st.sweep()
+		if mu != nil {
+			mu.Unlock()
+		}
 	}
 }
