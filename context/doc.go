@@ -25,6 +25,9 @@
 // goroutine is left behind. A panic in any context unwinds the others and
 // then continues out of Run with the original value.
 //
+// [Seq] turns a generator written this way — a context that hands each
+// value to its consumer — into an iterator for a range-over-func loop.
+//
 // Each Run is independent: Run may be called on many goroutines at once,
 // and each sees only its own contexts.
 //

@@ -75,3 +75,30 @@ func ExampleRun() {
 	// b unwound
 	// Run returned
 }
+
+// Seq turns a generator running in a context of its own into an iterator
+// for a range loop. Breaking out of the loop releases the generator: its
+// yield returns false and it returns, running its deferred calls.
+func ExampleSeq() {
+	squares := ucontext.Seq(func(yield func(int) bool) {
+		defer fmt.Println("generator done")
+		for i := 1; ; i++ {
+			if !yield(i * i) {
+				return
+			}
+		}
+	})
+	for v := range squares {
+		if v > 10 {
+			break
+		}
+		fmt.Println(v)
+	}
+	fmt.Println("after the loop")
+	// Output:
+	// 1
+	// 4
+	// 9
+	// generator done
+	// after the loop
+}
