@@ -95,14 +95,27 @@ type Config struct {
 	Serve func(w *Worker) error
 
 	// Workers is the size of a fixed pool: the number of slots. The
-	// default is runtime.NumCPU() divided by Cores.
+	// default is runtime.NumCPU() divided by Cores (none in an ondemand
+	// pool, see MinWorkers).
 	Workers int
 	// MinWorkers and MaxWorkers make the pool adaptive when MaxWorkers >
 	// MinWorkers: it starts with Workers (clamped to the range) and adds
 	// or retires workers so that the spare capacity — workers' worth of
 	// load not used — stays between MinSpare and MaxSpare, as Apache's
 	// Min/MaxSpareServers and PHP-FPM's dynamic mode do.
+	//
+	// MinWorkers 0 (with MaxWorkers ≥ 1) is the ondemand pool, PHP-FPM's
+	// pm = ondemand: it starts with Workers workers (default none) and
+	// idles at zero. With no worker the master watches the listening
+	// sockets — it never accepts: the connection waits in the accept
+	// queue — and starts a worker when a connection is queued; a worker
+	// with no connection for IdleTimeout is retired, down to none.
+	// Between one worker and MaxWorkers it adapts as above.
 	MinWorkers, MaxWorkers int
+	// IdleTimeout is how long a worker of an ondemand pool may go with no
+	// connection in flight and none accepted before it is retired
+	// (default 10s, as PHP-FPM's pm.process_idle_timeout).
+	IdleTimeout time.Duration
 	// MinSpare and MaxSpare bound the spare capacity, in workers. The
 	// defaults are 0.5 and 1.5.
 	MinSpare, MaxSpare float64
@@ -272,19 +285,24 @@ func (c *Config) withDefaults() (*Config, error) {
 	if d.Cores < 1 || d.Cores > maxCores {
 		return nil, fmt.Errorf("prefork: Cores %d: want 1 to %d", d.Cores, maxCores)
 	}
-	if d.Workers == 0 {
+	ondemand := d.MinWorkers == 0 && d.MaxWorkers > 0
+	if d.Workers == 0 && !ondemand {
 		d.Workers = max(runtime.NumCPU()/d.Cores, 1)
 	}
 	if d.MaxWorkers > 0 || d.MinWorkers > 0 {
-		if d.MinWorkers < 1 || d.MaxWorkers < d.MinWorkers {
-			return nil, fmt.Errorf("prefork: MinWorkers %d, MaxWorkers %d: want 1 ≤ min ≤ max", d.MinWorkers, d.MaxWorkers)
+		if d.MinWorkers < 0 || d.MaxWorkers < max(d.MinWorkers, 1) {
+			return nil, fmt.Errorf("prefork: MinWorkers %d, MaxWorkers %d: want 0 ≤ min ≤ max, max ≥ 1", d.MinWorkers, d.MaxWorkers)
 		}
 		d.Workers = min(max(d.Workers, d.MinWorkers), d.MaxWorkers)
 	} else {
 		d.MinWorkers, d.MaxWorkers = d.Workers, d.Workers
 	}
-	if d.Workers < 1 || d.MaxWorkers > maxSlots {
-		return nil, fmt.Errorf("prefork: %d workers: want 1 to %d", d.Workers, maxSlots)
+	lo := 1
+	if ondemand {
+		lo = 0
+	}
+	if d.Workers < lo || d.MaxWorkers > maxSlots {
+		return nil, fmt.Errorf("prefork: %d workers: want %d to %d", d.Workers, lo, maxSlots)
 	}
 	if d.MinSpare == 0 && d.MaxSpare == 0 {
 		d.MinSpare, d.MaxSpare = 0.5, 1.5
@@ -301,6 +319,7 @@ func (c *Config) withDefaults() (*Config, error) {
 		}
 	}
 	setDur(&d.ScaleInterval, time.Second)
+	setDur(&d.IdleTimeout, 10*time.Second)
 	setDur(&d.ReadyTimeout, 30*time.Second)
 	setDur(&d.DrainTimeout, 30*time.Second)
 	setDur(&d.BackoffMin, 100*time.Millisecond)
@@ -323,7 +342,7 @@ func (c *Config) withDefaults() (*Config, error) {
 		d.MaxConnsJitter = 0.1
 	}
 	if d.MaxSurge < 1 || d.CrashLoop < 1 || d.MaxConns < 0 || d.MaxAge < 0 || d.MaxRSS < 0 ||
-		d.MaxConnsJitter < 0 || d.MaxConnsJitter >= 1 || d.MemoryMax < 0 || d.StopDelay < 0 {
+		d.MaxConnsJitter < 0 || d.MaxConnsJitter >= 1 || d.MemoryMax < 0 || d.StopDelay < 0 || d.IdleTimeout < 0 {
 		return nil, errors.New("prefork: a negative limit, or MaxConnsJitter outside [0, 1)")
 	}
 	if d.Logger == nil {
@@ -331,6 +350,10 @@ func (c *Config) withDefaults() (*Config, error) {
 	}
 	return &d, nil
 }
+
+// ondemand reports whether the pool idles at zero workers (MinWorkers 0),
+// once the defaults are in.
+func (c *Config) ondemand() bool { return c.MinWorkers == 0 && c.MaxWorkers > 0 }
 
 // reservedEnv reports whether the pool's processes must not inherit the
 // variable k from their parent: the pool's own (a worker's spec, a new

@@ -16,11 +16,20 @@ type Status struct {
 	PID        int    `json:"pid"`        // the master's
 	Generation int    `json:"generation"` // the newest
 	Mode       string `json:"mode"`
-	Workers    int    `json:"workers"` // slots wanted
-	Ready      int    `json:"ready"`   // slots whose worker is ready: the capacity
-	Reloading  bool   `json:"reloading"`
-	Upgrading  bool   `json:"upgrading"`
-	Stopping   bool   `json:"stopping"`
+	// Pool is "fixed", "dynamic" (MinWorkers < MaxWorkers) or
+	// "ondemand" (MinWorkers 0: it idles at zero workers).
+	Pool    string `json:"pool"`
+	Workers int    `json:"workers"` // slots wanted: 0 when an ondemand pool idles
+	Ready   int    `json:"ready"`   // slots whose worker is ready: the capacity
+	// Watching says that the pool idles at zero workers and the master
+	// watches the listening sockets for the next connection.
+	Watching  bool `json:"watching"`
+	Reloading bool `json:"reloading"`
+	Upgrading bool `json:"upgrading"`
+	Stopping  bool `json:"stopping"`
+	// MasterCPU is the CPU time the master has used, in seconds
+	// (getrusage, user and system, all its threads).
+	MasterCPU float64 `json:"master_cpu"`
 	// Processes lists every worker process, the draining ones included.
 	Processes []WorkerStatus `json:"processes"`
 }

@@ -135,8 +135,8 @@ func (m *master) command(c command) {
 		switch {
 		case err != nil:
 			answer = fmt.Sprintf("error: scale %q: want a number of workers", arg)
-		case n < 1 || n > maxSlots:
-			answer = fmt.Sprintf("error: scale %d: want 1 to %d", n, maxSlots)
+		case n < min(m.cfg.MinWorkers, 1) || n > maxSlots:
+			answer = fmt.Sprintf("error: scale %d: want %d to %d", n, min(m.cfg.MinWorkers, 1), maxSlots)
 		default:
 			m.scale(n, "control: scale")
 		}
@@ -154,7 +154,18 @@ func (m *master) command(c command) {
 func (m *master) status() *Status {
 	now := time.Now()
 	st := &Status{PID: os.Getpid(), Generation: m.gen, Mode: m.cfg.Mode.String(), Workers: len(m.activeSlots()),
-		Reloading: m.reloading, Upgrading: m.upgrade != nil, Stopping: m.stopping || m.handedOver}
+		Reloading: m.reloading, Upgrading: m.upgrade != nil, Stopping: m.stopping || m.handedOver,
+		Pool: "fixed", Watching: m.watching}
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) == nil {
+		st.MasterCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	}
+	switch {
+	case m.cfg.ondemand():
+		st.Pool = "ondemand"
+	case m.cfg.MinWorkers < m.cfg.MaxWorkers:
+		st.Pool = "dynamic"
+	}
 	for _, sl := range m.slots {
 		if !sl.retiring && sl.cur != nil && sl.cur.state == ready && !sl.cur.hung {
 			st.Ready++

@@ -80,8 +80,13 @@
 // MinWorkers and MaxWorkers make it adaptive, keeping the spare capacity
 // between MinSpare and MaxSpare workers' worth, measured as scheduler
 // busy time or connections in flight (Apache's Min/MaxSpareServers,
-// PHP-FPM's dynamic mode). The control socket's scale and SIGTTIN/TTOU
-// change it by hand.
+// PHP-FPM's dynamic mode). MinWorkers 0 is PHP-FPM's ondemand mode: the
+// pool idles at zero workers, costing one sleeping process; the master
+// watches the listening sockets (one-shot epoll: it never accepts, and
+// does not spin while the worker it started gets ready or backs off from
+// a failed start), the connection waits in the accept queue for the
+// worker it starts, and workers idle for IdleTimeout are retired back to
+// zero. The control socket's scale and SIGTTIN/TTOU change it by hand.
 //
 // "Privilege separation is easy." The master binds (ports below 1024 as
 // root); each worker sets Rlimits, chroots (Chroot) and drops to User and
@@ -110,13 +115,17 @@
 //
 // With ControlSocket the master listens on a Unix socket of mode 0600
 // (peers must be root or the master's user) for one-line commands —
-// status (JSON: per worker pid, slot, generation, state, uptime,
+// status (JSON: the pool's kind — fixed, dynamic or ondemand — and
+// whether it idles at zero watching its listeners, the master's CPU
+// time, and per worker pid, slot, generation, state, uptime,
 // connections, busy share, RSS, its slot's restarts and last exit),
 // reload, upgrade, scale N, stop, quit — which Control and ReadStatus
 // send, and cmd/preforkctl from a shell. With NOTIFY_SOCKET set (systemd
 // Type=notify) it sends READY=1 (with MAINPID after an upgrade, which
 // needs NotifyAccess=all), RELOADING=1, STOPPING=1 and, with
-// WATCHDOG_USEC, WATCHDOG=1. Sockets passed by systemd's socket
+// WATCHDOG_USEC, WATCHDOG=1, and a STATUS= line when the number of
+// ready workers changes ("ondemand: no worker; waiting for a
+// connection" at zero). Sockets passed by systemd's socket
 // activation (LISTEN_FDS, LISTEN_FDNAMES matched to Listen.Name) are
 // used instead of opening new ones.
 //

@@ -67,6 +67,11 @@ type poolConfig struct {
 	// argument through Config.Args.
 	Consume     bool `json:"consume"`
 	StopDelayMs int  `json:"stop_delay_ms"`
+	IdleMs      int  `json:"idle_ms"`
+	// CrashFirst makes the first CrashFirst workers fail at start,
+	// counted in the file CrashFile.
+	CrashFirst int    `json:"crash_first"`
+	CrashFile  string `json:"crash_file"`
 }
 
 func TestMain(m *testing.M) {
@@ -107,6 +112,7 @@ func poolMain(s string) {
 		MemoryMax:       pc.MemoryMax,
 		StopDelay:       time.Duration(pc.StopDelayMs) * time.Millisecond,
 		ScaleInterval:   100 * time.Millisecond,
+		IdleTimeout:     time.Duration(pc.IdleMs) * time.Millisecond,
 		Logger:          log.New(os.Stderr, "", log.Lmicroseconds),
 	}
 	if pc.Network == "" {
@@ -126,6 +132,13 @@ func poolMain(s string) {
 	cfg.Serve = func(w *prefork.Worker) error {
 		if pc.Crash || (pc.CrashNewGen && w.Generation() >= 2) {
 			return errors.New("this worker fails on purpose")
+		}
+		if pc.CrashFirst > 0 {
+			b, _ := os.ReadFile(pc.CrashFile)
+			if n, _ := strconv.Atoi(string(b)); n < pc.CrashFirst {
+				os.WriteFile(pc.CrashFile, []byte(strconv.Itoa(n+1)), 0o600)
+				return fmt.Errorf("start %d of this worker fails on purpose", n+1)
+			}
 		}
 		return w.Serve(&netio.Server{Handler: func(c *netio.Conn) { respond(w, c, pc.LeakKiB) }})
 	}

@@ -71,6 +71,8 @@ type wproc struct {
 	asked         bool      // the master asked it to stop
 	cgroup        *workerCgroup
 	oomBefore     uint64
+	idleAcc       uint64    // accepted, when idleSince was last set
+	idleSince     time.Time // last seen with a connection (ondemand)
 }
 
 // A slot is one place in the pool: its current worker, the successor
@@ -88,6 +90,7 @@ type slot struct {
 	reload    bool   // replace is a reload's
 	retiring  bool   // the slot is being removed (scale down)
 	retireAt  time.Time
+	parked    bool // slot 0 of an ondemand pool at zero: no worker, sockets watched
 }
 
 type evKind int
@@ -97,6 +100,7 @@ const (
 	evMsg
 	evChildMsg
 	evChildExit
+	evPending // a connection is queued on a parked pool's sockets
 )
 
 type event struct {
@@ -148,6 +152,10 @@ type master struct {
 	oomCount     func() uint64
 	steerDirty   bool
 	servingPrev  []bool
+	lwatch       *listenWatch // ondemand: the listeners' watch
+	watching     bool         // the watch is armed
+	parkedFrom   *wproc       // the worker a park retired, until it closes its listeners
+	statusSent   string       // the last sd_notify STATUS
 }
 
 func (m *master) logf(format string, args ...any) { m.cfg.Logger.Printf(format, args...) }
@@ -196,7 +204,7 @@ func runMaster(cfg *Config) error {
 			}
 		}
 		m.gen = spec.Gen
-		if spec.Slots > 0 {
+		if spec.Slots > 0 || cfg.ondemand() {
 			m.target = min(max(spec.Slots, cfg.MinWorkers), cfg.MaxWorkers)
 		}
 		controlFD = spec.Control
@@ -208,7 +216,7 @@ func runMaster(cfg *Config) error {
 		}
 		m.logf("prefork: master %d: taking over from master %d, generation %d", os.Getpid(), os.Getppid(), m.gen)
 	}
-	m.ls, err = newListenSet(cfg, m.target, inherited, m.logf)
+	m.ls, err = newListenSet(cfg, max(m.target, 1), inherited, m.logf)
 	if err != nil {
 		return err
 	}
@@ -219,6 +227,12 @@ func runMaster(cfg *Config) error {
 		}
 	}
 	m.cg = newCgroups(cfg, m.logf)
+	if cfg.ondemand() {
+		if m.lwatch, err = newListenWatch(m.events); err != nil {
+			m.logf("prefork: ondemand: %v; the pool keeps one worker", err)
+			m.target = max(m.target, 1)
+		}
+	}
 
 	signal.Ignore(syscall.SIGPIPE)
 	sigc := make(chan os.Signal, 16)
@@ -226,8 +240,8 @@ func runMaster(cfg *Config) error {
 	defer signal.Stop(sigc)
 	go m.pumpSignals(sigc)
 
-	for i := range m.target {
-		m.slots = append(m.slots, &slot{index: i})
+	for i := range max(m.target, 1) {
+		m.slots = append(m.slots, &slot{index: i, parked: m.target == 0})
 	}
 	modes := make([]string, 0, len(cfg.Listen))
 	for a, l := range cfg.Listen {
@@ -239,9 +253,12 @@ func runMaster(cfg *Config) error {
 	}
 	m.logf("prefork: master %d: %d worker(s) × %d scheduler(s) on %v", os.Getpid(), m.target, cfg.Cores, modes)
 	for _, sl := range m.slots {
-		m.start(sl, false)
+		if !sl.parked {
+			m.start(sl, false)
+		}
 	}
 	m.steerDirty = true
+	m.checkProgress() // an ondemand pool at zero is ready at once
 	return m.loop()
 }
 
@@ -447,6 +464,8 @@ func (m *master) handle(ev event) {
 		if ev.msg == msgReady && m.upgrade != nil {
 			m.handOver(now)
 		}
+	case evPending:
+		m.pending(ev.err)
 	case evChildExit:
 		if m.upgrade != nil && m.upgrade.p == ev.w.proc {
 			m.logf("prefork: upgrade failed: the new master %d %v before it was ready; this master (%d) goes on serving", m.upgrade.p.pid, ev.st, os.Getpid())
@@ -467,6 +486,7 @@ func (m *master) message(w *wproc, msg string, now time.Time) {
 			return
 		}
 		w.state, w.readyAt = ready, now
+		w.idleAcc, w.idleSince = w.page.accepted.Load(), now
 		for c := range m.cfg.Cores {
 			w.beats[c], w.beatAt[c] = w.page.beats[c].n.Load(), now
 		}
@@ -490,6 +510,10 @@ func (m *master) message(w *wproc, msg string, now time.Time) {
 		if sl := m.slotOf(w); sl != nil && sl.cur == w && sl.replace == "" {
 			sl.replace = fmt.Sprintf("recycle: served %d connections", w.page.accepted.Load())
 			m.logf("prefork: worker %d (slot %d): %s", w.pid, sl.index, sl.replace)
+		}
+	case msgClosed:
+		if w == m.parkedFrom {
+			m.parkedFrom = nil // it takes no more connections: watch
 		}
 	case msgDumped:
 		if w.hung {
@@ -559,6 +583,9 @@ func (m *master) exited(w *wproc, st exitStatus, werr error, now time.Time) {
 	unix.Munmap(w.mem)
 	w.page = nil
 	reason := m.classify(w, st, werr)
+	if w == m.parkedFrom {
+		m.parkedFrom = nil
+	}
 	if w.cgroup != nil {
 		w.cgroup.remove()
 	}
@@ -647,6 +674,7 @@ func (m *master) reload(why string) {
 			sl.replace, sl.reload = why, true
 		}
 	}
+	m.checkProgress() // an ondemand pool at zero has nothing to replace
 }
 
 // checkProgress notices the end of a start, a reload or a stop.
@@ -654,7 +682,7 @@ func (m *master) checkProgress() {
 	readyAll := true
 	genAll := true
 	for _, sl := range m.slots {
-		if sl.retiring {
+		if sl.retiring || sl.parked {
 			continue
 		}
 		if sl.cur == nil || sl.cur.state != ready {
@@ -681,10 +709,12 @@ func (m *master) checkProgress() {
 	}
 }
 
+// activeSlots returns the slots that have, or are to have, a worker: not
+// being retired, not parked.
 func (m *master) activeSlots() []*slot {
 	var out []*slot
 	for _, sl := range m.slots {
-		if !sl.retiring {
+		if !sl.retiring && !sl.parked {
 			out = append(out, sl)
 		}
 	}
@@ -716,6 +746,7 @@ func (m *master) tick(now time.Time) {
 				sl.replace, sl.reload = fmt.Sprintf("reload to generation %d", m.gen), true
 			}
 			switch {
+			case sl.parked:
 			case sl.retiring:
 				if sl.cur == nil && sl.next == nil {
 					m.dropSlot(sl)
@@ -741,11 +772,22 @@ func (m *master) tick(now time.Time) {
 		}
 		m.adapt(now)
 	}
+	m.updateWatch()
 	if m.steerDirty {
 		m.steerDirty = false
 		serving := make([]bool, len(m.slots))
+		some := false
 		for i, sl := range m.slots {
 			serving[i] = !sl.retiring && sl.cur != nil && sl.cur.state == ready && !sl.cur.hung
+			some = some || serving[i]
+		}
+		if !some {
+			// Nothing serves: queue where a worker comes next (a parked
+			// slot 0, a slot starting or in back-off), never in a slot
+			// being removed, whose queue would be reset.
+			for i, sl := range m.slots {
+				serving[i] = !sl.retiring
+			}
 		}
 		if !equalBools(serving, m.servingPrev) {
 			m.servingPrev = serving
@@ -757,6 +799,12 @@ func (m *master) tick(now time.Time) {
 		m.upgrade.p.signal(syscall.SIGKILL)
 	}
 	m.notify.watchdog(now)
+	if m.notify.addr != nil {
+		if line := m.statusLine(); line != m.statusSent {
+			m.statusSent = line
+			m.notify.send("STATUS=" + line)
+		}
+	}
 	if m.stopping && now.After(m.stopBy) {
 		for w := range m.workers {
 			if w.killed == "" {
@@ -885,6 +933,9 @@ func (m *master) done() bool {
 
 func (m *master) finish() error {
 	final := !m.handedOver
+	if m.lwatch != nil {
+		m.lwatch.close() // before the sockets it may watch are closed
+	}
 	m.ls.close(final)
 	if m.control != nil {
 		m.control.Close()

@@ -9,19 +9,32 @@ import (
 // their sockets) start workers at once; surplus slots, the last ones
 // first, are retired — first steered away from (no new connection is
 // queued for them), then, a second later, their workers empty the
-// sockets' queues, drain and exit, and the sockets are closed.
+// sockets' queues, drain and exit, and the sockets are closed. In an
+// ondemand pool n may be 0: slot 0 is then parked (its worker drains, its
+// sockets stay and are watched), and it is the first to come back.
 func (m *master) scale(n int, why string) {
 	if m.stopping || m.handedOver {
 		return
 	}
-	n = min(max(n, 1), maxSlots)
+	lo := 1
+	if m.cfg.ondemand() {
+		lo = 0 // slot 0 parks
+	}
+	n = min(max(n, lo), maxSlots)
 	active := len(m.activeSlots())
 	if n == active {
 		return
 	}
 	m.logf("prefork: %s: %d → %d workers", why, active, n)
 	m.target = n
-	// Bring back slots being retired before adding new ones.
+	// A parked slot 0 first, then slots being retired, before new ones.
+	if sl := m.slots[0]; active < n && sl.parked {
+		sl.parked = false
+		active++
+		if sl.cur == nil && sl.next == nil {
+			m.start(sl, false)
+		}
+	}
 	for _, sl := range m.slots {
 		if active >= n {
 			break
@@ -29,6 +42,11 @@ func (m *master) scale(n int, why string) {
 		if sl.retiring {
 			sl.retiring = false
 			active++
+			if w := sl.cur; w != nil && w.asked {
+				// Its worker drains already: let it, and start another.
+				sl.cur = nil
+				m.start(sl, false)
+			}
 		}
 	}
 	for active < n {
@@ -43,13 +61,19 @@ func (m *master) scale(n int, why string) {
 		active++
 	}
 	for i := len(m.slots) - 1; i >= 0 && active > n; i-- {
-		if sl := m.slots[i]; !sl.retiring {
+		sl := m.slots[i]
+		switch {
+		case sl.retiring || sl.parked:
+			continue
+		case i == 0:
+			m.park(sl) // ondemand: the sockets stay, watched
+		default:
 			sl.retiring, sl.retireAt = true, time.Now().Add(time.Second)
 			if sl.next != nil {
 				m.retire(sl.next, false)
 			}
-			active--
 		}
+		active--
 	}
 	m.steerDirty = true
 }
@@ -73,10 +97,15 @@ func (m *master) dropSlot(sl *slot) {
 // ConnsPerWorker (LoadConns); the spare capacity is the number of
 // workers minus their total load. Below MinSpare the pool grows by what
 // is missing at once; above MaxSpare for five intervals in a row, it
-// retires one worker.
+// retires one worker. An ondemand pool also retires the workers idle for
+// IdleTimeout, down to zero (retireIdle).
 func (m *master) adapt(now time.Time) {
+	ondemand := m.cfg.ondemand()
 	for w := range m.workers {
 		m.sampleBusy(w, now)
+		if ondemand {
+			m.idleCheck(w, now)
+		}
 	}
 	if m.cfg.MaxWorkers == m.cfg.MinWorkers || now.Sub(m.lastScale) < m.cfg.ScaleInterval {
 		return
@@ -99,12 +128,20 @@ func (m *master) adapt(now time.Time) {
 		}
 	}
 	spare := float64(n) - load
+	if ondemand && m.retireIdle(now, spare) {
+		m.overSpare = 0
+		return
+	}
 	switch {
+	case n == 0:
+		// An ondemand pool at zero grows when a connection comes (the
+		// watch), not on a spare capacity of nothing.
 	case spare < m.cfg.MinSpare && n < m.cfg.MaxWorkers:
 		m.overSpare = 0
 		add := int(math.Ceil(m.cfg.MinSpare - spare))
 		m.scale(min(n+max(add, 1), m.cfg.MaxWorkers), "adaptive: load "+ftoa(load)+" on "+itoa(n))
-	case spare > m.cfg.MaxSpare && n > m.cfg.MinWorkers:
+	case spare > m.cfg.MaxSpare && n > max(m.cfg.MinWorkers, 1):
+		// Only IdleTimeout takes an ondemand pool's last worker.
 		m.overSpare++
 		if m.overSpare >= 5 {
 			m.overSpare = 0

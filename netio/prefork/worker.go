@@ -153,6 +153,7 @@ func (w *Worker) Serve(srv *netio.Server) error {
 	for _, l := range w.order {
 		l.Close()
 	}
+	w.send(msgClosed)
 	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, netio.ErrServerClosed) {
 		w.logger.Printf("prefork: worker %d (slot %d): serving ended with %v", os.Getpid(), w.slot, err)
 	}
@@ -189,6 +190,7 @@ const (
 	msgReady     = "ready"      // worker: serving
 	msgRecycle   = "recycle"    // worker: reached its connection limit
 	msgDumped    = "dumped"     // worker: its dump is written
+	msgClosed    = "closed"     // worker: its listeners are closed, it accepts no more
 	msgDrain     = "drain"      // master: stop accepting, finish, exit
 	msgRetire    = "retire"     // master: as drain, after emptying the slot's accept queues
 	msgStopLater = "stop-later" // master: the pool stops: Draining now, drain after Config.StopDelay

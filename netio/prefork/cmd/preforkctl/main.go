@@ -49,11 +49,11 @@ func main() {
 		fmt.Fprintf(os.Stderr, "preforkctl: status: %v\n", err)
 		os.Exit(1)
 	}
-	fmt.Printf("master %d, generation %d, %s, %d of %d workers ready", st.PID, st.Generation, st.Mode, st.Ready, st.Workers)
+	fmt.Printf("master %d (CPU %.2fs), generation %d, %s, %s pool, %d of %d workers ready", st.PID, st.MasterCPU, st.Generation, st.Mode, st.Pool, st.Ready, st.Workers)
 	for _, f := range []struct {
 		on   bool
 		what string
-	}{{st.Reloading, "reloading"}, {st.Upgrading, "upgrading"}, {st.Stopping, "stopping"}} {
+	}{{st.Watching, "idle at zero, watching the listeners"}, {st.Reloading, "reloading"}, {st.Upgrading, "upgrading"}, {st.Stopping, "stopping"}} {
 		if f.on {
 			fmt.Printf(", %s", f.what)
 		}
