@@ -43,6 +43,11 @@
 //   - reloads under load (package internal/clients): examples/http as a
 //     pool of worker processes (netio/prefork, SIGHUP) against nginx
 //     (nginx -s reload), under wrk: failed requests and latency;
+//   - shared state across event-loop instances (-full and -smoke only;
+//     package internal/clients): examples/kv on two schedulers that
+//     forward commands to the owner of each key, against one scheduler,
+//     the same two sharing one store under a mutex, and net goroutines
+//     with a mutex, under redis-benchmark with random keys;
 //   - nothing else: every row that cannot run prints why.
 //
 // The binary re-executes itself for every server, worker and client
@@ -75,7 +80,7 @@ func run() (code int) {
 	md := flag.String("md", "", "also write the markdown page to this file (relative to bench/, e.g. RESULTS.md)")
 	out := flag.String("out", "", "directory for JSON results and plots, relative to bench/ (default: "+defaultOut+", untracked; with -md: "+trackedOut+", the tracked plots the page shows)")
 	render := flag.Bool("render", false, "do not measure: re-render tables, plots and -md from <out>/latest.json")
-	only := flag.String("only", "", "comma-separated parts to run: ladder, spawn, servers, clients, front, irc, reload (default: all)")
+	only := flag.String("only", "", "comma-separated parts to run: ladder, spawn, servers, clients, front, irc, reload, shared (default: all; shared only with -full or -smoke)")
 	modelsFlag := flag.String("models", "", "comma-separated server models to run (default: all)")
 	rate := flag.Float64("rate", 0, "equal-load rate in requests/s, the same for every model and count (default: chosen per count from the slowest model's closed-loop throughput)")
 	connsFlag := flag.String("conns", "", "comma-separated session counts of the sweep, e.g. 100,10000 (default: the mode's)")

@@ -108,6 +108,7 @@ func TestSmoke(t *testing.T) {
 	checkFront(t, r)
 	checkIRC(t, r)
 	checkReload(t, r)
+	checkShared(t, r)
 
 	dir := t.TempDir()
 	if _, err := report.Save(r, dir); err != nil {
@@ -119,7 +120,7 @@ func TestSmoke(t *testing.T) {
 	}
 	var text bytes.Buffer
 	report.Text(&text, loaded)
-	wants := []string{"machine:", "null system call:", "Switch ladder", "Sessions sweep", "closed loop", "equal load", "open loop", "streaming", "memory per session", "under wrk", "under redis-benchmark", "Front end:", "IRC fan-out", "idle registered client", "Reloads under load"}
+	wants := []string{"machine:", "null system call:", "Switch ladder", "Sessions sweep", "closed loop", "equal load", "open loop", "streaming", "memory per session", "under wrk", "under redis-benchmark", "Front end:", "IRC fan-out", "idle registered client", "Reloads under load", "Shared state across event-loop instances", "×1 scheduler"}
 	if hasSkipped(loaded) {
 		wants = append(wants, "skipped:")
 	}
@@ -235,7 +236,7 @@ func hasSkipped(r *report.Run) bool {
 			}
 		}
 	}
-	for _, c := range append(r.Clients, r.Front...) {
+	for _, c := range append(append(r.Clients, r.Front...), r.Shared...) {
 		if c.Skipped != "" {
 			return true
 		}
@@ -287,5 +288,59 @@ func checkReload(t *testing.T, r *report.Run) {
 		case x.Reloads != r.ReloadPlan.Reloads || x.Requests == 0 || x.ReloadMs.N != x.Reloads:
 			t.Errorf("reload %s: %d of %d reloads, %d requests, %d reload times", x.Server, x.Reloads, r.ReloadPlan.Reloads, x.Requests, x.ReloadMs.N)
 		}
+	}
+}
+
+// checkShared checks the table "shared state across event-loop
+// instances": a SET and a GET row per server, each measured with the
+// one-scheduler server on CPU 0, the two-core ones on CPUs 0-1 and
+// redis-benchmark on CPU 1, or skipped because redis-benchmark is
+// missing.
+func checkShared(t *testing.T, r *report.Run) {
+	t.Helper()
+	if r.SharedPlan == nil {
+		t.Fatal("no shared-state plan")
+	}
+	if got, want := len(r.Shared), 8; got != want {
+		t.Errorf("%d shared-state rows, want %d", got, want)
+	}
+	for _, c := range r.Shared {
+		name := c.Server + " " + c.Test
+		wantCPUs := "0-1"
+		if c.Server == clients.SharedBase {
+			wantCPUs = "0"
+		}
+		switch {
+		case c.Error != "":
+			t.Errorf("shared state %s: %s", name, c.Error)
+		case c.Skipped != "":
+			if !strings.Contains(c.Skipped, "not installed") {
+				t.Errorf("shared state %s: skipped for an unexpected reason: %s", name, c.Skipped)
+			}
+		case len(c.Runs) != r.SharedPlan.Repeats || c.Rate.Median <= 0 || c.CPUPerReq.N == 0 || c.CPUPerReq.Median <= 0:
+			t.Errorf("shared state %s: not measured: %+v", name, c)
+		case c.ServerCPUs != wantCPUs || c.ClientCPUs != "1":
+			t.Errorf("shared state %s: on CPUs %q, client on %q; want %s and 1", name, c.ServerCPUs, c.ClientCPUs, wantCPUs)
+		case !strings.Contains(c.Command, "-r 100000"):
+			t.Errorf("shared state %s: redis-benchmark without random keys: %s", name, c.Command)
+		}
+	}
+}
+
+// TestQuickLeavesSharedToFull checks that quick mode, which has no time
+// for the shared-state table, runs none of it and says in one line how to
+// run it.
+func TestQuickLeavesSharedToFull(t *testing.T) {
+	r, err := runStudy(studyConfig{mode: "quick", parts: []string{"shared"}, command: "go test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SharedPlan != nil || len(r.Shared) != 0 {
+		t.Errorf("quick mode ran the shared-state table: %d rows", len(r.Shared))
+	}
+	var text bytes.Buffer
+	report.Text(&text, r)
+	if n := strings.Count(text.String(), "-full -only shared"); n != 1 {
+		t.Errorf("quick mode's report names -full -only shared %d times, want once:\n%s", n, text.String())
 	}
 }

@@ -19,7 +19,7 @@ import (
 
 type studyConfig struct {
 	mode   string   // quick, full, smoke
-	parts  []string // ladder, spawn, servers, clients, front, irc, reload; nil: all
+	parts  []string // ladder, spawn, servers, clients, front, irc, reload, shared; nil: all
 	models []string // nil: all
 	rate   float64  // equal-load rate at every count; 0: chosen per count (see harness.EqualRate)
 	conns  []int    // the sweep's session counts; nil: the mode's
@@ -42,6 +42,15 @@ type modePlan struct {
 	front        clients.Plan // the front-end table: wrk through each front end
 	irc          irc.Plan
 	reload       clients.ReloadPlan
+	// shared is the table "shared state across event-loop instances";
+	// nil in quick mode, which has no time for it.
+	shared *clients.Plan
+}
+
+// sharedPlan is redis-benchmark's load of the shared-state table: 100
+// connections, random keys out of 100,000, no pipelining.
+func sharedPlan(repeats, warmup int, run time.Duration) *clients.Plan {
+	return &clients.Plan{Repeats: repeats, RESPWarmup: warmup, RESPRun: run, RESPConns: 100, Pipelines: []int{1}, RESPKeys: 100_000}
 }
 
 // ircLoad is the IRC part's load in every mode: 4 senders at 500
@@ -101,6 +110,9 @@ var plans = map[string]modePlan{
 		front:  clients.Plan{Repeats: 5, HTTPWarmup: 2 * time.Second, HTTPRun: 5 * time.Second, HTTPConns: 100},
 		irc:    ircLoad(irc.Plan{Clients: []int{100, 1000, 10_000}, Warmup: time.Second, Interval: time.Second, Intervals: 5, IdleClients: 10_000, AllServers: true}),
 		reload: clients.ReloadPlan{Reloads: 20, Workers: 2, Conns: 50, Gap: 100 * time.Millisecond, Baseline: 2 * time.Second},
+		// About 100 s: 4 servers, 5 rounds of 2 s runs of SET and GET;
+		// the warm-up sets about 60% of the 100,000 keys.
+		shared: sharedPlan(5, 100_000, 2*time.Second),
 	},
 	"smoke": {
 		ladderTarget: 2 * time.Millisecond, ladderReps: 3,
@@ -118,6 +130,9 @@ var plans = map[string]modePlan{
 		irc:   ircLoad(irc.Plan{Clients: []int{100}, Warmup: 50 * time.Millisecond, Interval: 100 * time.Millisecond, Intervals: 1, IdleClients: 100, AllServers: true}),
 		reload: clients.ReloadPlan{Reloads: 2, Workers: 2, Conns: 10, Gap: 10 * time.Millisecond,
 			Note: "smoke mode: 2 reloads per server, no run without reloads"},
+		// Runs of 0.2 s: long enough for the study to see redis-benchmark
+		// pinned (it reads its CPU list once taskset has become it).
+		shared: sharedPlan(1, 1000, 200*time.Millisecond),
 	},
 }
 
@@ -197,6 +212,9 @@ func runStudy(cfg studyConfig) (*report.Run, error) {
 	if cfg.wants("reload") {
 		steps += clients.ReloadSteps(mp.reload)
 	}
+	if cfg.wants("shared") && mp.shared != nil {
+		steps += clients.SharedSteps(*mp.shared)
+	}
 	if n := r.NullSyscall; n.Error == "" {
 		fmt.Fprintf(os.Stderr, "null system call: %s ns (%s–%s)\n", fmtNS(n.NS.Median), fmtNS(n.NS.Min), fmtNS(n.NS.Max))
 	}
@@ -251,6 +269,15 @@ func runStudy(cfg studyConfig) (*report.Run, error) {
 		rp := mp.reload
 		r.ReloadPlan = &rp
 		r.Reload = clients.RunReload(rp, prog.doing, step)
+	}
+	if cfg.wants("shared") {
+		if mp.shared == nil {
+			r.Notes = append(r.Notes, "the table \"shared state across event-loop instances\" (examples/kv forwarding between two schedulers against one scheduler, a shared mutex and net) runs only with -full or -smoke: go -C bench run . -full -only shared")
+		} else {
+			sp := *mp.shared
+			r.SharedPlan = &sp
+			r.Shared = clients.RunShared(sp, prog.doing, step)
+		}
 	}
 	r.Elapsed = time.Since(r.Started)
 	r.LoadEnd = rawsys.LoadAverage()

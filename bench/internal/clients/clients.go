@@ -49,6 +49,9 @@ type Plan struct {
 	RESPRun    time.Duration `json:"resp_run_ns"`
 	RESPConns  int           `json:"resp_conns"`
 	Pipelines  []int         `json:"pipelines"`
+	// RESPKeys, if not 0, is redis-benchmark's -r: random keys out of
+	// this many (0: one key).
+	RESPKeys int `json:"resp_keys,omitempty"`
 }
 
 // Sample is one measured run.
@@ -109,6 +112,9 @@ type spec struct {
 	start func(e *env, addr string) (*exec.Cmd, error)
 	// needs, if set, says what is missing for the server to run, or "".
 	needs func() string
+	// cpus, if set, is where the server runs (taskset's list, "0-1");
+	// by default harness.ServerCPU alone.
+	cpus string
 }
 
 var specs = []spec{
@@ -512,11 +518,16 @@ func (e *env) startChecked(sp spec, rows []Result) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	pinned(cmd, e.taskset, harness.ServerCPU)
+	cpus := sp.cpus
+	if cpus == "" {
+		cpus = strconv.Itoa(harness.ServerCPU)
+	}
+	pinnedTo(cmd, e.taskset, cpus)
 	srv, err := startServer(sp.name, addr, cmd)
 	if err != nil {
 		return nil, err
 	}
+	srv.cpus = cpus
 	if sp.proto != "resp" { // http, front: through the front end to a backend
 		size, names, cerr := checkHTTP(addr)
 		if cerr == nil {
@@ -542,7 +553,11 @@ func (e *env) startChecked(sp spec, rows []Result) (*server, error) {
 
 // setPinning records where the server's threads may run, or the error.
 func setPinning(srv *server, rows []*Result) error {
-	cpus, procs, threads, err := srv.pinning(strconv.Itoa(harness.ServerCPU))
+	want := srv.cpus
+	if want == "" {
+		want = strconv.Itoa(harness.ServerCPU)
+	}
+	cpus, procs, threads, err := srv.pinning(want)
 	if err != nil {
 		return err
 	}
@@ -631,8 +646,12 @@ func (e *env) runHTTP(ls []*live, doing, step func(string)) {
 func (e *env) runRESP(ls []*live, doing, step func(string)) {
 	benchArgs := func(srv *server, pl int, tests string, n int) []string {
 		_, port, _ := strings.Cut(srv.addr, ":")
-		return []string{"-h", "127.0.0.1", "-p", port, "-c", strconv.Itoa(e.plan.RESPConns), "-n", strconv.Itoa(n),
+		args := []string{"-h", "127.0.0.1", "-p", port, "-c", strconv.Itoa(e.plan.RESPConns), "-n", strconv.Itoa(n),
 			"-P", strconv.Itoa(pl), "-t", tests, "--csv"}
+		if e.plan.RESPKeys > 0 {
+			args = append(args, "-r", strconv.Itoa(e.plan.RESPKeys))
+		}
+		return args
 	}
 	// A generous bound: redis-benchmark waits for ever for a server that
 	// stops answering.

@@ -22,8 +22,11 @@ import (
 // pinned makes cmd run through taskset on cpu: taskset sets its own
 // affinity and execs the program, so the program's pid is cmd's, and every
 // thread and process it starts inherits the mask from the start.
-func pinned(cmd *exec.Cmd, taskset string, cpu int) {
-	cmd.Args = append([]string{taskset, "-c", strconv.Itoa(cpu), cmd.Path}, cmd.Args[1:]...)
+func pinned(cmd *exec.Cmd, taskset string, cpu int) { pinnedTo(cmd, taskset, strconv.Itoa(cpu)) }
+
+// pinnedTo is pinned on a CPU list in taskset's syntax ("0-1").
+func pinnedTo(cmd *exec.Cmd, taskset string, cpus string) {
+	cmd.Args = append([]string{taskset, "-c", cpus, cmd.Path}, cmd.Args[1:]...)
 	cmd.Path = taskset
 }
 
@@ -33,6 +36,7 @@ type server struct {
 	addr string
 	cmd  *exec.Cmd
 	pid  int
+	cpus string // where it is pinned (Cpus_allowed_list syntax)
 	err  *harness.Tail
 	done chan error
 }

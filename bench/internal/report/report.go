@@ -55,6 +55,10 @@ type Run struct {
 	IRCPlan *irc.Plan    `json:"irc_plan,omitempty"`
 	IRC     []irc.Result `json:"irc,omitempty"`
 
+	// The shared-state part (clients.RunShared): its plan and rows.
+	SharedPlan *clients.Plan    `json:"shared_plan,omitempty"`
+	Shared     []clients.Result `json:"shared,omitempty"`
+
 	// The reload part (clients.RunReload): its plan and a row per server.
 	ReloadPlan *clients.ReloadPlan    `json:"reload_plan,omitempty"`
 	Reload     []clients.ReloadResult `json:"reload,omitempty"`

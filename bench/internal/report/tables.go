@@ -51,6 +51,7 @@ func Tables(r *Run) []*table {
 	}
 	ts = append(ts, ircTables(r)...)
 	ts = append(ts, reloadTables(r)...)
+	ts = append(ts, sharedTables(r)...)
 	return ts
 }
 
