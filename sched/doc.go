@@ -62,6 +62,11 @@
 // 100 µs (the halving windows): an idle scheduler uses no CPU. Nothing spins with GOMAXPROCS 1, nor while more
 // scheduler threads are awake than there are processors.
 //
+// Timers follow the scheduler's clock, virtual or real: Timer and Ticker
+// send the time on a Chan (C), so a task waits for them alone or in a
+// Select; AfterFunc starts a function in a new task. Each is an entry of
+// the timer heap, not a goroutine.
+//
 // FD registers any non-blocking descriptor (pipes, eventfd, signalfd,
 // serial ports) for tasks to wait on; package netio builds sockets on it.
 //
@@ -104,7 +109,11 @@
 //	Chan.TrySend/TryRecv/Close,         run              run              panic             run (setup)
 //	Mutex.TryLock/Unlock,
 //	Cond.Signal/Broadcast,
-//	WaitGroup.Add/Done, Inbox.TryRecv
+//	WaitGroup.Add/Done, Inbox.TryRecv,
+//	s.NewTimer/AfterFunc/NewTicker,
+//	Timer.Stop/Reset, Ticker.Stop/Reset
+//	NewTimer, AfterFunc, NewTicker      run              run (on s)       panic             panic
+//	(the calling task's scheduler)
 //	Scheduler.Do, Task.Wait,            run, or park     panic            block the caller  block until Run runs
 //	FD.Read, FD.Write                                                                       it (ErrStopped after)
 //	Scheduler.Go, Spawn, Stop,          run              run              hand off          queue for Run
@@ -128,6 +137,49 @@
 // Task.Wait and FD.Read park it while s works. On another scheduler's
 // thread outside a task, a call concerning s is what it is from a
 // goroutine of its own, except that every call that would block panics.
+//
+// # Deadlock reports
+//
+// When no task of a scheduler is runnable, Run asks whether anything can
+// still wake one; if nothing can, it unwinds the tasks and returns a
+// *DeadlockError (matching ErrDeadlock) that lists each with what it
+// waits for, its name, and its function. The check runs every time the
+// scheduler goes idle, so a true deadlock is reported as soon as the last
+// task blocks, or once the last timer that could wake one has fired.
+//
+// The rule: a scheduler is deadlocked when tasks remain, none is runnable,
+// and none of the wakers it can see exists. It sees
+//
+//   - pending timers that can wake or start a task: a Sleep, a
+//     SelectTimeout, a descriptor deadline, an AfterFunc, and a Timer or
+//     Ticker that a task waits on (in Recv, or a Select with a case on its
+//     C). A Timer or Ticker no task waits on wakes no one: it does not
+//     count, so a running Ticker hides no deadlock;
+//   - waits that only the world outside the scheduler ends: descriptors
+//     (netio's Read, Write and Accept, whoever holds the Conn), Offload in
+//     flight, Inbox.Recv, an XChan or a Select with XChan cases, Do and
+//     Task.Wait on a task of another scheduler. Any of them counts, alive
+//     or not: the detector cannot know whether the goroutine meant to send
+//     still exists;
+//   - armed descriptor hooks, and work already queued in the inbox;
+//   - a task blocked interruptibly while bound to a context that can still
+//     end (BindContext, GoContext, SpawnContext): some goroutine may
+//     cancel it. A context whose Done is nil cannot, and a wait that the
+//     interrupt would not end (a Mutex) is not counted;
+//   - WithKeepAlive, which says that the outside will bring work.
+//
+// It cannot see a goroutine that holds the *Scheduler or a *Task and
+// will call Go, Spawn, Do or Task.Interrupt later, nor a task of another
+// scheduler that will: until that call arrives in the inbox, nothing
+// shows it is coming. A task that waits for such work on a Chan, a Cond
+// or a WaitGroup is reported. Make the wake-up visible instead: wait on
+// an Inbox or an XChan that the goroutine sends on, bind the task to a
+// context the goroutine cancels, or run the scheduler WithKeepAlive
+// (then Stop ends it). The other way round, a task that waits on
+// something the detector counts but that will never come — an Inbox no
+// goroutine will send on, a socket whose peer stays silent — is not
+// reported: that is waiting, which only the program can tell from a
+// deadlock (a deadline does).
 //
 // # Hazards
 //

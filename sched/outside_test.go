@@ -96,6 +96,8 @@ func TestNonWaitingCallsWhileRunningPanic(t *testing.T) {
 		c    sched.Chan[int]
 	)
 	in := sched.NewInbox[int](s, 0)
+	var tm *sched.Timer
+	var tk *sched.Ticker
 	bound := make(chan struct{})
 	release := make(chan struct{})
 	s.Go(func() {
@@ -107,6 +109,8 @@ func TestNonWaitingCallsWhileRunningPanic(t *testing.T) {
 		wg.Add(1)
 		c.TrySend(0)
 		in.TryRecv()
+		tm = s.NewTimer(time.Hour)
+		tk = s.NewTicker(time.Hour)
 		close(bound)
 		sched.Offload(func() { <-release })
 		wg.Done()
@@ -128,6 +132,13 @@ func TestNonWaitingCallsWhileRunningPanic(t *testing.T) {
 		{"Chan.TryRecv", func() { c.TryRecv() }},
 		{"Chan.Close", func() { c.Close() }},
 		{"Inbox.TryRecv", func() { in.TryRecv() }},
+		{"Timer.Stop", func() { tm.Stop() }},
+		{"Timer.Reset", func() { tm.Reset(time.Second) }},
+		{"Ticker.Stop", tk.Stop},
+		{"Ticker.Reset", func() { tk.Reset(time.Second) }},
+		{"Scheduler.NewTimer", func() { s.NewTimer(time.Second) }},
+		{"Scheduler.AfterFunc", func() { s.AfterFunc(time.Second, func() {}) }},
+		{"Scheduler.NewTicker", func() { s.NewTicker(time.Second) }},
 	}
 	got := make([]string, len(calls))
 	for i, tt := range calls {

@@ -45,6 +45,7 @@ type Scheduler struct {
 	fds         []*FD // registered descriptors, by descriptor number
 	nFDs        int
 	nHooks      int // armed descriptor hooks: work that an event will start
+	nFuncs      int // pending AfterFuncs: work that a timer will start
 	fdSeq       uint32
 	pollReady   bool // poller initialized
 	pollErr     error
@@ -127,8 +128,8 @@ func New(opts ...Option) *Scheduler {
 func (s *Scheduler) String() string { return s.label }
 
 // Run locks the calling goroutine to its OS thread and runs tasks until
-// every task has finished and no descriptor hook is armed (see
-// FD.SetReadHook), then returns nil. With WithKeepAlive it runs
+// every task has finished, no descriptor hook is armed (see
+// FD.SetReadHook) and no AfterFunc is pending, then returns nil. With WithKeepAlive it runs
 // until Stop. Run returns an error matching ErrDeadlock if tasks remain
 // that nothing can wake, after unwinding them. If a task panics and no
 // panic handler is set, Run unwinds the other tasks and panics with the
@@ -243,7 +244,7 @@ func (s *Scheduler) loop() error {
 		}
 		s.runTimers()
 		if s.runq.empty() {
-			if s.nTasks == 0 && s.nHooks == 0 && !s.opts.keepAlive && s.inboxEmpty() {
+			if s.nTasks == 0 && s.nHooks == 0 && s.nFuncs == 0 && !s.opts.keepAlive && s.inboxEmpty() {
 				return nil
 			}
 			if s.nTasks == 0 && s.stopping {
@@ -337,6 +338,12 @@ func (s *Scheduler) runFromHost(t *Task) {
 // the next timer instead, unless only the outside world can make progress.
 func (s *Scheduler) wait() error {
 	next := s.timers.next()
+	if s.opts.virtual && next != nil && !s.timersCanWake() {
+		// Only ticks that no task waits for: the clock does not jump to
+		// them (a jump would find nothing to run, and the next one
+		// again, for ever); only the outside world can make progress.
+		next = nil
+	}
 	// Offloads in flight hold the virtual clock: they finish by
 	// themselves, and letting time jump past them would make a run depend
 	// on how fast they are.
@@ -584,13 +591,18 @@ func (s *Scheduler) onHost() bool {
 }
 
 // checkDeadlock returns a *DeadlockError when tasks remain, none is
-// runnable and nothing can wake one: no timer, no descriptor or other
+// runnable and nothing can wake one: no timer that can (a Ticker or Timer
+// no task waits on cannot: timersCanWake), no descriptor or other
 // outside event awaited, no task bound to a context that can still end
-// (context.go), no keep-alive. It cannot see a wake-up that only a
+// (context.go), no keep-alive. The package doc's "Deadlock reports" is
+// the contract. It cannot see a wake-up that only a
 // goroutine holding a *Task can send (Interrupt, Go on a task's behalf):
 // those must come through what it can see (an Inbox, a context).
 func (s *Scheduler) checkDeadlock() error {
-	if s.nTasks == 0 || s.timers.len() > 0 || s.nExternal > 0 || s.nHooks > 0 || s.opts.keepAlive || !s.runq.empty() {
+	if s.nTasks == 0 || s.nExternal > 0 || s.nHooks > 0 || s.opts.keepAlive || !s.runq.empty() {
+		return nil
+	}
+	if s.timers.len() > 0 && s.timersCanWake() {
 		return nil
 	}
 	if !s.inboxEmpty() || s.contextCanWake() {
