@@ -114,7 +114,8 @@ type Config struct {
 	MinWorkers, MaxWorkers int
 	// IdleTimeout is how long a worker of an ondemand pool may go with no
 	// connection in flight and none accepted before it is retired
-	// (default 10s, as PHP-FPM's pm.process_idle_timeout).
+	// (default 10s, as PHP-FPM's pm.process_idle_timeout), give or take a
+	// quarter of it.
 	IdleTimeout time.Duration
 	// MinSpare and MaxSpare bound the spare capacity, in workers. The
 	// defaults are 0.5 and 1.5.

@@ -72,7 +72,27 @@ func (m *master) serveControl(l *net.UnixListener) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		go m.controlConn(c)
+		m.controlConns.Add(1)
+		go func() {
+			defer m.controlConns.Done()
+			m.controlConn(c)
+		}()
+	}
+}
+
+// waitControlReplies waits, up to a second, for the answers of the
+// control connections being served: the command that stopped the pool
+// gets its "ok" before the master exits (at zero workers it exits at
+// once).
+func (m *master) waitControlReplies() {
+	done := make(chan struct{})
+	go func() {
+		m.controlConns.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
 	}
 }
 

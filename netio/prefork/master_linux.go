@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -148,6 +149,7 @@ type master struct {
 	notify       *notifier
 	lastRSS      time.Time
 	lastScale    time.Time
+	lastIdle     time.Time
 	overSpare    int // scale intervals in a row with spare above MaxSpare
 	oomCount     func() uint64
 	steerDirty   bool
@@ -156,6 +158,7 @@ type master struct {
 	watching     bool         // the watch is armed
 	parkedFrom   *wproc       // the worker a park retired, until it closes its listeners
 	statusSent   string       // the last sd_notify STATUS
+	controlConns sync.WaitGroup
 }
 
 func (m *master) logf(format string, args ...any) { m.cfg.Logger.Printf(format, args...) }
@@ -940,6 +943,7 @@ func (m *master) finish() error {
 	if m.control != nil {
 		m.control.Close()
 	}
+	m.waitControlReplies()
 	if final && m.controlPath != "" {
 		os.Remove(m.controlPath)
 	}

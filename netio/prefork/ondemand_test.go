@@ -174,6 +174,18 @@ func TestOndemandScaleZero(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.waitReady(2, 10*time.Second)
+	if _, err := prefork.Control(p.control, "scale 0"); err != nil {
+		t.Fatal(err)
+	}
+	p.atZero("scale 0 again")
+	// At zero the stop is immediate: its answer still gets out first
+	// (it was lost, EOF, when the master exited before writing it).
+	if _, err := prefork.Control(p.control, "stop"); err != nil {
+		t.Errorf("stop at zero workers: %v", err)
+	}
+	if err := p.wait(10 * time.Second); err != nil {
+		t.Errorf("exit: %v", err)
+	}
 
 	fixed := startPool(t, poolConfig{Workers: 1})
 	if _, err := prefork.Control(fixed.control, "scale 0"); err == nil {

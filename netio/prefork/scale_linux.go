@@ -107,10 +107,19 @@ func (m *master) adapt(now time.Time) {
 			m.idleCheck(w, now)
 		}
 	}
-	if m.cfg.MaxWorkers == m.cfg.MinWorkers || now.Sub(m.lastScale) < m.cfg.ScaleInterval {
+	if m.cfg.MaxWorkers == m.cfg.MinWorkers {
 		return
 	}
-	m.lastScale = now
+	// Idle workers are looked for at least four times per IdleTimeout,
+	// so that one goes within a quarter of it after its time is up.
+	due := now.Sub(m.lastScale) >= m.cfg.ScaleInterval
+	idleDue := ondemand && now.Sub(m.lastIdle) >= min(m.cfg.ScaleInterval, m.cfg.IdleTimeout/4)
+	if !due && !idleDue {
+		return
+	}
+	if idleDue {
+		m.lastIdle = now
+	}
 	var load float64
 	n := 0
 	for _, sl := range m.activeSlots() {
@@ -128,10 +137,14 @@ func (m *master) adapt(now time.Time) {
 		}
 	}
 	spare := float64(n) - load
-	if ondemand && m.retireIdle(now, spare) {
+	if idleDue && m.retireIdle(now, spare) {
 		m.overSpare = 0
 		return
 	}
+	if !due {
+		return
+	}
+	m.lastScale = now
 	switch {
 	case n == 0:
 		// An ondemand pool at zero grows when a connection comes (the
