@@ -86,11 +86,15 @@ func main() {
 	maxConns := flag.Int("max-conns", 10000, "connections served at once per scheduler (0: no limit)")
 	grace := flag.Duration("grace", 3*time.Second, "how long shutdown waits for busy connections before closing them")
 	workers := flag.Int("workers", 0, "worker processes (netio/prefork), each with -cores schedulers; 0: this process serves alone")
-	control := flag.String("control", "", "with -workers: the pool's control socket (see preforkctl)")
+	maxWorkers := flag.Int("max-workers", 0, "an adaptive pool of -workers to this many worker processes, sized on their schedulers' busy time; with -workers 0, ondemand: no worker until a connection comes, none again after -idle-timeout")
+	idleTimeout := flag.Duration("idle-timeout", 10*time.Second, "with -workers 0 -max-workers N: how long a worker with no connection stays")
+	control := flag.String("control", "", "with -workers or -max-workers: the pool's control socket (see preforkctl)")
 	flag.Parse()
-	if *cores < 1 || *workers < 0 || (*control != "" && *workers == 0) || *maxHeader < 256 || *maxBody < 0 || *headerTimeout <= time.Second ||
+	pool := poolSize{min: *workers, max: *maxWorkers, idle: *idleTimeout}
+	if *cores < 1 || *workers < 0 || *maxWorkers < 0 || (*maxWorkers > 0 && *maxWorkers < *workers) || *idleTimeout <= 0 ||
+		(*control != "" && !pool.on()) || *maxHeader < 256 || *maxBody < 0 || *headerTimeout <= time.Second ||
 		*writeTimeout <= time.Second || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "http: bad flags (-cores ≥ 1, -workers ≥ 0, -control needs -workers, -max-header ≥ 256, timeouts > 1s)")
+		fmt.Fprintln(os.Stderr, "http: bad flags (-cores ≥ 1, -workers ≥ 0, -max-workers 0 or ≥ -workers, -idle-timeout > 0, -control needs a pool, -max-header ≥ 256, timeouts > 1s)")
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -119,8 +123,8 @@ func main() {
 		fmt.Fprintf(os.Stderr, "http: -mode must be task or ready, not %q\n", *mode)
 		os.Exit(2)
 	}
-	if *workers > 0 {
-		if err := servePool(cfg, *addr, *workers, *cores, *mode, *maxConns, *grace, *drainDelay, *control); err != nil {
+	if pool.on() {
+		if err := servePool(cfg, *addr, pool, *cores, *mode, *maxConns, *grace, *drainDelay, *control); err != nil {
 			logger.Fatal(err)
 		}
 		return
@@ -167,11 +171,15 @@ func newServer(cfg *config, scheds []*sched.Scheduler, mode string, maxConns int
 // keep-alive connection of a draining worker gets "Connection: close" on
 // its next response, and closes after it. With -drain-delay D, SIGTERM
 // or SIGINT makes the workers drain for D first, as the single process
-// does (prefork.Config.StopDelay).
-func servePool(cfg *config, addr string, workers, cores int, mode string, maxConns int, grace, drainDelay time.Duration, control string) error {
+// does (prefork.Config.StopDelay). With -max-workers the pool adapts
+// between -workers and it; from -workers 0 it is ondemand.
+func servePool(cfg *config, addr string, size poolSize, cores int, mode string, maxConns int, grace, drainDelay time.Duration, control string) error {
 	return prefork.Run(&prefork.Config{
 		Listen:        []prefork.Listen{{Name: "http", Network: "tcp", Address: addr}},
-		Workers:       workers,
+		Workers:       size.min,
+		MinWorkers:    size.minWorkers(),
+		MaxWorkers:    size.max,
+		IdleTimeout:   size.idle,
 		Cores:         cores,
 		ControlSocket: control,
 		DrainTimeout:  grace,
@@ -186,6 +194,25 @@ func servePool(cfg *config, addr string, workers, cores int, mode string, maxCon
 
 		},
 	})
+}
+
+// poolSize is what -workers, -max-workers and -idle-timeout ask of a
+// pool of processes.
+type poolSize struct {
+	min, max int
+	idle     time.Duration
+}
+
+// on reports whether the flags ask for a pool.
+func (p poolSize) on() bool { return p.min > 0 || p.max > 0 }
+
+// minWorkers is prefork.Config.MinWorkers: -workers for an adaptive
+// pool (0 is ondemand), none for a fixed one.
+func (p poolSize) minWorkers() int {
+	if p.max == 0 {
+		return 0
+	}
+	return p.min
 }
 
 // serve runs the server on addr with one scheduler, or a group of cores

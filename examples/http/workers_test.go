@@ -103,3 +103,36 @@ func TestWorkers(t *testing.T) {
 		}
 	})
 }
+
+// TestWorkersOndemand: -workers 0 -max-workers 2 is an ondemand pool: it
+// idles at zero workers, curl's request starts one and is answered, and
+// after -idle-timeout the pool is back at zero.
+func TestWorkersOndemand(t *testing.T) {
+	exampletest.Need(t, "curl")
+	if os.Getenv("COOP_TEST_EXEC") != "" {
+		t.Skip("skipped: the pool re-executes its binary, which qemu-user without binfmt_misc cannot run")
+	}
+	t.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	sock := filepath.Join(t.TempDir(), "control.sock")
+	srv := exampletest.Start(t, bin, "-workers", "0", "-max-workers", "2", "-idle-timeout", "300ms", "-control", sock)
+	atZero := func(what string) {
+		t.Helper()
+		waitPool(t, sock, what, func(st *prefork.Status) bool {
+			return st.Pool == "ondemand" && st.Watching && st.Workers == 0 && len(st.Processes) == 0
+		})
+	}
+	atZero("at zero") // Start's probe connection may have woken it: then back at zero
+	if got := curl(t, "http://"+srv.Addr+"/"); got != "Hello, World!\n" {
+		t.Errorf("GET / at zero workers: %q", got)
+	}
+	atZero("back at zero after -idle-timeout")
+	if _, err := prefork.Control(sock, "stop"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Wait(10 * time.Second); err != nil {
+		t.Errorf("exit: %v", err)
+	}
+	if strings.Contains(srv.Output(), "WARNING: DATA RACE") {
+		t.Error("a process of the pool reported a data race")
+	}
+}
