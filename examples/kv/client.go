@@ -65,10 +65,22 @@ type client struct {
 
 	idx  [][]int   // byShard's scratch: key positions per shard
 	vals []replies // MGET's scratch, with -cores > 1
+
+	// A command forwarded to another shard's scheduler (-cores > 1):
+	// fwd is runForwarded bound once, and the fields its arguments.
+	fwd      func()
+	fwdCmd   *command
+	fwdShard *shard
+	fwdArgs  [][]byte
+	// held is a forwarded command's arguments copied out of the input
+	// buffer, so that the buffer goes back to the pool while the client
+	// waits for the other scheduler (holdArgs).
+	held     []byte
+	heldArgs [][]byte
 }
 
 func newClient(srv *server, sh *shard, c *netio.Conn) *client {
-	return &client{
+	cl := &client{
 		srv:  srv,
 		home: sh,
 		c:    c,
@@ -76,6 +88,8 @@ func newClient(srv *server, sh *shard, c *netio.Conn) *client {
 		p:    newParser(srv.cfg.maxArgs, srv.cfg.maxBulk),
 		rd:   netio.NewReaderSize(c, bufSize),
 	}
+	cl.fwd = cl.runForwarded
+	return cl
 }
 
 func (cl *client) addr() string { return cl.c.RemoteAddr().String() }
@@ -140,6 +154,20 @@ func (cl *client) process() {
 		if n == 0 {
 			return // the rest of the command is still on its way
 		}
+		if len(args) > 0 && n == len(cl.in) && cl.forwarded(args) {
+			// The batch's last command, and the client will wait
+			// parked for another scheduler: the input buffer goes back
+			// to the pool meanwhile, the few bytes of arguments copied
+			// out, so that a session waiting on a forward holds no 16
+			// KiB buffer (with many waiting, the pool would overflow
+			// and every request allocate one).
+			if held, ok := cl.holdArgs(args); ok {
+				cl.consume(n)
+				cl.rd.Release()
+				cl.exec(held)
+				continue
+			}
+		}
 		if len(args) > 0 {
 			cl.exec(args)
 		}
@@ -153,6 +181,29 @@ func (cl *client) process() {
 			}
 		}
 	}
+}
+
+// maxHeld is the most argument bytes holdArgs copies: a forwarded
+// command with larger arguments keeps the input buffer while it waits.
+const maxHeld = 512
+
+// holdArgs copies args into the client's own small buffer, if they fit
+// in maxHeld bytes, and returns the copies.
+func (cl *client) holdArgs(args [][]byte) ([][]byte, bool) {
+	n := 0
+	for _, a := range args {
+		n += len(a)
+	}
+	if n > maxHeld {
+		return nil, false
+	}
+	cl.held, cl.heldArgs = cl.held[:0], cl.heldArgs[:0]
+	for _, a := range args {
+		start := len(cl.held)
+		cl.held = append(cl.held, a...)
+		cl.heldArgs = append(cl.heldArgs, cl.held[start:len(cl.held):len(cl.held)])
+	}
+	return cl.heldArgs, true
 }
 
 // flush hands the replies to the socket. The common case is one write

@@ -104,7 +104,25 @@ func (cl *client) exec(args [][]byte) {
 		cl.srv.unlock()
 		return
 	}
-	cl.on(sh, func(st *store) { cmd.keyed(st, args, &cl.w) })
+	// Forwarded, through the client's one bound function: a closure per
+	// command would be garbage per request, and a collection scans every
+	// key of the store.
+	cl.fwdCmd, cl.fwdShard, cl.fwdArgs = cmd, sh, args
+	cl.doOn(sh, cl.fwd)
+	cl.fwdCmd, cl.fwdShard, cl.fwdArgs = nil, nil, nil
+}
+
+// runForwarded runs the forwarded command on the owner's scheduler.
+func (cl *client) runForwarded() { cl.fwdCmd.keyed(cl.fwdShard.st, cl.fwdArgs, &cl.w) }
+
+// forwarded reports whether exec would forward the command args to
+// another scheduler.
+func (cl *client) forwarded(args [][]byte) bool {
+	if !cl.srv.split() || len(args) < 2 {
+		return false
+	}
+	cmd := lookup(args[0])
+	return cmd != nil && cmd.keyed != nil && cl.ownerOf(args[1]) != cl.home
 }
 
 // unknownCommand words the error for an unknown command as Redis does,

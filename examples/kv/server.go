@@ -174,7 +174,13 @@ func (cl *client) on(sh *shard, fn func(st *store)) {
 		cl.srv.unlock()
 		return
 	}
-	if err := sh.s.Do(func() { fn(sh.st) }); err != nil {
+	cl.doOn(sh, func() { fn(sh.st) })
+}
+
+// doOn runs fn on sh's scheduler through Scheduler.Do, the client's task
+// parked meanwhile.
+func (cl *client) doOn(sh *shard, fn func()) {
+	if err := sh.s.Do(fn); err != nil {
 		// The other scheduler has stopped: shutting down. The reply
 		// stream can no longer be trusted.
 		cl.srv.logf("client %s: shard %v: %v", cl.addr(), sh.s, err)
