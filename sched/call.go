@@ -162,9 +162,14 @@ func (s *Scheduler) exec(fn func()) error {
 // *PanicError if fn panicked and s has a panic handler (to a goroutine,
 // whether or not it has one), and nil otherwise.
 //
-// While the two threads exchange work often, a Do from another thread
-// costs a few times a round trip between two goroutines over channels:
-// both sides spin for a short while before they sleep (spin.go).
+// A Do from another thread is a cross-thread hand-off, and costs one: if
+// s sleeps in its poller, a wake-up system call and the time its thread
+// takes to run again (tens of µs on a virtual machine whose idle vCPU
+// halted), and the same for the caller's reply if it slept. While the two
+// threads exchange work often, both sides spin for a short while before
+// they sleep (see the package doc, "Working with the rest of a program"),
+// and a Do costs a few times a round trip between two goroutines over
+// channels. Calls in a loop cost a hand-off each: batch them in one Do.
 func (s *Scheduler) Do(fn func()) error {
 	t := Current()
 	if t != nil && t.s == s {

@@ -110,3 +110,18 @@ func ExampleSetValue() {
 	// [r1] done
 	// [r2] done
 }
+
+// A task's name labels it in Dump and in deadlock reports, which list each
+// stuck task with what it waits on and its function.
+func ExampleSetName() {
+	s := sched.New()
+	var orders sched.Chan[string]
+	s.Go(func() {
+		sched.SetName("order consumer")
+		orders.Recv() // no task will ever send
+	})
+	fmt.Println(s.Run())
+	// Output:
+	// sched: deadlock: 1 task(s) blocked with nothing that could wake them:
+	//	task 1 "order consumer": blocked on chan receive [github.com/coopgo/coop/sched_test.ExampleSetName.func1]
+}
