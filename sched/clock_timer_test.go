@@ -428,3 +428,23 @@ func TestTimerOutsideTaskPanics(t *testing.T) {
 		t.Errorf("NewTicker(0): panic %q", msg)
 	}
 }
+
+// Stop interrupts a task waiting on a Ticker as it does any wait, and Run
+// returns with the ticker still set: it holds no task or goroutine.
+func TestTickerWaiterInterruptedByStop(t *testing.T) {
+	checkLeaks(t)
+	var err error
+	s := sched.New()
+	s.Go(func() {
+		tk := sched.NewTicker(time.Hour)
+		s.Go(func() {
+			sched.Sleep(time.Millisecond)
+			s.Stop()
+		})
+		_, err = tk.C.Recv()
+	})
+	mustRun(t, s)
+	if !errors.Is(err, sched.ErrInterrupted) {
+		t.Errorf("Recv on the ticker: %v, want ErrInterrupted", err)
+	}
+}
