@@ -216,3 +216,26 @@ func ExampleScheduler_GoContext() {
 	// true true
 	// shutting down
 }
+
+// BindContext puts the calling task under a context for a while: here a
+// timeout ends its Sleep, with an error that matches both the scheduler's
+// ErrInterrupted and the context's error.
+func ExampleBindContext() {
+	s := sched.New()
+	s.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		defer cancel()
+		release := sched.BindContext(ctx)
+		defer release()
+		err := sched.Sleep(time.Hour)
+		fmt.Println(errors.Is(err, context.DeadlineExceeded), errors.Is(err, sched.ErrInterrupted))
+		var ce *sched.ContextError
+		fmt.Println(errors.As(err, &ce), sched.Context() == ctx)
+	})
+	if err := s.Run(); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// true true
+	// true true
+}
