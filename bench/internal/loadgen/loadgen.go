@@ -806,7 +806,9 @@ func (c *client) measure(res *Result) error {
 			}
 			wake = min(wake, next)
 		}
-		if now-c.lastDone > int64(cfg.StallTimeout) && c.outstanding() {
+		if stalled, err := c.stalled(); err != nil {
+			return fmt.Errorf("loadgen: %w", err)
+		} else if stalled {
 			return fmt.Errorf("loadgen: no reply for %v with requests outstanding: the server stalled", cfg.StallTimeout)
 		}
 		// Wake at least every stall period to check for a stall.
@@ -834,9 +836,12 @@ func (c *client) drain() error {
 	const maxDrain = time.Minute
 	start := c.now()
 	for c.outstanding() {
+		stalled, err := c.stalled()
 		now := c.now()
 		switch {
-		case now-c.lastDone > int64(c.cfg.StallTimeout):
+		case err != nil:
+			return fmt.Errorf("loadgen: draining outstanding requests: %w", err)
+		case stalled:
 			return fmt.Errorf("loadgen: draining outstanding requests: no reply for %v: the server stalled", c.cfg.StallTimeout)
 		case now-start > int64(maxDrain):
 			return fmt.Errorf("loadgen: draining outstanding requests: still not done after %v", maxDrain)
@@ -846,6 +851,22 @@ func (c *client) drain() error {
 		}
 	}
 	return nil
+}
+
+// stalled reports whether no reply has come for the stall timeout while
+// requests are outstanding. Before it says so, it takes what is already
+// waiting in the sockets without waiting for more: a client that was itself
+// away (descheduled on a busy machine, or stopped with its whole process)
+// finds there the replies that came meanwhile, and only a server that sent
+// nothing is called stalled.
+func (c *client) stalled() (bool, error) {
+	if c.now()-c.lastDone <= int64(c.cfg.StallTimeout) || !c.outstanding() {
+		return false, nil
+	}
+	if err := c.step(0); err != nil { // a wake time already past: no wait
+		return false, err
+	}
+	return c.now()-c.lastDone > int64(c.cfg.StallTimeout), nil
 }
 
 // sendDue sends every open-mode request whose scheduled time has come and
@@ -861,7 +882,17 @@ func (c *client) sendDue(now int64) (int64, error) {
 		if len(k.sched)-k.head >= maxQueued {
 			return 0, fmt.Errorf("loadgen: connection %d has %d requests outstanding at %.0f/s: the server is not keeping up (%w)", k.id, maxQueued, c.cfg.Rate, ErrOverCapacity)
 		}
-		if c.inFlight > max(1000, int(c.cfg.Rate*maxBehind.Seconds())) {
+		limit := max(1000, int(c.cfg.Rate*maxBehind.Seconds()))
+		if c.inFlight > limit {
+			// Take the replies already waiting first: a client that was
+			// away (see stalled) finds the replies to what it sent before
+			// in its sockets, and sends what fell due meanwhile in one
+			// burst, whose replies come back as it sends.
+			if err := c.step(0); err != nil {
+				return 0, fmt.Errorf("loadgen: %w", err)
+			}
+		}
+		if c.inFlight > limit {
 			return 0, fmt.Errorf("loadgen: %d requests outstanding at %.0f/s: replies are more than %v behind the schedule; the server cannot sustain this rate (%w)", c.inFlight, c.cfg.Rate, maxBehind, ErrOverCapacity)
 		}
 		k.sched = append(k.sched, s)
