@@ -61,40 +61,33 @@ func sweepCount(ms []models.Model, p *Plan, rs []ModelResult, c int, doing, step
 			}
 		}
 	}()
-	// measured reports whether model i is measured at this count; a model
-	// that failed its check, was skipped or failed at this count is not.
-	measured := func(i int) bool { return rs[i].Skipped == "" && rs[i].Error == "" }
-
-	for i, m := range ms {
-		r := &rs[i]
-		name := fmt.Sprintf("%s: %d conns: connect, memory", m.Name, c)
-		if !measured(i) {
+	// each runs row for every model measured at this count (one that failed
+	// its check, was skipped or failed at this count is not) and reports
+	// the step, named after what, for every model.
+	each := func(what string, row func(i int, m models.Model, r *ModelResult)) {
+		for i, m := range ms {
+			name := fmt.Sprintf("%s: %d conns: %s", m.Name, c, what)
+			if rs[i].Skipped == "" && rs[i].Error == "" {
+				doing(name)
+				row(i, m, &rs[i])
+			}
 			step(name)
-			continue
 		}
+	}
+
+	each("connect, memory", func(i int, m models.Model, r *ModelResult) {
 		if why := p.limit(m, c); why != "" {
 			r.Memory = append(r.Memory, Memory{Conns: c, Limit: why})
-			step(name)
-			continue
+			return
 		}
-		doing(name)
 		var mem Memory
 		pts[i], mem = openPoint(m, *p, c, r)
 		r.Memory = append(r.Memory, mem)
-		step(name)
-	}
+	})
 
-	for i, m := range ms {
-		r := &rs[i]
-		name := fmt.Sprintf("%s: %d conns: closed loop", m.Name, c)
-		if !measured(i) {
-			step(name)
-			continue
-		}
-		doing(name)
+	each("closed loop", func(i int, _ models.Model, r *ModelResult) {
 		r.Closed = append(r.Closed, pointRow(pts[i], *p, c, loadgen.Closed, 0, r))
-		step(name)
-	}
+	})
 
 	rate := Rate{Conns: c, Rate: p.FixedRate}
 	if rate.Rate == 0 {
@@ -102,17 +95,9 @@ func sweepCount(ms []models.Model, p *Plan, rs []ModelResult, c int, doing, step
 	}
 	p.Rates = append(p.Rates, rate)
 
-	for i, m := range ms {
-		r := &rs[i]
-		name := fmt.Sprintf("%s: %d conns: equal load", m.Name, c)
-		if !measured(i) {
-			step(name)
-			continue
-		}
-		doing(name)
+	each("equal load", func(i int, _ models.Model, r *ModelResult) {
 		r.Equal = append(r.Equal, pointRow(pts[i], *p, c, loadgen.Open, rate.Rate, r))
-		step(name)
-	}
+	})
 }
 
 // openPoint starts model m's server, reads its memory, lets the client open
