@@ -197,20 +197,8 @@ type env struct {
 // Run measures every row. doing names the step in progress, step reports
 // a finished one. Failures and missing tools are recorded in the rows.
 func Run(p Plan, doing, step func(string)) []Result {
-	e := &env{plan: p, tools: map[string]string{}, versions: map[string]string{}, bins: map[string]string{}}
-	removeStale()
-	var setupErr error
-	e.tmp, setupErr = os.MkdirTemp("", fmt.Sprintf("%s%d-", tmpPrefix, os.Getpid()))
-	if setupErr == nil {
-		defer os.RemoveAll(e.tmp)
-	}
-	e.taskset, _ = exec.LookPath("taskset")
-	for _, t := range []string{"wrk", "redis-benchmark", "nginx", "redis-server"} {
-		if path, err := exec.LookPath(t); err == nil {
-			e.tools[t] = path
-			e.versions[t] = version(path)
-		}
-	}
+	e, done, setupErr := newEnv(p, "wrk", "redis-benchmark", "nginx", "redis-server")
+	defer done()
 
 	doing("clients: build examples/http, examples/kv")
 	if setupErr == nil {
@@ -255,6 +243,28 @@ func Run(p Plan, doing, step func(string)) []Result {
 		}
 	}
 	return out
+}
+
+// newEnv returns what the servers and clients of a part share: a temporary
+// directory of its own (after removing those of killed runs), taskset, and
+// those of tools that are installed, with their versions. A failure to
+// make the directory is the part's set-up error; done removes it.
+func newEnv(p Plan, tools ...string) (e *env, done func(), setupErr error) {
+	e = &env{plan: p, tools: map[string]string{}, versions: map[string]string{}, bins: map[string]string{}}
+	removeStale()
+	done = func() {}
+	e.tmp, setupErr = os.MkdirTemp("", fmt.Sprintf("%s%d-", tmpPrefix, os.Getpid()))
+	if setupErr == nil {
+		done = func() { os.RemoveAll(e.tmp) }
+	}
+	e.taskset, _ = exec.LookPath("taskset")
+	for _, t := range tools {
+		if path, err := exec.LookPath(t); err == nil {
+			e.tools[t] = path
+			e.versions[t] = version(path)
+		}
+	}
+	return e, done, setupErr
 }
 
 // live is a server being measured and its rows.
@@ -510,24 +520,15 @@ func (e *env) prepare(sp spec, setupErr error, doing, step func(string)) *live {
 // that it answers correctly; HTTP rows get the response's size and
 // header fields in their description.
 func (e *env) startChecked(sp spec, rows []Result) (*server, error) {
-	addr, err := harness.FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	cmd, err := sp.start(e, addr)
-	if err != nil {
-		return nil, err
-	}
 	cpus := sp.cpus
 	if cpus == "" {
 		cpus = strconv.Itoa(harness.ServerCPU)
 	}
-	pinnedTo(cmd, e.taskset, cpus)
-	srv, err := startServer(sp.name, addr, cmd)
+	srv, err := e.startPinned(sp.name, cpus, func(addr string) (*exec.Cmd, error) { return sp.start(e, addr) })
 	if err != nil {
 		return nil, err
 	}
-	srv.cpus = cpus
+	addr := srv.addr
 	if sp.proto != "resp" { // http, front: through the front end to a backend
 		size, names, cerr := checkHTTP(addr)
 		if cerr == nil {

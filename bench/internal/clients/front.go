@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/coopgo/coop/bench/internal/child"
@@ -53,20 +54,8 @@ func FrontSteps(p Plan) int {
 // every front end runs throughout, a warm-up run against each, then
 // Repeats rounds of one wrk run against each in turn.
 func RunFront(p Plan, doing, step func(string)) []Result {
-	e := &env{plan: p, tools: map[string]string{}, versions: map[string]string{}, bins: map[string]string{}}
-	removeStale()
-	var setupErr error
-	e.tmp, setupErr = os.MkdirTemp("", fmt.Sprintf("%s%d-", tmpPrefix, os.Getpid()))
-	if setupErr == nil {
-		defer os.RemoveAll(e.tmp)
-	}
-	e.taskset, _ = exec.LookPath("taskset")
-	for _, t := range []string{"wrk", "haproxy", "nginx"} {
-		if path, err := exec.LookPath(t); err == nil {
-			e.tools[t] = path
-			e.versions[t] = version(path)
-		}
-	}
+	e, done, setupErr := newEnv(p, "wrk", "haproxy", "nginx")
+	defer done()
 	doing("front end: build examples/http, examples/proxy; start the backends")
 	if setupErr == nil {
 		setupErr = e.build("http", "proxy")
@@ -118,16 +107,14 @@ func RunFront(p Plan, doing, step func(string)) []Result {
 func (e *env) startBackends(n int) ([]*server, error) {
 	var bs []*server
 	for i := range n {
-		addr, err := harness.FreeAddr()
-		if err == nil {
+		s, err := e.startPinned(fmt.Sprintf("backend %d", i+1), strconv.Itoa(harness.ClientCPU), func(addr string) (*exec.Cmd, error) {
 			cmd := child.External(e.bins["http"], "-addr", addr, "-mode", "ready", "-cores", "1", "-proxy-protocol")
 			cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
-			pinned(cmd, e.taskset, harness.ClientCPU)
-			var s *server
-			if s, err = startServer(fmt.Sprintf("backend %d", i+1), addr, cmd); err == nil {
-				bs = append(bs, s)
-				continue
-			}
+			return cmd, nil
+		})
+		if err == nil {
+			bs = append(bs, s)
+			continue
 		}
 		for _, b := range bs {
 			b.stop()

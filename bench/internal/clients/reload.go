@@ -155,20 +155,8 @@ func ReloadSteps(ReloadPlan) int { return 1 + len(reloadSpecs) }
 
 // RunReload measures every server of the part, one after the other.
 func RunReload(p ReloadPlan, doing, step func(string)) []ReloadResult {
-	e := &env{tools: map[string]string{}, versions: map[string]string{}, bins: map[string]string{}}
-	removeStale()
-	var setupErr error
-	e.tmp, setupErr = os.MkdirTemp("", fmt.Sprintf("%s%d-", tmpPrefix, os.Getpid()))
-	if setupErr == nil {
-		defer os.RemoveAll(e.tmp)
-	}
-	e.taskset, _ = exec.LookPath("taskset")
-	for _, t := range []string{"wrk", "nginx"} {
-		if path, err := exec.LookPath(t); err == nil {
-			e.tools[t] = path
-			e.versions[t] = version(path)
-		}
-	}
+	e, done, setupErr := newEnv(Plan{}, "wrk", "nginx")
+	defer done()
 	doing("reload: build examples/http")
 	if setupErr == nil {
 		e.buildErr = e.build("http", "kv")
@@ -218,20 +206,12 @@ func (e *env) reloadMeasure(sp reloadSpec, p ReloadPlan, r *ReloadResult) error 
 	if err != nil {
 		return err
 	}
-	addr, err := harness.FreeAddr()
-	if err != nil {
-		return err
-	}
-	cmd, err := sp.start(e, addr, dir, p.Workers)
-	if err != nil {
-		return err
-	}
-	pinned(cmd, e.taskset, harness.ServerCPU)
-	srv, err := startServer(sp.name, addr, cmd)
+	srv, err := e.startPinned(sp.name, strconv.Itoa(harness.ServerCPU), func(addr string) (*exec.Cmd, error) { return sp.start(e, addr, dir, p.Workers) })
 	if err != nil {
 		return err
 	}
 	defer srv.stop()
+	addr := srv.addr
 	if err := waitFor(10*time.Second, func() error { return sp.ready(srv, dir, p.Workers) }); err != nil {
 		return fmt.Errorf("not ready: %w: %s", err, clip(srv.err.String()))
 	}

@@ -30,6 +30,27 @@ func pinnedTo(cmd *exec.Cmd, taskset string, cpus string) {
 	cmd.Path = taskset
 }
 
+// startPinned starts the server whose command start returns for a free
+// loopback address, pinned to cpus (taskset's list), and waits until it
+// listens there.
+func (e *env) startPinned(name, cpus string, start func(addr string) (*exec.Cmd, error)) (*server, error) {
+	addr, err := harness.FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd, err := start(addr)
+	if err != nil {
+		return nil, err
+	}
+	pinnedTo(cmd, e.taskset, cpus)
+	srv, err := startServer(name, addr, cmd)
+	if err != nil {
+		return nil, err
+	}
+	srv.cpus = cpus
+	return srv, nil
+}
+
 // server is a running server process and the processes it started.
 type server struct {
 	name string

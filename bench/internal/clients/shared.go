@@ -68,17 +68,8 @@ func SharedSteps(p Plan) int {
 // rows: every server runs throughout, a warm-up run against each, then
 // Repeats rounds of one run of each test against each in turn.
 func RunShared(p Plan, doing, step func(string)) []Result {
-	e := &env{plan: p, tools: map[string]string{}, versions: map[string]string{}, bins: map[string]string{}}
-	removeStale()
-	var setupErr error
-	e.tmp, setupErr = os.MkdirTemp("", fmt.Sprintf("%s%d-", tmpPrefix, os.Getpid()))
-	if setupErr == nil {
-		defer os.RemoveAll(e.tmp)
-	}
-	e.taskset, _ = exec.LookPath("taskset")
-	if path, err := exec.LookPath("redis-benchmark"); err == nil {
-		e.tools["redis-benchmark"] = path
-	}
+	e, done, setupErr := newEnv(p, "redis-benchmark")
+	defer done()
 	doing("shared state: build examples/kv")
 	if setupErr == nil {
 		e.buildErr = e.build("kv")
