@@ -8,7 +8,6 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -252,18 +251,10 @@ func (l *loader) senderClient(j int) int {
 }
 
 func (l *loader) dial(id int) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("irc load: client %d: %w", id, os.NewSyscallError("socket", err))
-	}
-	if err := rawsys.SetNoDelay(fd); err != nil {
-		unix.Close(fd)
-		return fmt.Errorf("irc load: %w", os.NewSyscallError("setsockopt(TCP_NODELAY)", err))
-	}
 	// A reset on close: no TIME_WAIT for tens of thousands of clients.
-	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}); err != nil {
-		unix.Close(fd)
-		return fmt.Errorf("irc load: %w", os.NewSyscallError("setsockopt(SO_LINGER)", err))
+	fd, err := rawsys.ClientSocket()
+	if err != nil {
+		return fmt.Errorf("irc load: client %d: %w", id, err)
 	}
 	k := &conn{fd: fd, id: id, ch: id / l.cfg.ChanSize, sender: -1}
 	if l.cfg.Mode == Fanout {
@@ -279,16 +270,10 @@ func (l *loader) dial(id int) error {
 	}
 	l.byFD[fd] = k
 	l.conns = append(l.conns, k)
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		return fmt.Errorf("irc load: %w", os.NewSyscallError("epoll_ctl", err))
+	if err := rawsys.StartConnect(l.epfd, fd, &l.sa); err != nil {
+		return fmt.Errorf("irc load: client %d to %s: %w", id, l.cfg.Addr, err)
 	}
-	switch err := unix.Connect(fd, &l.sa); err {
-	case nil, unix.EINPROGRESS:
-		return nil
-	default:
-		return fmt.Errorf("irc load: client %d to %s: %w", id, l.cfg.Addr, os.NewSyscallError("connect", err))
-	}
+	return nil
 }
 
 func (l *loader) closeAll() {
@@ -316,24 +301,7 @@ func (l *loader) loopUntil(cond func() bool, deadline int64, what string) error 
 
 // step waits for events until at most wake and handles them.
 func (l *loader) step(wake int64) error {
-	n, e := rawsys.EpollPoll(l.epfd, l.events)
-	if e == 0 && n == 0 {
-		d := wake - l.now()
-		if d <= 0 {
-			return nil
-		}
-		n, e = rawsys.EpollWaitNS(l.epfd, l.events, d)
-	}
-	if e != 0 {
-		return os.NewSyscallError("epoll_pwait", e)
-	}
-	for i := range n {
-		ev := &l.events[i]
-		if err := l.handle(l.byFD[ev.Fd], ev.Events); err != nil {
-			return err
-		}
-	}
-	return nil
+	return rawsys.EpollStep(l.epfd, l.events, wake, l.now, l.byFD, l.handle)
 }
 
 func (l *loader) handle(k *conn, events uint32) error {
@@ -341,12 +309,8 @@ func (l *loader) handle(k *conn, events uint32) error {
 		if events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
 			return nil
 		}
-		soerr, err := unix.GetsockoptInt(k.fd, unix.SOL_SOCKET, unix.SO_ERROR)
-		if err != nil {
-			return fmt.Errorf("client %d: %w", k.id, os.NewSyscallError("getsockopt(SO_ERROR)", err))
-		}
-		if soerr != 0 {
-			return fmt.Errorf("client %d to %s: %w", k.id, l.cfg.Addr, os.NewSyscallError("connect", syscall.Errno(soerr)))
+		if err := rawsys.ConnectResult(k.fd); err != nil {
+			return fmt.Errorf("client %d to %s: %w", k.id, l.cfg.Addr, err)
 		}
 		k.state = stRegistering
 		nick := "c" + strconv.Itoa(k.id)

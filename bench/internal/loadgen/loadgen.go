@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -396,18 +395,10 @@ func (c *client) connectAll() error {
 }
 
 func (c *client) dial(id uint32) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("loadgen: connection %d: %w", id, os.NewSyscallError("socket", err))
-	}
-	if err := rawsys.SetNoDelay(fd); err != nil {
-		unix.Close(fd)
-		return fmt.Errorf("loadgen: %w", os.NewSyscallError("setsockopt(TCP_NODELAY)", err))
-	}
 	// A reset on close: no TIME_WAIT (see the package comment).
-	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}); err != nil {
-		unix.Close(fd)
-		return fmt.Errorf("loadgen: %w", os.NewSyscallError("setsockopt(SO_LINGER)", err))
+	fd, err := rawsys.ClientSocket()
+	if err != nil {
+		return fmt.Errorf("loadgen: connection %d: %w", id, err)
 	}
 	if len(c.src) > 0 {
 		// Bind the source address only; connect picks the port by the
@@ -428,17 +419,10 @@ func (c *client) dial(id uint32) error {
 	}
 	c.byFD[fd] = k
 	c.conns = append(c.conns, k)
-	// Edge-triggered, registered once, as the servers do.
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
-	if err := unix.EpollCtl(c.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		return fmt.Errorf("loadgen: %w", os.NewSyscallError("epoll_ctl", err))
+	if err := rawsys.StartConnect(c.epfd, fd, &c.sa); err != nil {
+		return fmt.Errorf("loadgen: connection %d to %s: %w", id, c.cfg.Addr, err)
 	}
-	switch err := unix.Connect(fd, &c.sa); err {
-	case nil, unix.EINPROGRESS:
-		return nil
-	default:
-		return fmt.Errorf("loadgen: connection %d to %s: %w", id, c.cfg.Addr, os.NewSyscallError("connect", err))
-	}
+	return nil
 }
 
 func (c *client) closeAll() {
@@ -473,24 +457,7 @@ var ErrOverCapacity = errors.New("over capacity")
 // poll; only a wait that may sleep goes through the runtime. Reaching wake
 // with no events is not an error: callers check their own deadlines.
 func (c *client) step(wake int64) error {
-	n, e := rawsys.EpollPoll(c.epfd, c.events)
-	if e == 0 && n == 0 {
-		d := wake - c.now()
-		if d <= 0 {
-			return nil
-		}
-		n, e = rawsys.EpollWaitNS(c.epfd, c.events, d)
-	}
-	if e != 0 {
-		return os.NewSyscallError("epoll_pwait", e)
-	}
-	for i := range n {
-		ev := &c.events[i]
-		if err := c.handle(c.byFD[ev.Fd], ev.Events); err != nil {
-			return err
-		}
-	}
-	return nil
+	return rawsys.EpollStep(c.epfd, c.events, wake, c.now, c.byFD, c.handle)
 }
 
 func (c *client) handle(k *conn, events uint32) error {
@@ -498,12 +465,8 @@ func (c *client) handle(k *conn, events uint32) error {
 		if events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
 			return nil
 		}
-		soerr, err := unix.GetsockoptInt(k.fd, unix.SOL_SOCKET, unix.SO_ERROR)
-		if err != nil {
-			return fmt.Errorf("connection %d: %w", k.id, os.NewSyscallError("getsockopt(SO_ERROR)", err))
-		}
-		if soerr != 0 {
-			return fmt.Errorf("connection %d to %s: %w", k.id, c.cfg.Addr, os.NewSyscallError("connect", syscall.Errno(soerr)))
+		if err := rawsys.ConnectResult(k.fd); err != nil {
+			return fmt.Errorf("connection %d to %s: %w", k.id, c.cfg.Addr, err)
 		}
 		k.state = stChecking
 		return c.sendRequest(k)

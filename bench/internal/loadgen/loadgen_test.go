@@ -12,28 +12,8 @@ import (
 )
 
 // serve runs a loopback server whose sessions run handle, until the test
-// ends.
-func serve(t *testing.T, handle func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
+// ends (see Serve).
+var serve = loadgen.Serve
 
 func echo(c net.Conn) { io.Copy(c, c) }
 

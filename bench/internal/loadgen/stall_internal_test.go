@@ -16,24 +16,7 @@ import (
 // sends no new request.
 func dialOne(t *testing.T, mode Mode, handle func(net.Conn)) (*client, *conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
-	cl, err := Dial(Config{Mode: Session, Addr: ln.Addr().String(), Conns: 1, StallTimeout: 100 * time.Millisecond, ConnectTimeout: 5 * time.Second})
+	cl, err := Dial(Config{Mode: Session, Addr: Serve(t, handle), Conns: 1, StallTimeout: 100 * time.Millisecond, ConnectTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,6 +45,14 @@ func waitUnread(t *testing.T, k *conn, n int) {
 
 func echoAll(c net.Conn) { io.Copy(c, c) }
 
+// silent answers the check's request, then nothing.
+func silent(c net.Conn) {
+	buf := make([]byte, 64)
+	io.ReadFull(c, buf)
+	c.Write(buf)
+	io.Copy(io.Discard, c)
+}
+
 // TestAwayIsNotAStall: a client that was itself away for longer than the
 // stall timeout (descheduled on a busy machine, or stopped with the rest of
 // its process by a garbage collection) finds the replies that came
@@ -86,12 +77,7 @@ func TestAwayIsNotAStall(t *testing.T) {
 		}
 	})
 	t.Run("silent server", func(t *testing.T) {
-		c, k := dialOne(t, Closed, func(c net.Conn) {
-			buf := make([]byte, 64)
-			io.ReadFull(c, buf) // the check's request
-			c.Write(buf)
-			io.Copy(io.Discard, c)
-		})
+		c, k := dialOne(t, Closed, silent)
 		if err := c.sendRequest(k); err != nil {
 			t.Fatal(err)
 		}
@@ -120,12 +106,7 @@ func TestAwayIsNotOverCapacity(t *testing.T) {
 		replies bool
 	}{
 		{"replies waiting", echoAll, true},
-		{"silent server", func(c net.Conn) {
-			buf := make([]byte, 64)
-			io.ReadFull(c, buf)
-			c.Write(buf)
-			io.Copy(io.Discard, c)
-		}, false},
+		{"silent server", silent, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, k := dialOne(t, Open, tc.handle)

@@ -1,6 +1,7 @@
 package rawsys
 
 import (
+	"os"
 	"syscall"
 	"unsafe"
 
@@ -80,6 +81,85 @@ func BlockingAccept(fd int) (int, syscall.Errno) {
 func EpollPoll(epfd int, events []unix.EpollEvent) (int, syscall.Errno) {
 	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0, 0, 0)
 	return int(r), e
+}
+
+// EpollStep runs one step of a client's event loop: it handles the events
+// of epfd ready now, taken with EpollPoll, or if there are none, those that
+// come until the clock now reaches wake (EpollWaitNS), each with
+// handle(byFD[fd], events). The study's client loops (package loadgen, the
+// IRC load) step this way: under load they find events without sleeping,
+// and only a wait that may sleep goes through the runtime. Reaching wake
+// with no events is not an error: callers check their own deadlines.
+func EpollStep[T any](epfd int, events []unix.EpollEvent, wake int64, now func() int64, byFD []T, handle func(T, uint32) error) error {
+	n, e := EpollPoll(epfd, events)
+	if e == 0 && n == 0 {
+		d := wake - now()
+		if d <= 0 {
+			return nil
+		}
+		n, e = EpollWaitNS(epfd, events, d)
+	}
+	if e != 0 {
+		return os.NewSyscallError("epoll_pwait", e)
+	}
+	for i := range n {
+		ev := &events[i]
+		if err := handle(byFD[ev.Fd], ev.Events); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ClientSocket returns a non-blocking, close-on-exec TCP socket for a
+// client of the study's loops: TCP_NODELAY on, and closed with a reset
+// (SO_LINGER 0), so that tens of thousands of closed connections leave no
+// TIME_WAIT behind. Errors are *os.SyscallError.
+func ClientSocket() (int, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	if err := SetNoDelay(fd); err != nil {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("setsockopt(TCP_NODELAY)", err)
+	}
+	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}); err != nil {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("setsockopt(SO_LINGER)", err)
+	}
+	return fd, nil
+}
+
+// StartConnect registers fd with epfd, edge-triggered for input, output and
+// the peer's hang-up, once for its whole life (as the servers do), and
+// starts a non-blocking connect to sa; ConnectResult tells its outcome once
+// fd is writable. Errors are *os.SyscallError.
+func StartConnect(epfd, fd int, sa unix.Sockaddr) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	switch err := unix.Connect(fd, sa); err {
+	case nil, unix.EINPROGRESS:
+		return nil
+	default:
+		return os.NewSyscallError("connect", err)
+	}
+}
+
+// ConnectResult returns the outcome of a non-blocking connect on fd once
+// the socket is writable or reports an error: nil, or the connect's error
+// (SO_ERROR) as a *os.SyscallError.
+func ConnectResult(fd int) error {
+	soerr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err != nil {
+		return os.NewSyscallError("getsockopt(SO_ERROR)", err)
+	}
+	if soerr != 0 {
+		return os.NewSyscallError("connect", syscall.Errno(soerr))
+	}
+	return nil
 }
 
 // EpollWait blocks for at most msec milliseconds (-1: no limit) through the
