@@ -167,9 +167,12 @@ func (ct *clockTimer) fire(uint8) {
 	if p := ct.period; p > 0 {
 		// The next tick on the period's grid after now: ticks missed by a
 		// busy scheduler are skipped, not queued.
-		when := ct.tm.when + p
+		when := deadlineAfter(ct.tm.when, time.Duration(p))
 		if when <= now {
-			when += p * ((now-when)/p + 1)
+			when = deadlineAfter(when, time.Duration(p*((now-when)/p+1)))
+		}
+		if when <= now {
+			return // the end of the clock (math.MaxInt64 ns): no later tick
 		}
 		s.timers.set(&ct.tm, when)
 	}

@@ -2,6 +2,8 @@ package sched_test
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -446,5 +448,29 @@ func TestTickerWaiterInterruptedByStop(t *testing.T) {
 	mustRun(t, s)
 	if !errors.Is(err, sched.ErrInterrupted) {
 		t.Errorf("Recv on the ticker: %v, want ErrInterrupted", err)
+	}
+}
+
+// A period near the largest Duration saturates at the end of the clock
+// instead of wrapping round to a time in the past, and the ticker then
+// stops: before, its next tick was always due, and the loop fired it for
+// ever without returning to the tasks.
+func TestTickerHugePeriod(t *testing.T) {
+	checkLeaks(t)
+	var got []string
+	runTasks(t, func(s *sched.Scheduler) {
+		const p = math.MaxInt64 - 1
+		tk := sched.NewTicker(p)
+		defer tk.Stop()
+		v, at := recvAt(t, tk.C) // the virtual clock jumps 292 years
+		got = append(got, fmt.Sprint(v == p, at == p))
+		sched.Sleep(1) // to the end of the clock: the next tick saturates there
+		got = append(got, pending(tk.C))
+		sched.Sleep(time.Hour) // the clock stands at its end: no tick after
+		got = append(got, pending(tk.C))
+	}, virtual())
+	want := []string{"true true", "holds " + time.Duration(math.MaxInt64).String(), "empty"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
