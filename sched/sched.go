@@ -316,6 +316,7 @@ func (s *Scheduler) runFromHost(t *Task) {
 	s.cur = t
 	s.stats.switches++
 	s.wd.note(s)
+	s.prefetchNext()
 	if s.grp.Ending {
 		s.grp.Switch(w)
 		return

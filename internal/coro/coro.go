@@ -100,6 +100,10 @@ type Coro[T any] struct {
 	Data T
 	// G is the goroutine token (asm.G) of this participant while it lives.
 	G uintptr
+	// SP is, for the client's use, an address in the participant's stack
+	// where it last switched away: a scheduler prefetches the lines around
+	// it (and G) before switching back. Only a hint; never dereferenced.
+	SP uintptr
 
 	grp      *Group[T]
 	own      Slot[T]  // the worker's own iter.Pull; unused for the host
