@@ -17,7 +17,6 @@ import (
 func dial(t *testing.T, cfg loadgen.Config) *loadgen.Client {
 	t.Helper()
 	cfg.Mode = loadgen.Session
-	cfg.StallTimeout = 500 * time.Millisecond
 	cfg.ConnectTimeout = 5 * time.Second
 	cl, err := loadgen.Dial(cfg)
 	if err != nil {
