@@ -1,6 +1,7 @@
 package prefork_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -46,6 +47,14 @@ func TestPreforkctl(t *testing.T) {
 	out, err := exec.Command(bin, "-s", p.control, "status").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "2 of 2 workers ready") || strings.Count(string(out), " ready ") != 2 {
 		t.Fatalf("preforkctl status: %v\n%s", err, out)
+	}
+	// "status -json", as the command's doc writes it, and "-json status".
+	for _, args := range [][]string{{"status", "-json"}, {"-json", "status"}} {
+		out, err := exec.Command(bin, append([]string{"-s", p.control}, args...)...).CombinedOutput()
+		var st prefork.Status
+		if err != nil || json.Unmarshal(out, &st) != nil || st.Ready != 2 {
+			t.Errorf("preforkctl %v: %v\n%s", args, err, out)
+		}
 	}
 	if out, err := exec.Command(bin, "-s", p.control, "reload").CombinedOutput(); err != nil || string(out) != "ok\n" {
 		t.Fatalf("preforkctl reload: %v %q", err, out)

@@ -30,6 +30,10 @@ func main() {
 	}
 	flag.Parse()
 	args := flag.Args()
+	// Flags end at the command: "status -json" (as above) is taken too.
+	if len(args) == 2 && args[0] == "status" && (args[1] == "-json" || args[1] == "--json") {
+		*asJSON, args = true, args[:1]
+	}
 	if *sock == "" || len(args) == 0 {
 		flag.Usage()
 		os.Exit(2)
