@@ -643,8 +643,10 @@ func (s *Scheduler) block(t *Task, why waitReason, on any, cancel canceler) erro
 	}
 	// Where this stack parks, for the prefetch before it is resumed
 	// (prefetchNext).
-	var mark byte
-	t.w.SP = uintptr(unsafe.Pointer(&mark))
+	if s.nTasks >= prefetchTasks {
+		var mark byte
+		t.w.SP = uintptr(unsafe.Pointer(&mark))
+	}
 	// Group.Switch written out: no frame between here and coroswitch.
 	from := s.grp.Prepare(w)
 	if sl := from.In(); sl.Pending() {
@@ -695,6 +697,12 @@ func (s *Scheduler) pick(t *Task) *worker {
 	return w
 }
 
+// prefetchTasks is how many live tasks a scheduler needs before it
+// prefetches (prefetchNext, wake): a few hundred parked stacks and their g
+// fit in the caches, and below that the prefetches only cost their calls
+// (BenchmarkSpawnRunExit, two tasks: 199 to 208 ns with them).
+const prefetchTasks = 256
+
 // prefetchNext asks the CPU for the cold state the switch to the next
 // runnable task will touch (the top of its parked stack, its goroutine's g),
 // one task ahead: the lines arrive while the task now switched to runs. At
@@ -702,6 +710,9 @@ func (s *Scheduler) pick(t *Task) *worker {
 // stack and the runtime's coroswitch otherwise wait for. The worker's own
 // line was asked for when the task was woken (wake).
 func (s *Scheduler) prefetchNext() {
+	if s.nTasks < prefetchTasks {
+		return
+	}
 	if n := s.runq.head; n != nil {
 		if w := n.w; w != nil && w.SP != 0 {
 			asm.Prefetch(w.SP-256, 8)
@@ -723,7 +734,7 @@ func (s *Scheduler) wake(t *Task, err error) {
 	t.wakeErr = err
 	t.state = taskRunnable
 	s.runq.push(t)
-	if t.w != nil {
+	if t.w != nil && s.nTasks >= prefetchTasks {
 		asm.Prefetch(uintptr(unsafe.Pointer(t.w)), 2) // for prefetchNext
 	}
 }
