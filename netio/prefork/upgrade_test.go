@@ -3,10 +3,12 @@ package prefork_test
 import (
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -58,8 +60,38 @@ func TestUpgrade(t *testing.T) {
 
 	wrk := runBackground(t, "wrk", "-t1", "-c50", "-d3s", "--timeout", "5s", "http://"+p.addr+"/")
 	time.Sleep(300 * time.Millisecond)
-	copyBinary(t, bin) // "the new binary"
-	p.signal(syscall.SIGUSR2)
+	st := upgrade(t, p, before)
+	n := checkWrk(t, wrk.wait(t, 10*time.Second))
+	t.Logf("upgrade under wrk -c 50: master %d → %d, %d requests, none failed", before.PID, st.PID, n)
+
+	// A broken binary: the upgrade fails, the master goes on serving.
+	if err := os.WriteFile(bin+".new", []byte("#!/bin/sh\necho broken binary >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Rename(bin+".new", bin)
+	wrk = runBackground(t, "wrk", "-t1", "-c50", "-d2s", "--timeout", "5s", "http://"+p.addr+"/")
+	time.Sleep(300 * time.Millisecond)
+	syscall.Kill(st.PID, syscall.SIGUSR2)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(p.out.String(), "upgrade failed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed upgrade in the log:\n%s", p.out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	checkWrk(t, wrk.wait(t, 10*time.Second))
+	if st2 := p.status(); st2.PID != st.PID || st2.Ready != 2 || st2.Upgrading {
+		t.Errorf("after a failed upgrade: %+v, want master %d serving", st2, st.PID)
+	}
+}
+
+// upgrade replaces the binary, sends SIGUSR2 to the master of before and
+// waits until a new master serves with two new workers and the old master
+// has exited. It returns the new master's status.
+func upgrade(t *testing.T, p *pool, before *prefork.Status) *prefork.Status {
+	t.Helper()
+	copyBinary(t, p.bin) // "the new binary"
+	syscall.Kill(before.PID, syscall.SIGUSR2)
 	st := p.waitFor("a new master", 10*time.Second, func(st *prefork.Status) bool {
 		return st.PID != before.PID && st.Ready == 2 && len(st.Processes) == 2
 	})
@@ -75,27 +107,49 @@ func TestUpgrade(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	n := checkWrk(t, wrk.wait(t, 10*time.Second))
-	t.Logf("upgrade under wrk -c 50: master %d → %d, %d requests, none failed", before.PID, st.PID, n)
+	return st
+}
 
-	// A broken binary: the upgrade fails, the master goes on serving.
-	if err := os.WriteFile(bin+".new", []byte("#!/bin/sh\necho broken binary >&2\nexit 1\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	os.Rename(bin+".new", bin)
-	wrk = runBackground(t, "wrk", "-t1", "-c50", "-d2s", "--timeout", "5s", "http://"+p.addr+"/")
-	time.Sleep(300 * time.Millisecond)
-	syscall.Kill(st.PID, syscall.SIGUSR2)
-	deadline = time.Now().Add(5 * time.Second)
-	for !strings.Contains(p.out.String(), "upgrade failed") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no failed upgrade in the log:\n%s", p.out.String())
+// TestUpgradeUnderH2load: the same upgrade under h2load --h1 -c 50: no
+// failed, errored or timed-out request, no non-2xx, every worker and the
+// master replaced. h2load -D never ends when one of its clients is
+// reconnecting (a draining worker's "Connection: close") as the duration
+// ends (see TestReloadUnderH2load), so the upgrade must be over, its old
+// workers gone with the old master, well before the run ends; a round in
+// which it was not is not judged and runs again, longer.
+func TestUpgradeUnderH2load(t *testing.T) {
+	needNative(t)
+	need(t, "h2load")
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "pool")
+	copyBinary(t, bin)
+	pc := poolConfig{Workers: 2, Addr: freeAddr(t), Control: filepath.Join(dir, "control.sock"), HangMs: 2000, DrainMs: 3000}
+	p := &pool{t: t, addr: pc.Addr, control: pc.Control, out: new(syncbuf.Buffer), done: make(chan error, 1), bin: bin}
+	p.start(pc)
+	t.Cleanup(func() { prefork.Control(pc.Control, "quit") }) // whichever master holds it then
+	secs := 3
+	for round := 1; ; round++ {
+		before := p.status()
+		end := time.Now().Add(time.Duration(secs) * time.Second)
+		h2 := runBackground(t, "h2load", "--h1", "-c", "50", "-D", strconv.Itoa(secs), "http://"+p.addr+"/")
+		time.Sleep(300 * time.Millisecond)
+		began := time.Now()
+		st := upgrade(t, p, before)
+		took := time.Since(began)
+		if left := time.Until(end); left >= time.Second || round == 3 {
+			checkH2load(t, h2.wait(t, time.Duration(secs+20)*time.Second))
+			t.Logf("upgrade under h2load --h1 -c 50 (round %d): master %d → %d in %v", round, before.PID, st.PID, took.Round(time.Millisecond))
+			return
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	checkWrk(t, wrk.wait(t, 10*time.Second))
-	if st2 := p.status(); st2.PID != st.PID || st2.Ready != 2 || st2.Upgrading {
-		t.Errorf("after a failed upgrade: %+v, want master %d serving", st2, st.PID)
+		// Too close to the run's end to trust h2load to end: let the
+		// run go (its cleanup kills it if it hangs) and try again.
+		t.Logf("round %d: the upgrade took %v and ended %v before h2load's end; again with a longer run", round, took.Round(time.Millisecond), time.Until(end).Round(time.Millisecond))
+		select {
+		case err := <-h2.done:
+			h2.done <- err
+		case <-time.After(time.Until(end) + 5*time.Second):
+		}
+		secs = max(secs, int(math.Ceil((3*took + 2*time.Second).Seconds())))
 	}
 }
 
