@@ -219,31 +219,41 @@ func Run(p Plan, doing, step func(string)) []Result {
 	// the rows compare as same-run ratios.
 	var out []Result
 	for _, proto := range []string{"http", "resp"} {
-		var group []*live
+		var group []spec
 		for _, sp := range specs {
-			if sp.proto != proto {
-				continue
-			}
-			l := e.prepare(sp, setupErr, doing, step)
-			group = append(group, l)
-		}
-		var running []*live
-		for _, l := range group {
-			if l.srv != nil {
-				running = append(running, l)
+			if sp.proto == proto {
+				group = append(group, sp)
 			}
 		}
-		if proto == "http" {
-			e.runHTTP(running, doing, step)
-		} else {
-			e.runRESP(running, doing, step)
+		run := e.runHTTP
+		if proto == "resp" {
+			run = e.runRESP
 		}
-		for _, l := range group {
-			if l.srv != nil {
-				l.srv.stop()
-			}
-			out = append(out, l.rows...)
+		out = append(out, e.serve(group, setupErr, run, doing, step)...)
+	}
+	return out
+}
+
+// serve starts and checks the server of each spec, times those that run
+// with run (their measured runs interleaved), stops them, and returns
+// every spec's rows in order, those that could not be timed with their
+// reason.
+func (e *env) serve(specs []spec, setupErr error, run func(ls []*live, doing, step func(string)), doing, step func(string)) []Result {
+	var group, running []*live
+	for _, sp := range specs {
+		l := e.prepare(sp, setupErr, doing, step)
+		group = append(group, l)
+		if l.srv != nil {
+			running = append(running, l)
 		}
+	}
+	run(running, doing, step)
+	var out []Result
+	for _, l := range group {
+		if l.srv != nil {
+			l.srv.stop()
+		}
+		out = append(out, l.rows...)
 	}
 	return out
 }

@@ -74,22 +74,7 @@ func RunFront(p Plan, doing, step func(string)) []Result {
 		e.backends = append(e.backends, b.addr)
 	}
 
-	var group, running []*live
-	for _, sp := range frontSpecs {
-		l := e.prepare(sp, setupErr, doing, step)
-		group = append(group, l)
-		if l.srv != nil {
-			running = append(running, l)
-		}
-	}
-	e.runHTTP(running, doing, step)
-	var out []Result
-	for _, l := range group {
-		if l.srv != nil {
-			l.srv.stop()
-		}
-		out = append(out, l.rows...)
-	}
+	out := e.serve(frontSpecs, setupErr, e.runHTTP, doing, step)
 	// A backend that died under the load spoils every row.
 	for _, b := range backends {
 		if err := b.alive(); err != nil {

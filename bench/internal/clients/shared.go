@@ -78,21 +78,5 @@ func RunShared(p Plan, doing, step func(string)) []Result {
 	}
 	step("shared state: build examples/kv")
 
-	var group, running []*live
-	for _, sp := range sharedSpecs {
-		l := e.prepare(sp, setupErr, doing, step)
-		group = append(group, l)
-		if l.srv != nil {
-			running = append(running, l)
-		}
-	}
-	e.runRESP(running, doing, step)
-	var out []Result
-	for _, l := range group {
-		if l.srv != nil {
-			l.srv.stop()
-		}
-		out = append(out, l.rows...)
-	}
-	return out
+	return e.serve(sharedSpecs, setupErr, e.runRESP, doing, step)
 }
