@@ -370,28 +370,14 @@ func TestControl(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 || fi.Mode()&os.ModeSocket == 0 {
 		t.Errorf("control socket mode %v, want a socket of mode 0600", fi.Mode())
 	}
-	expect := func(want string) {
-		t.Helper()
-		deadline := time.After(5 * time.Second)
-		for {
-			select {
-			case m := <-msgs:
-				if strings.Contains(m, want) {
-					return
-				}
-			case <-deadline:
-				t.Fatalf("no sd_notify %q", want)
-			}
-		}
-	}
-	expect("READY=1")
-	expect("WATCHDOG=1")
-	expect("WATCHDOG=1")
+	expectNotify(t, msgs, "READY=1")
+	expectNotify(t, msgs, "WATCHDOG=1")
+	expectNotify(t, msgs, "WATCHDOG=1")
 	if _, err := prefork.Control(p.control, "reload"); err != nil {
 		t.Fatal(err)
 	}
-	expect("RELOADING=1")
-	expect("READY=1")
+	expectNotify(t, msgs, "RELOADING=1")
+	expectNotify(t, msgs, "READY=1")
 	p.waitFor("generation 2", 5*time.Second, func(st *prefork.Status) bool { return st.Generation == 2 && !st.Reloading })
 	if _, err := prefork.Control(p.control, "scale 3"); err != nil {
 		t.Fatal(err)
@@ -407,7 +393,7 @@ func TestControl(t *testing.T) {
 	if _, err := prefork.Control(p.control, "stop"); err != nil {
 		t.Fatal(err)
 	}
-	expect("STOPPING=1")
+	expectNotify(t, msgs, "STOPPING=1")
 	if err := p.wait(10 * time.Second); err != nil {
 		t.Errorf("exit: %v", err)
 	}

@@ -49,13 +49,8 @@ func copyBinary(t *testing.T, dst string) {
 func TestUpgrade(t *testing.T) {
 	needNative(t)
 	need(t, "wrk")
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "pool")
-	copyBinary(t, bin)
-	pc := poolConfig{Workers: 2, Addr: freeAddr(t), Control: filepath.Join(dir, "control.sock"), HangMs: 2000, DrainMs: 3000}
-	p := &pool{t: t, addr: pc.Addr, control: pc.Control, out: new(syncbuf.Buffer), done: make(chan error, 1), bin: bin}
-	p.start(pc)
-	t.Cleanup(func() { prefork.Control(pc.Control, "quit") }) // whichever master holds it then
+	p := startUpgradable(t)
+	bin := p.bin
 	before := p.status()
 
 	wrk := runBackground(t, "wrk", "-t1", "-c50", "-d3s", "--timeout", "5s", "http://"+p.addr+"/")
@@ -83,6 +78,20 @@ func TestUpgrade(t *testing.T) {
 	if st2 := p.status(); st2.PID != st.PID || st2.Ready != 2 || st2.Upgrading {
 		t.Errorf("after a failed upgrade: %+v, want master %d serving", st2, st.PID)
 	}
+}
+
+// startUpgradable starts a pool of two workers from a copy of this test
+// binary in a directory of the test's, which an upgrade can replace.
+func startUpgradable(t *testing.T) *pool {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "pool")
+	copyBinary(t, bin)
+	pc := poolConfig{Workers: 2, Addr: freeAddr(t), Control: filepath.Join(dir, "control.sock"), HangMs: 2000, DrainMs: 3000}
+	p := &pool{t: t, addr: pc.Addr, control: pc.Control, out: new(syncbuf.Buffer), done: make(chan error, 1), bin: bin}
+	p.start(pc)
+	t.Cleanup(func() { prefork.Control(pc.Control, "quit") }) // whichever master holds it then
+	return p
 }
 
 // upgrade replaces the binary, sends SIGUSR2 to the master of before and
@@ -120,13 +129,7 @@ func upgrade(t *testing.T, p *pool, before *prefork.Status) *prefork.Status {
 func TestUpgradeUnderH2load(t *testing.T) {
 	needNative(t)
 	need(t, "h2load")
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "pool")
-	copyBinary(t, bin)
-	pc := poolConfig{Workers: 2, Addr: freeAddr(t), Control: filepath.Join(dir, "control.sock"), HangMs: 2000, DrainMs: 3000}
-	p := &pool{t: t, addr: pc.Addr, control: pc.Control, out: new(syncbuf.Buffer), done: make(chan error, 1), bin: bin}
-	p.start(pc)
-	t.Cleanup(func() { prefork.Control(pc.Control, "quit") }) // whichever master holds it then
+	p := startUpgradable(t)
 	secs := 3
 	for round := 1; ; round++ {
 		before := p.status()
