@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/coopgo/coop/examples/internal/exampletest"
 	"github.com/coopgo/coop/internal/syncbuf"
+	"github.com/coopgo/coop/internal/wrkout"
 	"github.com/coopgo/coop/netio/prefork"
 )
 
@@ -331,10 +331,10 @@ func (f *farm) testRollingRestart(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // load on the last host restarted
 	st := w.stop(t)
 	t.Logf("%s: %d rolling restart(s) of %d hosts in %v: %d requests, %d failed", f.feName, rounds, len(f.hosts),
-		time.Since(start).Round(time.Millisecond), st.requests, st.failed())
-	if st.failed() != 0 || st.requests == 0 {
+		time.Since(start).Round(time.Millisecond), st.Requests, st.Failed())
+	if st.Failed() != 0 || st.Requests == 0 {
 		t.Errorf("rolling restart behind %s: %d requests, %d failed (non-2xx %d, connect %d, read %d, write %d, timeout %d); want none failed\n%s",
-			f.feName, st.requests, st.failed(), st.non2xx, st.connect, st.read, st.write, st.timeout, st.out)
+			f.feName, st.Requests, st.Failed(), st.Non2xx, st.Connect, st.Read, st.Write, st.Timeout, st.out)
 	}
 }
 
@@ -358,12 +358,12 @@ func (f *farm) testLinkCut(t *testing.T) {
 	time.Sleep(rest)
 	st := w.stop(t)
 	t.Logf("%s: host 2's link cut, taken out after %v; it held %d of wrk's %d connections; %d requests, %d failed (read %d, write %d, timeout %d, connect %d, non-2xx %d)",
-		f.feName, out.Round(time.Millisecond), held, conns, st.requests, st.failed(), st.read, st.write, st.timeout, st.connect, st.non2xx)
-	if st.failed() > held {
-		t.Errorf("link cut behind %s: %d requests failed, more than the %d connections host 2 held\n%s", f.feName, st.failed(), held, st.out)
+		f.feName, out.Round(time.Millisecond), held, conns, st.Requests, st.Failed(), st.Read, st.Write, st.Timeout, st.Connect, st.Non2xx)
+	if st.Failed() > held {
+		t.Errorf("link cut behind %s: %d requests failed, more than the %d connections host 2 held\n%s", f.feName, st.Failed(), held, st.out)
 	}
-	if st.requests < 100 {
-		t.Errorf("link cut behind %s: only %d requests served\n%s", f.feName, st.requests, st.out)
+	if st.Requests < 100 {
+		t.Errorf("link cut behind %s: only %d requests served\n%s", f.feName, st.Requests, st.out)
 	}
 }
 
@@ -514,11 +514,9 @@ func (f *farm) run(timeout time.Duration, ns, name string, args ...string) (stri
 type wrk struct{ p *proc }
 
 type wrkStats struct {
-	requests, non2xx, connect, read, write, timeout int
-	out                                             string
+	wrkout.Stats
+	out string
 }
-
-func (s wrkStats) failed() int { return s.non2xx + s.connect + s.read + s.write + s.timeout }
 
 // startWrk starts wrk with conns connections for up to two minutes; stop
 // ends it (SIGINT: wrk reports what it did so far).
@@ -535,20 +533,9 @@ func (w *wrk) stop(t *testing.T) wrkStats {
 		t.Fatalf("wrk: %v\n%s", err, w.p.output())
 	}
 	out := w.p.output()
-	st := wrkStats{out: out}
-	m := regexp.MustCompile(`(\d+) requests in`).FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("wrk output:\n%s", out)
+	st, err := wrkout.Parse(out)
+	if err != nil {
+		t.Fatal(err)
 	}
-	st.requests, _ = strconv.Atoi(m[1])
-	if m := regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`).FindStringSubmatch(out); m != nil {
-		st.non2xx, _ = strconv.Atoi(m[1])
-	}
-	if m := regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`).FindStringSubmatch(out); m != nil {
-		st.connect, _ = strconv.Atoi(m[1])
-		st.read, _ = strconv.Atoi(m[2])
-		st.write, _ = strconv.Atoi(m[3])
-		st.timeout, _ = strconv.Atoi(m[4])
-	}
-	return st
+	return wrkStats{st, out}
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/coopgo/coop/examples/internal/exampletest"
+	"github.com/coopgo/coop/internal/wrkout"
 )
 
 var bin string
@@ -135,15 +136,14 @@ func TestCurl(t *testing.T) {
 func runWrk(t *testing.T, url string, conns int, dur string) int {
 	t.Helper()
 	out := exampletest.Run(t, 30*time.Second, "wrk", "-t1", "-c"+strconv.Itoa(conns), "-d"+dur, "--timeout", "5s", url)
-	m := regexp.MustCompile(`(\d+) requests in`).FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("wrk output:\n%s", out)
+	st, err := wrkout.Parse(out)
+	if err != nil {
+		t.Fatal(err)
 	}
-	n, _ := strconv.Atoi(m[1])
-	if n == 0 || strings.Contains(out, "Non-2xx") || strings.Contains(out, "Socket errors") {
-		t.Fatalf("wrk: %d requests, or errors:\n%s", n, out)
+	if st.Requests == 0 || st.Failed() > 0 {
+		t.Fatalf("wrk: %d requests, or errors:\n%s", st.Requests, out)
 	}
-	return n
+	return st.Requests
 }
 
 func TestWrk(t *testing.T) {

@@ -3,13 +3,13 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coopgo/coop/examples/internal/exampletest"
+	"github.com/coopgo/coop/internal/wrkout"
 	"github.com/coopgo/coop/netio/prefork"
 )
 
@@ -80,11 +80,11 @@ func TestWorkers(t *testing.T) {
 		syscall.Kill(st.PID, syscall.SIGUSR2)
 		st = waitPool(t, sock, "upgrade", func(st *prefork.Status) bool { return st.PID != master && settled(2)(st) })
 		r := <-wrk
-		m := regexp.MustCompile(`(\d+) requests in`).FindStringSubmatch(r.out)
-		if r.err != nil || m == nil || strings.Contains(r.out, "Non-2xx") || strings.Contains(r.out, "Socket errors") {
-			t.Fatalf("wrk: %v\n%s", r.err, r.out)
+		ws, err := wrkout.Parse(r.out)
+		if r.err != nil || err != nil || ws.Failed() > 0 {
+			t.Fatalf("wrk: %v, %v\n%s", r.err, err, r.out)
 		}
-		t.Logf("%s mode: 5 reloads and an upgrade under wrk -c 50: %s requests, none failed", mode, m[1])
+		t.Logf("%s mode: 5 reloads and an upgrade under wrk -c 50: %d requests, none failed", mode, ws.Requests)
 		if _, err := prefork.Control(sock, "stop"); err != nil {
 			t.Fatal(err)
 		}

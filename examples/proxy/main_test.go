@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/coopgo/coop/examples/internal/exampletest"
+	"github.com/coopgo/coop/internal/wrkout"
 )
 
 var bin, httpBin string
@@ -46,29 +46,18 @@ func who(t *testing.T, proxy string) string {
 }
 
 type wrkStats struct {
-	requests, non2xx, connect, read, write, timeout int
-	out                                             string
+	wrkout.Stats
+	out string
 }
 
 func runWrk(t *testing.T, url string, conns int, dur string) wrkStats {
 	t.Helper()
 	out := exampletest.Run(t, 60*time.Second, "wrk", "-t1", "-c"+strconv.Itoa(conns), "-d"+dur, "--timeout", "5s", url)
-	st := wrkStats{out: out}
-	m := regexp.MustCompile(`(\d+) requests in`).FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("wrk output:\n%s", out)
+	st, err := wrkout.Parse(out)
+	if err != nil {
+		t.Fatal(err)
 	}
-	st.requests, _ = strconv.Atoi(m[1])
-	if m := regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`).FindStringSubmatch(out); m != nil {
-		st.non2xx, _ = strconv.Atoi(m[1])
-	}
-	if m := regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`).FindStringSubmatch(out); m != nil {
-		st.connect, _ = strconv.Atoi(m[1])
-		st.read, _ = strconv.Atoi(m[2])
-		st.write, _ = strconv.Atoi(m[3])
-		st.timeout, _ = strconv.Atoi(m[4])
-	}
-	return st
+	return wrkStats{st, out}
 }
 
 func TestWrk(t *testing.T) {
@@ -81,7 +70,7 @@ func TestWrk(t *testing.T) {
 		t.Run(tc.policy+"/cores="+tc.cores, func(t *testing.T) {
 			p := exampletest.Start(t, bin, "-backends", a.Addr+","+b.Addr, "-policy", tc.policy, "-cores", tc.cores)
 			st := runWrk(t, "http://"+p.Addr+"/", 50, "1s")
-			if st.requests == 0 || st.non2xx+st.connect+st.read+st.write+st.timeout != 0 {
+			if st.Requests == 0 || st.Failed() != 0 {
 				t.Errorf("wrk through the proxy:\n%s", st.out)
 			}
 		})
@@ -109,14 +98,14 @@ func TestBackendDown(t *testing.T) {
 	// A connection that wrk had on a (through the proxy) ends when a
 	// goes: at most one failed request each. New connections all go to
 	// b, as the refused dial is retried there.
-	if st.requests == 0 || st.non2xx != 0 || st.connect != 0 || st.timeout != 0 || st.read+st.write > conns {
+	if st.Requests == 0 || st.Non2xx != 0 || st.Connect != 0 || st.Timeout != 0 || st.Read+st.Write > conns {
 		t.Errorf("wrk across the loss of a backend:\n%s", st.out)
 	}
-	t.Logf("%d requests, %d read and %d write errors when a backend went", st.requests, st.read, st.write)
+	t.Logf("%d requests, %d read and %d write errors when a backend went", st.Requests, st.Read, st.Write)
 	waitLog(t, p, "backend "+addrA+" down")
 	// Now without errors at all.
 	st = runWrk(t, "http://"+p.Addr+"/", conns, "1s")
-	if st.requests == 0 || st.non2xx+st.connect+st.read+st.write+st.timeout != 0 {
+	if st.Requests == 0 || st.Failed() != 0 {
 		t.Errorf("wrk with a backend down:\n%s", st.out)
 	}
 	for range 4 {

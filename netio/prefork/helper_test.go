@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/coopgo/coop/internal/syncbuf"
+	"github.com/coopgo/coop/internal/wrkout"
 	"github.com/coopgo/coop/netio"
 	"github.com/coopgo/coop/netio/prefork"
 )
@@ -468,13 +468,12 @@ func (b *background) wait(t *testing.T, d time.Duration) string {
 // checkWrk fails the test if wrk's output shows any failed request.
 func checkWrk(t *testing.T, out string) int {
 	t.Helper()
-	m := regexp.MustCompile(`(\d+) requests in`).FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("wrk output:\n%s", out)
+	st, err := wrkout.Parse(out)
+	if err != nil {
+		t.Fatal(err)
 	}
-	n, _ := strconv.Atoi(m[1])
-	if n == 0 || strings.Contains(out, "Non-2xx") || strings.Contains(out, "Socket errors") {
-		t.Fatalf("wrk: %d requests, or errors:\n%s", n, out)
+	if st.Requests == 0 || st.Failed() > 0 {
+		t.Fatalf("wrk: %d requests, or errors:\n%s", st.Requests, out)
 	}
-	return n
+	return st.Requests
 }
