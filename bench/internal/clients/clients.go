@@ -203,13 +203,7 @@ func Run(p Plan, doing, step func(string)) []Result {
 	e, done, setupErr := newEnv(p, "wrk", "redis-benchmark", "nginx", "redis-server")
 	defer done()
 
-	doing("clients: build examples/http, examples/kv")
-	if setupErr == nil {
-		e.buildErr = e.build("http", "kv")
-	} else {
-		e.buildErr = setupErr
-	}
-	step("clients: build examples/http, examples/kv")
+	e.buildExamples(setupErr, "clients: build examples/http, examples/kv", doing, step, "http", "kv")
 
 	// The servers of one protocol run side by side (all pinned to the
 	// server CPU; an idle one costs nothing there) and their measured runs
@@ -471,6 +465,17 @@ func (e *env) redis(addr string) (*exec.Cmd, error) {
 	_, port, _ := strings.Cut(addr, ":")
 	return child.External(e.tools["redis-server"], "--save", "", "--appendonly", "no",
 		"--bind", "127.0.0.1", "--port", port, "--dir", e.tmp), nil
+}
+
+// buildExamples builds the examples a part runs as one progress step,
+// what; a failed set-up of the part stands for the build's error.
+func (e *env) buildExamples(setupErr error, what string, doing, step func(string), names ...string) {
+	doing(what)
+	e.buildErr = setupErr
+	if setupErr == nil {
+		e.buildErr = e.build(names...)
+	}
+	step(what)
 }
 
 // prepare starts and checks the server of sp. Rows that cannot be timed

@@ -157,13 +157,7 @@ func ReloadSteps(ReloadPlan) int { return 1 + len(reloadSpecs) }
 func RunReload(p ReloadPlan, doing, step func(string)) []ReloadResult {
 	e, done, setupErr := newEnv(Plan{}, "wrk", "nginx")
 	defer done()
-	doing("reload: build examples/http")
-	if setupErr == nil {
-		e.buildErr = e.build("http", "kv")
-	} else {
-		e.buildErr = setupErr
-	}
-	step("reload: build examples/http")
+	e.buildExamples(setupErr, "reload: build examples/http", doing, step, "http", "kv")
 	var out []ReloadResult
 	for _, sp := range reloadSpecs {
 		doing(fmt.Sprintf("reload: %s, %d reloads under wrk", sp.name, p.Reloads))

@@ -70,13 +70,7 @@ func SharedSteps(p Plan) int {
 func RunShared(p Plan, doing, step func(string)) []Result {
 	e, done, setupErr := newEnv(p, "redis-benchmark")
 	defer done()
-	doing("shared state: build examples/kv")
-	if setupErr == nil {
-		e.buildErr = e.build("kv")
-	} else {
-		e.buildErr = setupErr
-	}
-	step("shared state: build examples/kv")
+	e.buildExamples(setupErr, "shared state: build examples/kv", doing, step, "kv")
 
 	return e.serve(sharedSpecs, setupErr, e.runRESP, doing, step)
 }
