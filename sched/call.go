@@ -15,9 +15,17 @@ type call struct {
 	run func() // c.runTask, bound once per call object
 
 	// The caller: a task (t, seq) of another scheduler, or a goroutine.
+	// Both wait on p's state: a goroutine spins, then parks on p's
+	// channel; a task spins, then parks in its scheduler (and is woken
+	// through that scheduler's inbox, by complete).
 	t   *Task
 	seq uint32
 	p   parker
+
+	// The object is written by the thread that runs fn (err, p.state)
+	// and by the caller's (everything else): alone on its lines, a call
+	// in flight shares no line with another.
+	_ [128 - 72]byte
 }
 
 var calls = sync.Pool{New: func() any {
@@ -43,10 +51,47 @@ func putCall(c *call) {
 func (c *call) complete(err error) {
 	c.err = err
 	if t := c.t; t != nil {
-		t.s.post(inboxItem{op: opWake, t: t, seq: c.seq})
+		finishReply(&c.p, t, c.seq, err)
 		return
 	}
 	c.p.unpark()
+}
+
+// finishReply ends the wait of task t (its wait seq) for a call whose
+// outcome, err, is written: if t still spins on p's state, the swap is
+// the whole reply; if it parked, its scheduler wakes it. Nothing here
+// touches p after the swap unless t parked (and then t waits for the
+// wake-up before it reuses p).
+func finishReply(p *parker, t *Task, seq uint32, err error) {
+	if p.state.Swap(parkNotified) == parkParked {
+		t.s.post(inboxItem{op: opWake, t: t, seq: seq, err: err})
+	}
+}
+
+// replied is what a task waiting for a call's outcome watches while it
+// spins (spinUntil).
+type replied struct{ p *parker }
+
+func (r replied) met() bool { return r.p.state.Load() == parkNotified }
+
+// awaitReply waits, in task t, for the outcome of a call that another
+// thread completes through p (finishReply): it spins for s's call window
+// while t's scheduler has nothing else to run, then parks t. A reply
+// that comes during the spin costs the other side one write, and this
+// side no switch, no inbox item and no pass of its host loop.
+func (s *Scheduler) awaitReply(t *Task, p *parker) {
+	if spinUntil(t, &s.callSpin, replied{p}) {
+		return
+	}
+	if !p.state.CompareAndSwap(parkIdle, parkParked) {
+		return // the reply came after the spin
+	}
+	// Not interruptible: s holds a reference to the caller until the
+	// call has run.
+	t.s.block(t, waitExternal, s, nil)
+	// The reply came from another thread while t slept: the next one may
+	// come as quickly, so spin for it first.
+	s.callSpin.open()
 }
 
 // runTask is the body of a Do task. It completes the call however fn
@@ -81,29 +126,22 @@ func (c *call) runTask() {
 // ErrStopped if s has finished.
 func (s *Scheduler) handOff(op inboxOp, fn func()) error {
 	if caller := Current(); caller != nil {
-		it := inboxItem{op: op, t: caller, seq: caller.waitSeq}
+		c := getCall(s, fn)
+		c.t, c.seq = caller, caller.waitSeq
+		it := inboxItem{op: op, t: caller, seq: caller.waitSeq, c: c}
 		if op == opDo {
-			// The item carries everything the Do's task needs to wake
-			// the caller (doRunner): s reads no line that the caller's
-			// thread wrote but the item's own.
+			// The item carries everything the Do's task needs to run fn
+			// (doRunner): s reads no line that the caller's thread wrote
+			// but the item's own, until it writes the reply into c.
 			it.fn, it.from = fn, caller.s
-		} else {
-			it.c = getCall(s, fn)
-			it.c.t, it.c.seq = caller, caller.waitSeq
 		}
 		if !s.post(it) {
-			if it.c != nil {
-				putCall(it.c)
-			}
+			putCall(c)
 			return ErrStopped
 		}
-		// Not interruptible: s holds a reference to the caller until
-		// fn has run.
-		err := caller.s.block(caller, waitExternal, s, nil)
-		if it.c != nil {
-			err = it.c.err
-			putCall(it.c)
-		}
+		s.awaitReply(caller, &c.p)
+		err := c.err
+		putCall(c)
 		return err
 	}
 	c := getCall(s, fn)
@@ -193,6 +231,7 @@ type doRunner struct {
 	caller *Task
 	seq    uint32
 	from   *Scheduler // the caller's
+	reply  *call      // where the outcome goes (finishReply)
 	run    func()     // r.runTask, bound once per runner
 	next   *doRunner  // in s.freeDo
 }
@@ -207,7 +246,7 @@ func (s *Scheduler) doRunner(it *inboxItem) *doRunner {
 		r = &doRunner{s: s}
 		r.run = r.runTask
 	}
-	r.fn, r.caller, r.seq, r.from = it.fn, it.t, it.seq, it.from
+	r.fn, r.caller, r.seq, r.from, r.reply = it.fn, it.t, it.seq, it.from, it.c
 	return r
 }
 
@@ -238,9 +277,10 @@ func (r *doRunner) runTask() {
 
 // finish wakes the caller with err and puts r back on the free list.
 func (r *doRunner) finish(err error) {
-	r.from.post(inboxItem{op: opWake, t: r.caller, seq: r.seq, err: err})
+	r.reply.err = err
+	finishReply(&r.reply.p, r.caller, r.seq, err)
 	s := r.s
-	r.fn, r.caller, r.from = nil, nil, nil
+	r.fn, r.caller, r.from, r.reply = nil, nil, nil, nil
 	r.next = s.freeDo
 	s.freeDo = r
 }

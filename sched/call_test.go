@@ -191,3 +191,64 @@ func TestDoAtGOMAXPROCS1(t *testing.T) {
 		t.Errorf("x = %d after 2000 calls", x)
 	}
 }
+
+// TestDoReplyAfterTheSpin: a task's Do into another scheduler waits for
+// its reply spinning, then parked (awaitReply). Calls whose function
+// sleeps past any spin, calls that return at once, and calls that panic
+// are mixed, so that replies land both while the caller spins and after
+// it parked; each call must return after its own function ran, with its
+// own outcome.
+func TestDoReplyAfterTheSpin(t *testing.T) {
+	checkLeaks(t)
+	const callers, each = 4, 300
+	g := sched.NewGroup(2, sched.WithPanicHandler(func(*sched.Task, *sched.PanicError) {}))
+	target := g.Scheduler(1)
+	ran := 0 // only target's tasks touch it
+	for c := range callers {
+		g.Scheduler(0).Go(func() {
+			for i := range each {
+				after := 0
+				var err error
+				switch (i + c) % 3 {
+				case 0:
+					err = target.Do(func() { ran++; after = ran })
+				case 1:
+					err = target.Do(func() {
+						sched.Sleep(100 * time.Microsecond) // longer than a task's spin
+						ran++
+						after = ran
+					})
+				case 2:
+					err = target.Do(func() {
+						ran++
+						after = ran
+						if i%2 == 0 {
+							sched.Sleep(100 * time.Microsecond)
+						}
+						panic(i)
+					})
+					var pe *sched.PanicError
+					if !errors.As(err, &pe) || pe.Value != i {
+						t.Errorf("call %d: Do of a panicking function = %v, want a *PanicError with value %d", i, err, i)
+						return
+					}
+					err = nil
+				}
+				if err != nil {
+					t.Errorf("call %d: %v", i, err)
+					return
+				}
+				if after == 0 {
+					t.Errorf("call %d returned before its function ran", i)
+					return
+				}
+			}
+		})
+	}
+	if err := g.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if ran != callers*each {
+		t.Errorf("functions ran %d times, want %d", ran, callers*each)
+	}
+}

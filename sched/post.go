@@ -24,9 +24,9 @@ import "runtime"
 type inboxItem struct {
 	op   inboxOp
 	seq  uint32     // opWake, opDo from a task: the wait of t it ends (Task.waitSeq)
-	t    *Task      // opSpawn: the task; opWake, opInterrupt: whom; opDo: the calling task
+	t    *Task      // opSpawn: the task; opWake, opInterrupt: whom; opDo, opExec: the calling task (nil: a goroutine)
 	fn   func()     // opCall; opDo from a task
-	c    *call      // opDo from a goroutine, opExec
+	c    *call      // opDo, opExec: the call (from a task, where its outcome goes)
 	err  error      // opWake: what the blocking call returns
 	from *Scheduler // opDo from a task: t's scheduler
 }
@@ -63,14 +63,12 @@ func (it *inboxItem) abandon() {
 			it.fn() // calls queued by Do know to check the scheduler state
 		}
 	case opDo:
-		if it.c != nil {
+		if it.t == nil {
 			if g := it.c.s.group; g != nil {
 				g.taskEnded()
 			}
-			it.c.complete(ErrStopped)
-		} else {
-			it.from.post(inboxItem{op: opWake, t: it.t, seq: it.seq, err: ErrStopped})
 		}
+		it.c.complete(ErrStopped)
 	case opExec:
 		it.c.complete(ErrStopped)
 	}
@@ -195,9 +193,9 @@ func (s *Scheduler) handle(it *inboxItem) {
 	case opDo:
 		t := s.pooledTask()
 		t.id = s.ids.Add(1)
-		if c := it.c; c != nil {
+		if it.t == nil {
 			// A goroutine's call: handOff counted the task for the Group.
-			t.fn = c.run
+			t.fn = it.c.run
 		} else {
 			t.fn = s.doRunner(it).run
 			if g := s.group; g != nil {
