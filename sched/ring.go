@@ -1,6 +1,9 @@
 package sched
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"unsafe"
+)
 
 // ring is a bounded lock-free queue: Dmitry Vyukov's bounded MPMC queue
 // (1024cores.net, "Bounded MPMC queue"), with flag bits folded into its
@@ -43,12 +46,11 @@ type ring[T any] struct {
 	// cheaper.
 	ownLines bool
 
-	_       [64]byte
-	enq     atomic.Uint64 // next position to push, with flags
-	deqSeen atomic.Uint64 // a recent deq position, for limit (pushers' hint)
-	_       [64 - 16]byte
-	deq     atomic.Uint64 // next position to pop, with flags
-	_       [64 - 8]byte
+	_   [64]byte
+	enq atomic.Uint64 // next position to push, with flags
+	_   [64 - 8]byte
+	deq atomic.Uint64 // next position to pop, with flags
+	_   [64 - 8]byte
 }
 
 type ringSlot[T any] struct {
@@ -70,7 +72,13 @@ func (r *ring[T]) init(limit int) {
 	for size < uint64(limit) {
 		size <<= 1
 	}
-	r.slots = make([]ringSlot[T], size)
+	// The slots take whole cache lines (the allocator places an object
+	// whose size is a multiple of 64 on a 64-byte boundary), so that a
+	// small ring's slots share no line with another object, such as the
+	// slots of the ring that carries the replies.
+	var sl ringSlot[T]
+	step := uint64(64 / gcd(uint64(unsafe.Sizeof(sl)), 64)) // slots in a multiple of 64 bytes
+	r.slots = make([]ringSlot[T], size, (size+step-1)/step*step)
 	for i := range r.slots {
 		r.slots[i].seq.Store(uint64(i))
 	}
@@ -88,13 +96,8 @@ func (r *ring[T]) push(v T, stop uint64) (bool, uint64) {
 			return false, e
 		}
 		pos := e & ringPos
-		if r.limit <= r.mask && pos-r.deqSeen.Load() >= r.limit {
-			// Full by the limit, unless the hint is stale.
-			d := r.deq.Load() & ringPos
-			r.deqSeen.Store(d)
-			if pos-d >= r.limit {
-				return false, e
-			}
+		if !r.underLimit(pos) {
+			return false, e
 		}
 		sl := &r.slots[pos&r.mask]
 		var seq uint64
@@ -181,13 +184,25 @@ func (r *ring[T]) ready() bool {
 	return r.slots[pos&r.mask].seq.Load() == pos+1
 }
 
+// underLimit reports whether a push at pos keeps the ring within its
+// limit: the value pushed limit positions before has been taken. Its
+// slot's sequence says so (it is q+size once the value at q is taken,
+// q or q+1 before), and with a small ring that slot shares a line with
+// the one the push writes, where the popper's position (deq) is a line
+// that only the popper writes: a push that read deq would take that line
+// from the popper once per value.
+func (r *ring[T]) underLimit(pos uint64) bool {
+	if r.limit > r.mask || pos < r.limit {
+		return true
+	}
+	q := pos - r.limit
+	return r.slots[q&r.mask].seq.Load() == q+r.mask+1
+}
+
 // roomy reports whether a push would find room now (flags aside).
 func (r *ring[T]) roomy() bool {
 	pos := r.enq.Load() & ringPos
-	if r.limit <= r.mask && pos-(r.deq.Load()&ringPos) >= r.limit {
-		return false
-	}
-	return r.slots[pos&r.mask].seq.Load() == pos
+	return r.underLimit(pos) && r.slots[pos&r.mask].seq.Load() == pos
 }
 
 // drained reports whether every push claimed so far has been popped: no
@@ -217,4 +232,11 @@ func clearFlag(w *atomic.Uint64, f uint64) {
 			return
 		}
 	}
+}
+
+func gcd(a, b uint64) uint64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }

@@ -45,7 +45,8 @@ type XChan[T any] struct {
 	_           [64]byte
 	recvWaiting atomic.Bool
 	sendWaiting atomic.Bool
-	_           [62]byte
+	closing     atomic.Bool // the ring's closed flag, for receivers that find it empty and spinners (Close sets it after the flag)
+	_           [61]byte
 
 	mu     sync.Mutex
 	closed bool
@@ -414,7 +415,11 @@ func (c *XChan[T]) tryRecv() (T, error) {
 			}
 			return v, nil
 		}
-		if c.ring.enq.Load()&ringClosed != 0 && c.ring.drained() {
+		// The mirror, not enq: a receiver that finds the ring empty
+		// must not take the pushers' line from them to learn that.
+		// (Close sets it after the ring's flag: a receiver that misses
+		// a close here finds it under c.mu.)
+		if c.closing.Load() && c.ring.drained() {
 			return zero, ErrClosed
 		}
 		return zero, ErrWouldBlock
@@ -596,6 +601,7 @@ func (c *XChan[T]) Close() error {
 	var wk wakeList
 	if c.nbuf > 0 {
 		setFlag(&c.ring.enq, ringClosed)
+		c.closing.Store(true)
 	} else {
 		for w := c.recvq.popLive(); w != nil; w = c.recvq.popLive() {
 			w.done, w.closed = true, true
@@ -617,14 +623,17 @@ func (c *XChan[T]) Close() error {
 // of a buffered XChan watch (spinUntil).
 type ringHasValue[T any] struct{ c *XChan[T] }
 
+// A spinner learns of a close from the mirror closing, not from the
+// ring's enq word: a receiver that watched enq would take the pushers'
+// line from them between any two pushes.
 func (h ringHasValue[T]) met() bool {
-	return h.c.ring.ready() || h.c.ring.enq.Load()&ringClosed != 0
+	return h.c.ring.ready() || h.c.closing.Load()
 }
 
 type ringHasRoom[T any] struct{ c *XChan[T] }
 
 func (h ringHasRoom[T]) met() bool {
-	return h.c.ring.roomy() || h.c.ring.enq.Load()&ringClosed != 0
+	return h.c.ring.roomy() || h.c.closing.Load()
 }
 
 // Len returns the number of buffered values, or about it while other
