@@ -41,8 +41,13 @@ func threadOf() (s *Scheduler, in *Task) {
 		if g == 0 {
 			break
 		}
-		if w := byG.Load(g); w != nil && w.Data != nil {
-			return w.Data.s, w.Data
+		if w := byG.Load(g); w != nil {
+			if w.Data != nil {
+				return w.Data.s, w.Data
+			}
+			// A worker between tasks, running descriptor hooks for
+			// its host loop (pollWorker): the host loop's rules.
+			return (*Scheduler)(w.Client().(*engine)), nil
 		}
 		if s := hosts.Load(g); s != nil {
 			return s, nil

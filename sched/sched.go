@@ -49,11 +49,13 @@ type Scheduler struct {
 	fdSeq       uint32
 	pollReady   bool // poller initialized
 	pollErr     error
-	nTasks      int   // live tasks
-	nExternal   int   // blocked tasks that an event from outside can wake
-	sinceHost   int   // tasks run since the host loop last polled
-	lastGosched int64 // real clock (ns since base) of the last yieldToRuntime
-	vnow        int64 // virtual clock, ns since the virtual start
+	nTasks      int        // live tasks
+	nExternal   int        // blocked tasks that an event from outside can wake
+	sinceHost   int        // tasks run since the host loop last polled
+	polledEmpty bool       // a task's poll (pollHere) just found nothing: wait need not poll again before it sleeps
+	hookPanic   *hookPanic // a hook run by a worker's poll panicked: the host loop raises it (pollWorker)
+	lastGosched int64      // real clock (ns since base) of the last yieldToRuntime
+	vnow        int64      // virtual clock, ns since the virtual start
 	stopping    bool
 	panicErr    *PanicError
 	freeTasks   *Task // ended Spawn tasks, for reuse (linked by next)
@@ -275,7 +277,12 @@ func (s *Scheduler) loop() error {
 		polled = false
 		t := s.runq.pop()
 		s.sinceHost = 0
+		s.polledEmpty = false
 		s.runFromHost(t)
+		if hp := s.hookPanic; hp != nil {
+			s.hookPanic = nil
+			panic(hp.v)
+		}
 		if s.panicErr != nil || s.grp.Goexiting() != nil {
 			return nil
 		}
@@ -364,7 +371,15 @@ func (s *Scheduler) wait() error {
 	if next != nil {
 		timeout = max(next.when-s.nanotime(), 0)
 	}
-	if timeout != 0 && s.nFDs > 0 {
+	if s.polledEmpty {
+		// The task that parked last polled without sleeping and found
+		// nothing (pollHere); nothing ran since.
+		s.polledEmpty = false
+		if timeout != 0 && next != nil {
+			s.tick()
+			timeout = max(next.when-s.nanotime(), 0)
+		}
+	} else if timeout != 0 && s.nFDs > 0 {
 		// Under load the next events are usually there already: a
 		// non-blocking poll, a raw system call, finds them without the
 		// runtime's syscall bookkeeping, and without giving its monitor a
@@ -585,10 +600,17 @@ func (s *Scheduler) onThread() bool {
 	return ts == s
 }
 
-// onHost reports whether the caller is the goroutine in s.Run, outside any
-// task: the host loop, running poller events and hooks.
+// onHost reports whether the caller runs s's host loop's work, outside any
+// task: the goroutine in s.Run, or a worker between tasks polling for it
+// (pollWorker), running poller events and hooks.
 func (s *Scheduler) onHost() bool {
-	return s.host.Load() == asm.G() && s.state.Load() == stateRunning
+	g := asm.G()
+	if s.grp.Running(g) {
+		// The host loop, or a worker between tasks running hooks for
+		// it (pollWorker); a worker's task is not the host.
+		return s.grp.Cur.Data == nil && s.state.Load() == stateRunning
+	}
+	return s.host.Load() == g && s.state.Load() == stateRunning
 }
 
 // checkDeadlock returns a *DeadlockError when tasks remain, none is

@@ -495,6 +495,9 @@ func (e *engine) Work(w *worker) bool {
 	var next *Task
 	if s.panicErr == nil {
 		next = s.next()
+		if next == nil && s.runq.empty() {
+			next = s.pollWorker()
+		}
 	}
 	if next == nil {
 		s.cur = nil
@@ -637,7 +640,11 @@ func (s *Scheduler) block(t *Task, why waitReason, on any, cancel canceler) erro
 	if why.external() {
 		s.nExternal++
 	}
-	w := s.pick(t) // never nil: t is not in the run queue
+	w := s.pick(t)
+	if w == nil {
+		// pollHere found t's own wake-up: t runs on, with no switch.
+		return t.wakeErr
+	}
 	if s.grp.Ending {
 		panic(unwindSignal)
 	}
@@ -662,12 +669,16 @@ func (s *Scheduler) block(t *Task, why waitReason, on any, cancel canceler) erro
 
 // pick chooses what runs after the running task t stops: the worker of
 // the next runnable task, or the host loop. It returns nil if t itself is
-// next (it yielded with nothing else runnable). The switch itself is
+// next: it yielded with nothing else runnable, or it blocked and the poll
+// pick made (pollHere) woke it first. The switch itself is
 // written out by the callers (block, yield): every call frame alive across
 // a coroutine switch is a return the CPU mispredicts when the switch comes
 // back, so the frames between a blocking call and coroswitch are kept few.
 func (s *Scheduler) pick(t *Task) *worker {
 	next := s.next()
+	if next == nil && s.runq.empty() && s.nHooks == 0 {
+		next = s.pollHere()
+	}
 	if next == t {
 		t.state = taskRunning
 		return nil
@@ -696,6 +707,72 @@ func (s *Scheduler) pick(t *Task) *worker {
 	s.prefetchNext()
 	return w
 }
+
+// pollHere is the host loop's pass done by a task that parks with
+// nothing runnable: a non-blocking poll, and the next task it made
+// runnable, which the parking task then switches to directly. Under load
+// the next request is usually there already, and the round trip through
+// the host loop (two coroutine switches, the loop's pass, the host's
+// cold stack) is what a request pays on top of the state machine's.
+//
+// A parked task polls only with no descriptor hook armed (pick): a
+// hook run by its poll would run on the parked task's stack, which a
+// panicking hook would unwind. A worker whose task has ended has no
+// such frames below it and polls with hooks armed (pollWorker).
+//
+// It returns nil, for the host loop to take over, whenever the host has
+// something to do that a task must not: work from other threads or a
+// stop is waiting, a timer is due, the runtime is owed its Gosched
+// (yieldToRuntime), or pollEvery tasks ran since the host's last pass
+// (the chain of direct switches is bounded as next bounds it). With
+// virtual time the host's wait decides when the clock jumps. If the
+// poll found nothing, polledEmpty tells the host's wait to skip its own
+// non-blocking poll and go to sleep: a task's poll costs no system call
+// more than the host's.
+func (s *Scheduler) pollHere() *Task {
+	if s.nFDs == 0 || s.opts.virtual || s.sinceHost >= pollEvery ||
+		s.stopReq.Load() || s.inboxReady() {
+		return nil
+	}
+	s.stats.polls++
+	hooks := s.stats.hooks
+	if s.poller.wait(s, 0) != nil {
+		return nil // the host's poll reports it
+	}
+	if s.runq.empty() {
+		s.polledEmpty = s.stats.hooks == hooks
+		return nil
+	}
+	s.tick()
+	if tm := s.timers.next(); tm != nil && tm.when <= s.now.Load() {
+		return nil
+	}
+	if s.now.Load()-s.lastGosched >= int64(goschedEvery) {
+		return nil
+	}
+	return s.next()
+}
+
+// pollWorker is pollHere on a worker whose task has ended (Work): with no
+// task's frames below, the hooks its poll runs may be armed. A hook that
+// panics would otherwise travel out of the worker's body, which no
+// panic may do (see internal/coro): the panic is kept for the host loop,
+// which raises it as if the hook had run there.
+//
+//go:noinline
+func (s *Scheduler) pollWorker() (next *Task) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.hookPanic = &hookPanic{p}
+			next = nil
+		}
+	}()
+	return s.pollHere()
+}
+
+// hookPanic is the value of a panic of a descriptor hook run by a worker's
+// poll, on its way to the host loop.
+type hookPanic struct{ v any }
 
 // prefetchTasks is how many live tasks a scheduler needs before it
 // prefetches (prefetchNext, wake): a few hundred parked stacks and their g

@@ -244,6 +244,10 @@ func (g *Group[T]) Prepare(c *Coro[T]) (from *Coro[T]) {
 	return from
 }
 
+// Client returns the Worker of c's group: for a client that finds a
+// participant by its goroutine and must know whose it is.
+func (c *Coro[T]) Client() Worker[T] { return c.grp.work }
+
 // In returns the slot c is blocked in; after Prepare, the one to resume.
 func (c *Coro[T]) In() *Slot[T] { return c.in }
 
