@@ -73,6 +73,14 @@ func startIrssi(t *testing.T, addr, nick string) *irssi {
 	exampletest.Need(t, "irssi", "tmux")
 	host, port, _ := net.SplitHostPort(addr)
 	home := t.TempDir()
+	// irssi paces its own commands (cmd_queue_speed 2200 ms after the
+	// first cmds_max_at_once 5), and its connect burst used that up: the
+	// test's /join then waited 5 s and its /msg 2.5 s more, in every
+	// test. The server's flood control is another test's (TestFlood).
+	config := `settings = { "irc/core" = { cmd_queue_speed = "0msec"; cmds_max_at_once = "100"; }; };` + "\n"
+	if err := os.WriteFile(filepath.Join(home, "config"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	// A tmux server of its own for every irssi: a killed one may still
 	// be exiting when the next starts.
 	c := &irssi{t: t, nick: nick, socket: fmt.Sprintf("coop-chat-test-%d-%d", os.Getpid(), tmuxServers.Add(1))}
@@ -308,19 +316,26 @@ func userOf(t *testing.T, u *user, nick string) string {
 	}
 }
 
+// TestIrssi, TestII, TestSic and TestInterop run in parallel with each
+// other, after the package's other tests: they mostly wait on the
+// clients' own pacing and exits, share nothing (a server, a tmux server,
+// a home each) and keep no timing.
 func TestIrssi(t *testing.T) {
+	t.Parallel()
 	modes(t, func(t *testing.T, mode string) {
 		talkWith(t, mode, func(t *testing.T, addr, nick string) realClient { return startIrssi(t, addr, nick) })
 	})
 }
 
 func TestII(t *testing.T) {
+	t.Parallel()
 	modes(t, func(t *testing.T, mode string) {
 		talkWith(t, mode, func(t *testing.T, addr, nick string) realClient { return startII(t, addr, nick) })
 	})
 }
 
 func TestSic(t *testing.T) {
+	t.Parallel()
 	modes(t, func(t *testing.T, mode string) {
 		talkWith(t, mode, func(t *testing.T, addr, nick string) realClient { return startSic(t, addr, nick) })
 	})
@@ -329,6 +344,7 @@ func TestSic(t *testing.T) {
 // TestInterop puts irssi, ii and sic in one channel: each one's message
 // reaches the other two, through the server alone.
 func TestInterop(t *testing.T) {
+	t.Parallel()
 	exampletest.Need(t, "irssi", "tmux", "ii", "sic")
 	modes(t, func(t *testing.T, mode string) {
 		s := exampletest.Start(t, bin, "-mode", mode)
