@@ -254,42 +254,106 @@ func TestTick(t *testing.T) {
 	})
 }
 
-// TestIdle checks the idle timeout: a silent session gets "BYE idle",
-// ticks do not count as activity, and a talking session stays.
+// idle is the servers' idle timeout in TestIdle and TestSlowReader, and
+// talkEvery how often their sessions that must stay talk. The margin
+// between the two is what a loaded machine may take from the test's
+// goroutines and the server before a talker looks idle: at 500 ms (400
+// ms of margin) a talker got "BYE idle" with the load average above 15.
+const (
+	idle      = 1500 * time.Millisecond
+	talkEvery = 100 * time.Millisecond
+)
+
+// untilBye reads lc's lines in a goroutine up to "BYE idle" and the
+// close after it, until deadline at most, and reports the lines before
+// it and when it came.
+func untilBye(lc *lineConn, deadline time.Time) <-chan byeResult {
+	res := make(chan byeResult, 1)
+	go func() {
+		var r byeResult
+		defer func() { res <- r }()
+		// One deadline for all the lines: a session ticking away must
+		// not hold the test beyond it.
+		lc.c.SetReadDeadline(deadline)
+		for {
+			l, err := lc.r.ReadString('\n')
+			if err != nil {
+				r.err = fmt.Errorf("no BYE idle: %q, %v (after %d lines)", l, err, len(r.before))
+				return
+			}
+			if l == "BYE idle\n" {
+				r.at = time.Now()
+				break
+			}
+			r.before = append(r.before, l)
+		}
+		if l, err := lc.line(5 * time.Second); err != io.EOF || l != "" {
+			r.err = fmt.Errorf("after BYE idle: %q, %v; want the end of the connection", l, err)
+		}
+	}()
+	return res
+}
+
+type byeResult struct {
+	before []string  // the lines before "BYE idle"
+	at     time.Time // when "BYE idle" came
+	err    error
+}
+
+// TestIdle checks the idle timeout: a silent session gets "BYE idle" and
+// is closed, no sooner than the timeout; ticks do not count as activity;
+// and a session that talks all along stays.
 func TestIdle(t *testing.T) {
 	forEachImpl(t, func(t *testing.T, srv *exampletest.Server) {
+		start := time.Now()
 		silent := dialLines(t, srv.Addr)
 		ticking := dialLines(t, srv.Addr)
 		talker := dialLines(t, srv.Addr)
-		start := time.Now()
 		ticking.send("TICK 50\n")
 		ticking.expect("OK\n")
-		for range 10 {
-			time.Sleep(100 * time.Millisecond)
-			talker.send("PING\n")
-			talker.expect("PONG\n")
-		}
-		silent.expect("BYE idle\n")
-		silent.expectEOF()
-		if d := time.Since(start); d < 500*time.Millisecond {
-			t.Errorf("idle after %v, want 500ms", d)
-		}
-		ticks := 0
-		for {
-			l, err := ticking.line(5 * time.Second)
-			if err != nil {
-				t.Fatal(err)
+		deadline := time.Now().Add(idle + 10*time.Second)
+		silentBye, tickingBye := untilBye(silent, deadline), untilBye(ticking, deadline)
+		var silentRes, tickingRes *byeResult
+		// The talker talks until both others have been dropped.
+		for silentRes == nil || tickingRes == nil {
+			select {
+			case r := <-silentBye:
+				silentRes = &r
+			case r := <-tickingBye:
+				tickingRes = &r
+			case <-time.After(talkEvery):
+				talker.send("PING\n")
+				talker.expect("PONG\n")
 			}
-			if l == "BYE idle\n" {
-				break
+		}
+		// And it is still served after them.
+		talker.send("PING\n")
+		talker.expect("PONG\n")
+
+		if silentRes.err != nil {
+			t.Fatalf("silent session: %v", silentRes.err)
+		}
+		if len(silentRes.before) != 0 {
+			t.Errorf("silent session got %q before BYE idle", silentRes.before)
+		}
+		if d := silentRes.at.Sub(start); d < idle {
+			t.Errorf("silent session idle after %v, want %v", d, idle)
+		}
+		if tickingRes.err != nil {
+			t.Fatalf("ticking session: %v", tickingRes.err)
+		}
+		for _, l := range tickingRes.before {
+			if !strings.HasPrefix(l, "TICK ") {
+				t.Errorf("ticking session got %q before BYE idle", l)
 			}
-			ticks++
 		}
-		ticking.expectEOF()
-		if ticks < 3 {
-			t.Errorf("%d ticks before the idle timeout, want about 10", ticks)
+		if ticks := len(tickingRes.before); ticks < 3 {
+			t.Errorf("%d ticks before the idle timeout, want about %d", ticks, idle/(50*time.Millisecond))
 		}
-	}, "-idle", "500ms")
+		if d := tickingRes.at.Sub(start); d < idle {
+			t.Errorf("ticking session idle after %v, want %v", d, idle)
+		}
+	}, "-idle", idle.String())
 }
 
 // TestManyClients runs 500 concurrent sessions, each a random script
@@ -374,19 +438,20 @@ func TestSlowReader(t *testing.T) {
 			}
 		}()
 		other := dialLines(t, srv.Addr)
-		for range 15 {
-			time.Sleep(100 * time.Millisecond)
+		for start := time.Now(); time.Since(start) < idle+500*time.Millisecond; {
+			time.Sleep(talkEvery)
 			other.send("PING\n")
 			other.expect("PONG\n")
 		}
-		// By now (1.5s, idle 500ms) the slow client must have been dropped:
-		// draining what it was sent ends in EOF or a reset.
+		// By now (idle and 500 ms) the slow client must have been
+		// dropped, or be within 5 s: draining what it was sent ends in EOF
+		// or a reset.
 		slow.SetReadDeadline(time.Now().Add(5 * time.Second))
 		n, err := io.Copy(io.Discard, slow)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("slow reader not dropped (read %d bytes)", n)
 		}
-	}, "-idle", "500ms")
+	}, "-idle", idle.String())
 }
 
 // TestShutdown checks that SIGTERM says "BYE shutdown" to every session,
