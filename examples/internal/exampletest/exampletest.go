@@ -85,10 +85,33 @@ func commandContext(ctx context.Context, name string, args ...string) *exec.Cmd 
 	builtMu.Lock()
 	ours := built[name]
 	builtMu.Unlock()
+	var cmd *exec.Cmd
 	if emu := os.Getenv("COOP_TEST_EXEC"); emu != "" && ours {
-		return exec.CommandContext(ctx, emu, append([]string{name}, args...)...)
+		cmd = exec.CommandContext(ctx, emu, append([]string{name}, args...)...)
+	} else {
+		cmd = exec.CommandContext(ctx, name, args...)
 	}
-	return exec.CommandContext(ctx, name, args...)
+	if ours && raceEnabled {
+		cmd.Env = raceEnviron()
+	}
+	return cmd
+}
+
+// raceEnviron is the environment of a race-built server: the race
+// runtime's sleep of a second at exit (GORACE atexit_sleep_ms, for other
+// threads' reports to finish) is off, as in netio/prefork's tests. Every
+// server a test stopped cost that second: half of examples/kv's -race run.
+// A race the server reports still shows in its output, which Start's
+// clean-up checks.
+func raceEnviron() []string {
+	env := os.Environ()
+	for i, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GORACE="); ok {
+			env[i] = "GORACE=" + v + " atexit_sleep_ms=0"
+			return env
+		}
+	}
+	return append(env, "GORACE=atexit_sleep_ms=0")
 }
 
 // Server is a running example process.
@@ -101,7 +124,8 @@ type Server struct {
 
 // Start runs bin with args plus -addr 127.0.0.1:PORT on a free port, waits
 // until the port accepts connections, and stops the process (SIGTERM, then
-// SIGKILL) when the test ends. Its output is logged if the test fails.
+// SIGKILL) when the test ends. Its output is logged if the test fails; a
+// data race it reports (a race-built server) fails the test.
 func Start(t testing.TB, bin string, args ...string) *Server {
 	t.Helper()
 	addr := FreeAddr(t)
@@ -122,6 +146,11 @@ func StartAt(t testing.TB, addr, bin string, args ...string) *Server {
 	go func() { s.done <- s.cmd.Wait() }()
 	t.Cleanup(func() {
 		s.Stop()
+		if strings.Contains(s.Output(), "WARNING: DATA RACE") {
+			// Its exit status, which says so too, is not every test's
+			// to read.
+			t.Errorf("%s reported a data race", bin)
+		}
 		if t.Failed() {
 			t.Logf("server output:\n%s", s.Output())
 		}
