@@ -129,11 +129,18 @@ func (g *Group) Stop() {
 }
 
 // taskStarted and taskEnded keep the group's count of live tasks; the
-// group stops when it drops to zero.
-func (g *Group) taskStarted() { g.live.Add(1) }
+// group stops when it drops to zero. A group kept alive (WithKeepAlive)
+// never stops by it, and keeps no count: a server's group would pay two
+// locked instructions on a line all its threads share for every task, a
+// ready-mode request's included.
+func (g *Group) taskStarted() {
+	if !g.keep {
+		g.live.Add(1)
+	}
+}
 
 func (g *Group) taskEnded() {
-	if g.live.Add(-1) == 0 && !g.keep {
+	if !g.keep && g.live.Add(-1) == 0 {
 		g.Stop()
 	}
 }

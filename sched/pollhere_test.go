@@ -204,3 +204,42 @@ func TestHookPanicInWorkerPoll(t *testing.T) {
 		t.Errorf("the hook ran after %d polls, want 1: the worker's, before any of the host loop's", polls)
 	}
 }
+
+// Task numbers stay unique when tasks started on the scheduler thread
+// (numbered from blocks the thread takes) and tasks posted by other
+// goroutines (numbered one at a time) mix.
+func TestTaskNumbersUnique(t *testing.T) {
+	checkLeaks(t)
+	s := sched.New()
+	seen := map[string]bool{}
+	dup := ""
+	record := func() {
+		name := sched.Current().String()
+		if seen[name] {
+			dup = name
+		}
+		seen[name] = true
+	}
+	go func() {
+		for range 300 {
+			s.Go(record)
+		}
+	}()
+	s.Go(func() {
+		for range 300 {
+			s.Spawn(record)
+			if len(seen)%7 == 0 {
+				sched.Yield()
+			}
+		}
+		// Wait for the posted tasks, which keep coming from the
+		// goroutine while the thread numbers its own.
+		for i := 0; len(seen) < 600 && i < 5000; i++ {
+			sched.Sleep(time.Millisecond)
+		}
+	})
+	mustRun(t, s)
+	if dup != "" || len(seen) != 600 {
+		t.Errorf("%d distinct task numbers of 600 tasks (a duplicate: %q)", len(seen), dup)
+	}
+}

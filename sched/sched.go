@@ -54,6 +54,8 @@ type Scheduler struct {
 	sinceHost   int        // tasks run since the host loop last polled
 	polledEmpty bool       // a task's poll (pollHere) just found nothing: wait need not poll again before it sleeps
 	hookPanic   *hookPanic // a hook run by a worker's poll panicked: the host loop raises it (pollWorker)
+	idNext      uint64     // the last task number given from the block taken (nextID)
+	idEnd       uint64     // the block's last number
 	lastGosched int64      // real clock (ns since base) of the last yieldToRuntime
 	vnow        int64      // virtual clock, ns since the virtual start
 	stopping    bool
