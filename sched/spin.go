@@ -39,6 +39,15 @@ import (
 // GOMAXPROCS is 1 (the thread the spinner waits for would need that very
 // processor), nor by a scheduler while more scheduler threads are awake
 // than there are processors (they would queue for a P behind it).
+//
+// A spin also holds its CPU, and the kernel may have placed the thread it
+// waits for on that same CPU (a new Group's threads often start so, and
+// a server's scheduler shares a CPU with its clients): a spin that only
+// paused would keep that thread from running for the whole window, and
+// the kernel would see no two runnable threads to spread. So a spin that
+// lasts past yieldAfter gives the CPU away (sched_yield) every
+// yieldEvery: a system call that returns at once when nothing else waits
+// for the CPU, and runs the waiting thread when something does.
 const (
 	spinStart = 8 * time.Microsecond  // a window opens at this
 	spinMin   = 1 * time.Microsecond  // below this it closes
@@ -131,6 +140,15 @@ var awake atomic.Int32
 // during a spin is served as soon as it would be after a sleep.
 const pollSpinEvery = int64(2 * time.Microsecond)
 
+// yieldEvery is how often, in ns, a spinner gives its CPU to another
+// runnable thread (osYield), from yieldAfter ns into its spin on: when
+// the thread it waits for was placed on its own CPU, a spin that only
+// paused would keep that thread from running for the whole window.
+const (
+	yieldAfter = int64(3 * time.Microsecond)
+	yieldEvery = int64(2 * time.Microsecond)
+)
+
 // spinIdle is the scheduler's spin before it sleeps: with nothing to run,
 // it watches its inbox (and every pollSpinEvery its descriptors) for at
 // most its window, or until the next timer is due within timeout ns (-1:
@@ -150,7 +168,7 @@ func (s *Scheduler) spinIdle(timeout int64) (bool, error) {
 		win = timeout
 	}
 	s.stats.spins++
-	lastPoll, now := start, start
+	lastPoll, now, lastYield := start, start, start+yieldAfter-yieldEvery
 	for {
 		// Several looks per clock read: a look costs a few ns, a clock
 		// read 20 to 40. The wait a hit records is the clock at the
@@ -167,6 +185,10 @@ func (s *Scheduler) spinIdle(timeout int64) (bool, error) {
 			spin.Pause(1)
 		}
 		now = monotime()
+		if now-lastYield >= yieldEvery {
+			lastYield = now
+			osYield()
+		}
 		if now-start >= win {
 			if !timerBound {
 				s.spin.miss()
@@ -241,7 +263,7 @@ func (p *parker) wait(w *atomicWindow) {
 	}
 	start := monotime()
 	if win := w.load(); win > 0 && procs(start) > 1 {
-		for now := start; ; {
+		for now, lastYield := start, start+yieldAfter-yieldEvery; ; {
 			for range 8 {
 				if p.state.Load() == parkNotified {
 					w.hit(now - start)
@@ -252,6 +274,10 @@ func (p *parker) wait(w *atomicWindow) {
 			if now = monotime(); now-start >= win {
 				w.miss()
 				break
+			}
+			if now-lastYield >= yieldEvery {
+				lastYield = now
+				osYield()
 			}
 		}
 	}
@@ -323,7 +349,7 @@ func spinUntil[C spinCond](t *Task, w *atomicWindow, cond C) bool {
 	if n := procs(start); n < 2 || int(awake.Load()) > n {
 		return false
 	}
-	for now := start; ; {
+	for now, lastYield := start, start+yieldAfter-yieldEvery; ; {
 		for range 8 {
 			if cond.met() {
 				w.hit(now - start)
@@ -337,6 +363,10 @@ func spinUntil[C spinCond](t *Task, w *atomicWindow, cond C) bool {
 		if now = monotime(); now-start >= win {
 			w.miss()
 			return false
+		}
+		if now-lastYield >= yieldEvery {
+			lastYield = now
+			osYield()
 		}
 	}
 }
