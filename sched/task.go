@@ -762,6 +762,12 @@ func (s *Scheduler) pollHere() *Task {
 		s.polledEmpty = s.stats.hooks == hooks
 		return nil
 	}
+	if s.nTasks >= prefetchTasks {
+		// The task this poll woke first is switched to next, with
+		// little in between to hide its cold stack and g: ask for
+		// them before the clock read.
+		s.prefetchTask(s.runq.head)
+	}
 	s.tick()
 	if tm := s.timers.next(); tm != nil && tm.when <= s.now.Load() {
 		return nil
@@ -809,7 +815,13 @@ func (s *Scheduler) prefetchNext() {
 	if s.nTasks < prefetchTasks {
 		return
 	}
-	if n := s.runq.head; n != nil {
+	s.prefetchTask(s.runq.head)
+}
+
+// prefetchTask asks for the top of n's parked stack and its goroutine's
+// g, if n is a parked task.
+func (s *Scheduler) prefetchTask(n *Task) {
+	if n != nil {
 		if w := n.w; w != nil && w.SP != 0 {
 			asm.Prefetch(w.SP-256, 8)
 			asm.Prefetch(w.G, 4)
