@@ -143,30 +143,50 @@ func TestDirectHandOffFIFO(t *testing.T) {
 // A task whose own descriptor became ready before it parked finds its
 // wake-up in the poll it makes while parking, and runs on without a
 // switch.
+//
+// pollHere polls only within goschedEvery (2 ms) of the scheduler's last
+// Gosched; past that the wait goes through the host loop, as it should. A
+// loaded machine can take longer than that between two steps of the task
+// (under -race beside the other packages, and in 122 of 2000 runs beside
+// 8 CPU spinners: 1 switch and 2 polls), so the test tries up to ten times
+// and fails if no try ran on without a switch.
 func TestBlockWokenByOwnPoll(t *testing.T) {
 	checkLeaks(t)
 	p := pipe(t)
 	defer unix.Close(p[1])
-	var before, after sched.Stats
-	var err error
+	const tries = 10
+	var seen []string
+	ranOn := false
 	runTasks(t, func(s *sched.Scheduler) {
-		f, rerr := s.Register(p[0])
-		if rerr != nil {
-			t.Error(rerr)
+		f, err := s.Register(p[0])
+		if err != nil {
+			t.Error(err)
 			return
 		}
 		defer f.Close()
-		unix.Write(p[1], []byte("x"))
-		before = s.Stats()
-		err = f.WaitRead()
-		after = s.Stats()
+		for range tries {
+			unix.Write(p[1], []byte("x"))
+			before := s.Stats()
+			if err := f.WaitRead(); err != nil {
+				t.Error(err)
+				return
+			}
+			after := s.Stats()
+			if after.Switches == before.Switches && after.Polls == before.Polls+1 {
+				ranOn = true
+				return
+			}
+			seen = append(seen, fmt.Sprintf("%d switches and %d polls", after.Switches-before.Switches, after.Polls-before.Polls))
+			// Drained: the next write makes a new edge.
+			if n, err := unix.Read(p[0], make([]byte, 1)); n != 1 || err != nil {
+				t.Errorf("read back: %d, %v", n, err)
+				return
+			}
+			f.ClearReadable()
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after.Switches != before.Switches || after.Polls != before.Polls+1 {
-		t.Errorf("WaitRead on input that was there: %d switches and %d polls, want 0 and 1",
-			after.Switches-before.Switches, after.Polls-before.Polls)
+	if !ranOn && !t.Failed() {
+		t.Errorf("WaitRead on input that was there, %d tries: %q; want 0 switches and 1 poll at least once", tries, seen)
 	}
 }
 
