@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/coopgo/coop/sched"
 )
 
 // groupDoOneCPU is groupDo with both scheduler threads on CPU 0, as the
@@ -25,31 +23,7 @@ func groupDoOneCPU(n int) time.Duration {
 			panic(err)
 		}
 	}
-	g := sched.NewGroup(2)
-	s1 := g.Scheduler(1)
-	var d time.Duration
-	g.Scheduler(0).Go(func() {
-		pin(&one)
-		defer pin(&orig)
-		s1.Do(func() { pin(&one) })
-		defer s1.Do(func() { pin(&orig) })
-		x := 0
-		work := func() { x++ }
-		for range 100 {
-			s1.Do(work)
-		}
-		t0 := time.Now()
-		for range n {
-			if err := s1.Do(work); err != nil {
-				panic(err)
-			}
-		}
-		d = time.Since(t0)
-	})
-	if err := g.Run(); err != nil {
-		panic(err)
-	}
-	return d
+	return groupDoPinned(n, func() { pin(&one) }, func() { pin(&orig) })
 }
 
 // BenchmarkGroupDoOneCPU: GroupDo with the two schedulers' threads on one

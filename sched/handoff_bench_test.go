@@ -67,11 +67,21 @@ func BenchmarkDoFromGoroutine(b *testing.B) {
 
 // groupDo: a task of one scheduler of a Group calls Do on the other; one
 // op is one round trip.
-func groupDo(n int) time.Duration {
+func groupDo(n int) time.Duration { return groupDoPinned(n, nil, nil) }
+
+// groupDoPinned is groupDo with each scheduler's thread running pin
+// before the calls and unpin after them, if pin is not nil.
+func groupDoPinned(n int, pin, unpin func()) time.Duration {
 	g := sched.NewGroup(2)
 	s1 := g.Scheduler(1)
 	var d time.Duration
 	g.Scheduler(0).Go(func() {
+		if pin != nil {
+			pin()
+			defer unpin()
+			s1.Do(pin)
+			defer s1.Do(unpin)
+		}
 		x := 0
 		work := func() { x++ }
 		for range 100 {

@@ -77,16 +77,9 @@ func TestDirectHandOffKeepsHostWork(t *testing.T) {
 		time.Sleep(2 * time.Millisecond)
 		s.Go(func() { posted = true })
 	}()
-	done := make(chan error, 1)
-	go func() { done <- s.Run() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the timers or the posted task starved while two tasks handed off directly")
-	}
+	// Run does not return if the timers or the posted task starve
+	// while the two tasks hand off directly.
+	runWithin(t, s, 20*time.Second)
 	if *rounds < 10 {
 		t.Errorf("%d rounds of ping-pong, want many during 5 sleeps of 1ms", *rounds)
 	}
