@@ -51,3 +51,17 @@ func Parse(out string) (Stats, error) {
 	}
 	return s, nil
 }
+
+// Check reads wrk's output as a run that had to succeed: it returns the
+// completed requests, or an error if the summary is unreadable, nothing
+// completed or any request failed.
+func Check(out string) (int, error) {
+	s, err := Parse(out)
+	if err != nil {
+		return 0, err
+	}
+	if s.Requests == 0 || s.Failed() > 0 {
+		return 0, fmt.Errorf("wrk: %d requests, or errors:\n%s", s.Requests, out)
+	}
+	return s.Requests, nil
+}

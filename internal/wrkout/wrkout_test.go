@@ -29,3 +29,20 @@ func TestParse(t *testing.T) {
 		t.Errorf("Failed() = %d, want 15", s.Failed())
 	}
 }
+
+func TestCheck(t *testing.T) {
+	clean := "  12345 requests in 1.00s, 1.50MB read\n"
+	if n, err := Check(clean); n != 12345 || err != nil {
+		t.Errorf("Check(clean run) = %d, %v, want 12345, nil", n, err)
+	}
+	for _, out := range []string{
+		"  0 requests in 1.00s, 0B read\n",
+		"  812 requests in 1.00s, 1.50MB read\n  Non-2xx or 3xx responses: 1\n",
+		"  812 requests in 1.00s, 1.50MB read\n  Socket errors: connect 0, read 0, write 0, timeout 1\n",
+		"unable to connect to 127.0.0.1:1 Connection refused\n",
+	} {
+		if n, err := Check(out); err == nil {
+			t.Errorf("Check(%q) = %d, nil, want an error", out, n)
+		}
+	}
+}
