@@ -149,6 +149,22 @@ const (
 	yieldEvery = int64(2 * time.Microsecond)
 )
 
+// spinYield is a spin's schedule of yields (osYield): one yieldAfter ns
+// into the spin, then one every yieldEvery. The three spins (spinIdle,
+// parker.wait, spinUntil) each keep one.
+type spinYield struct{ last int64 }
+
+// startYields returns the schedule of a spin that started at start.
+func startYields(start int64) spinYield { return spinYield{start + yieldAfter - yieldEvery} }
+
+// at yields the CPU if one is due at now.
+func (y *spinYield) at(now int64) {
+	if now-y.last >= yieldEvery {
+		y.last = now
+		osYield()
+	}
+}
+
 // spinIdle is the scheduler's spin before it sleeps: with nothing to run,
 // it watches its inbox (and every pollSpinEvery its descriptors) for at
 // most its window, or until the next timer is due within timeout ns (-1:
@@ -168,7 +184,7 @@ func (s *Scheduler) spinIdle(timeout int64) (bool, error) {
 		win = timeout
 	}
 	s.stats.spins++
-	lastPoll, now, lastYield := start, start, start+yieldAfter-yieldEvery
+	lastPoll, now, yields := start, start, startYields(start)
 	for {
 		// Several looks per clock read: a look costs a few ns, a clock
 		// read 20 to 40. The wait a hit records is the clock at the
@@ -185,10 +201,7 @@ func (s *Scheduler) spinIdle(timeout int64) (bool, error) {
 			spin.Pause(1)
 		}
 		now = monotime()
-		if now-lastYield >= yieldEvery {
-			lastYield = now
-			osYield()
-		}
+		yields.at(now)
 		if now-start >= win {
 			if !timerBound {
 				s.spin.miss()
@@ -263,7 +276,7 @@ func (p *parker) wait(w *atomicWindow) {
 	}
 	start := monotime()
 	if win := w.load(); win > 0 && procs(start) > 1 {
-		for now, lastYield := start, start+yieldAfter-yieldEvery; ; {
+		for now, yields := start, startYields(start); ; {
 			for range 8 {
 				if p.state.Load() == parkNotified {
 					w.hit(now - start)
@@ -275,10 +288,7 @@ func (p *parker) wait(w *atomicWindow) {
 				w.miss()
 				break
 			}
-			if now-lastYield >= yieldEvery {
-				lastYield = now
-				osYield()
-			}
+			yields.at(now)
 		}
 	}
 	if p.state.CompareAndSwap(parkIdle, parkParked) {
@@ -349,7 +359,7 @@ func spinUntil[C spinCond](t *Task, w *atomicWindow, cond C) bool {
 	if n := procs(start); n < 2 || int(awake.Load()) > n {
 		return false
 	}
-	for now, lastYield := start, start+yieldAfter-yieldEvery; ; {
+	for now, yields := start, startYields(start); ; {
 		for range 8 {
 			if cond.met() {
 				w.hit(now - start)
@@ -364,9 +374,6 @@ func spinUntil[C spinCond](t *Task, w *atomicWindow, cond C) bool {
 			w.miss()
 			return false
 		}
-		if now-lastYield >= yieldEvery {
-			lastYield = now
-			osYield()
-		}
+		yields.at(now)
 	}
 }
