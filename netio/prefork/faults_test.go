@@ -20,7 +20,7 @@ import (
 func TestKillWorker(t *testing.T) {
 	need(t, "wrk")
 	p := startPool(t, poolConfig{Workers: 2})
-	wrk := runBackground(t, "wrk", "-t1", "-c50", "-d3s", "--timeout", "5s", "http://"+p.addr+"/")
+	wrk := runWrk(t, 50, "http://"+p.addr+"/")
 	time.Sleep(500 * time.Millisecond)
 	st := p.status()
 	victim := st.Processes[0]
@@ -43,7 +43,7 @@ func TestKillWorker(t *testing.T) {
 	if repl.Restarts != 1 || !strings.Contains(repl.LastExit, "killed by signal 9") {
 		t.Errorf("slot %d after the kill: restarts %d, last exit %q", victim.Slot, repl.Restarts, repl.LastExit)
 	}
-	out := wrk.wait(t, 10*time.Second)
+	out := wrk.interrupt(t)
 	// Failures only on the killed worker's connections: at most the
 	// ones it held (about half of 50), never more.
 	var reads, conns int
@@ -148,31 +148,79 @@ func TestHang(t *testing.T) {
 }
 
 // TestCrashLoop: a worker that fails at start is retried with back-off
-// up to its cap, without spinning, and the log says why.
+// up to its cap, without spinning, and the log says why. The gaps are
+// read from the log's timestamps, from each exit to the next start, so
+// the test waits for seven starts rather than a fixed time, and a loaded
+// machine can only lengthen what it checks from below.
 func TestCrashLoop(t *testing.T) {
-	p := startPool(t, poolConfig{Workers: 1, Crash: true, BackoffMs: 50, BackoffMax: 400})
-	time.Sleep(3 * time.Second)
-	var ru syscall.Rusage
+	const (
+		backoff    = 50 * time.Millisecond
+		backoffMax = 400 * time.Millisecond
+		starts     = 7
+	)
+	p := startPool(t, poolConfig{Workers: 1, Crash: true, BackoffMs: int(backoff / time.Millisecond), BackoffMax: int(backoffMax / time.Millisecond)})
+	began := time.Now()
+	// 50, 100, 200, 400, 400, 400 ms (±20%) between the seven starts; a
+	// spinning master would start hundreds in that time.
+	for strings.Count(p.out.String(), "started worker") < starts {
+		if time.Since(began) > 10*time.Second {
+			t.Fatalf("fewer than %d starts in 10s with back-off %v doubling to %v:\n%s", starts, backoff, backoffMax, p.out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	took := time.Since(began)
+	p.signal(syscall.SIGTERM)
+	p.wait(5 * time.Second)
 	out := p.out.String()
 	if !strings.Contains(out, "crash-looping") || !strings.Contains(out, "this worker fails on purpose") ||
 		!strings.Contains(out, "exited with status 1") {
 		t.Fatalf("log:\n%s", out)
 	}
-	starts := strings.Count(out, "started worker")
-	// 50, 100, 200, 400, 400, ... ms (±20%): about 9 starts in 3 s; a
-	// spinning master would start hundreds.
-	if starts < 5 || starts > 14 {
-		t.Errorf("%d starts in 3s with back-off 50ms doubling to 400ms", starts)
+	gaps := backoffGaps(t, out)
+	if len(gaps) < starts-1 {
+		t.Fatalf("%d exit-to-start gaps in the log, want %d:\n%s", len(gaps), starts-1, out)
 	}
-	p.signal(syscall.SIGTERM)
-	p.wait(5 * time.Second)
-	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru)
+	want := backoff
+	for i, gap := range gaps[:starts-1] {
+		// At least the back-off less its jitter; at most twice the cap,
+		// which a back-off that went on doubling (800 ms, 1.6 s) exceeds.
+		if gap < want*8/10 || gap > 2*backoffMax {
+			t.Errorf("gap %d (exit to next start): %v, want %v ±20%%", i+1, gap, want)
+		}
+		want = min(2*want, backoffMax)
+	}
 	st := p.cmd.ProcessState
 	cpu := st.UserTime() + st.SystemTime()
 	if cpu > 500*time.Millisecond {
-		t.Errorf("the master used %v of CPU in 3s of crash loop", cpu)
+		t.Errorf("the master used %v of CPU in %v of crash loop", cpu, took)
 	}
-	t.Logf("%d starts in 3s; master CPU %v", starts, cpu)
+	t.Logf("%d starts in %v, gaps %v; master CPU %v", starts, took.Round(time.Millisecond), gaps[:starts-1], cpu)
+}
+
+// backoffGaps reads the master's log (log.Lmicroseconds) and returns the
+// time from each worker's exit to the next worker's start.
+func backoffGaps(t *testing.T, out string) []time.Duration {
+	t.Helper()
+	var gaps []time.Duration
+	var exited time.Time
+	for _, line := range strings.Split(out, "\n") {
+		stamp, msg, ok := strings.Cut(line, " ")
+		if !ok || !strings.HasPrefix(msg, "prefork: ") {
+			continue
+		}
+		at, err := time.Parse("15:04:05.000000", stamp)
+		if err != nil {
+			continue
+		}
+		switch {
+		case strings.Contains(msg, "exited with status"):
+			exited = at
+		case strings.Contains(msg, "started worker") && !exited.IsZero():
+			gaps = append(gaps, at.Sub(exited))
+			exited = time.Time{}
+		}
+	}
+	return gaps
 }
 
 // TestRecycleByConns: workers recycle after about 200 connections each,

@@ -424,6 +424,7 @@ func get(t *testing.T, addr, path string) string {
 
 // background runs a client program until it ends and returns its output.
 type background struct {
+	cmd  *exec.Cmd
 	out  bytes.Buffer
 	done chan error
 }
@@ -432,6 +433,7 @@ func runBackground(t *testing.T, name string, args ...string) *background {
 	t.Helper()
 	b := &background{done: make(chan error, 1)}
 	cmd := exec.Command(name, args...)
+	b.cmd = cmd
 	cmd.Stdout, cmd.Stderr = &b.out, &b.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -463,6 +465,32 @@ func (b *background) wait(t *testing.T, d time.Duration) string {
 		t.Fatalf("client did not end within %v", d)
 	}
 	return b.out.String()
+}
+
+// runWrk starts wrk -c conns on url for as long as the test's events take:
+// its run ends with interrupt, not at a duration guessed beforehand (a
+// guess too short left the end of a slow reload unloaded; one long enough
+// for a loaded machine kept every run waiting).
+func runWrk(t *testing.T, conns int, url string) *background {
+	t.Helper()
+	return runBackground(t, "wrk", "-t1", "-c"+strconv.Itoa(conns), "-d60s", "--timeout", "5s", url)
+}
+
+// afterEvent is how long a load runs on after the event under test is
+// over (a reload, an upgrade, a replacement ready): the connections it
+// closed reconnect, and a failure it caused shows, before interrupt.
+const afterEvent = 500 * time.Millisecond
+
+// interrupt lets the client run on for afterEvent, then ends it with
+// SIGINT, on which wrk stops and prints its summary, and returns its
+// output.
+func (b *background) interrupt(t *testing.T) string {
+	t.Helper()
+	time.Sleep(afterEvent)
+	if err := b.cmd.Process.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		t.Fatal(err)
+	}
+	return b.wait(t, 10*time.Second)
 }
 
 // checkWrk fails the test if wrk's output shows any failed request.

@@ -81,9 +81,9 @@ func testOndemand(t *testing.T, shared bool, cores int, burst bool) {
 	n := 0
 	if burst {
 		// A burst from zero: 12 connections, 2 per worker's worth of load.
-		wrk := runBackground(t, "wrk", "-t1", "-c12", "-d1s", "--timeout", "5s", "http://"+p.addr+"/")
+		wrk := runWrk(t, 12, "http://"+p.addr+"/")
 		p.waitFor("scaled up to MaxWorkers", 10*time.Second, func(st *prefork.Status) bool { return st.Ready == 3 })
-		n = checkWrk(t, wrk.wait(t, 20*time.Second))
+		n = checkWrk(t, wrk.interrupt(t))
 		p.atZero("back to zero after the burst")
 	}
 	if !strings.Contains(p.out.String(), "idle for") {

@@ -43,11 +43,10 @@ func reloadUnderLoad(t *testing.T, p *pool, n, workers int, client *background) 
 func TestReloadUnderWrk(t *testing.T) {
 	need(t, "wrk")
 	p := startPool(t, poolConfig{Workers: 2})
-	dur := 1 + *reloads/6
-	wrk := runBackground(t, "wrk", "-t1", "-c50", "-d"+strconv.Itoa(dur)+"s", "--timeout", "5s", "http://"+p.addr+"/")
+	wrk := runWrk(t, 50, "http://"+p.addr+"/")
 	time.Sleep(200 * time.Millisecond)
 	reloadUnderLoad(t, p, *reloads, 2, wrk)
-	out := wrk.wait(t, time.Duration(dur+20)*time.Second)
+	out := wrk.interrupt(t)
 	n := checkWrk(t, out)
 	t.Logf("%d reloads under wrk -c 50: %d requests, none failed", *reloads, n)
 }

@@ -19,7 +19,10 @@ import (
 // ending the whole control group sends it: they wait as well.
 func TestStopDelay(t *testing.T) {
 	for _, to := range []string{"master", "group"} {
-		t.Run(to, func(t *testing.T) { testStopDelay(t, to == "group") })
+		t.Run(to, func(t *testing.T) {
+			t.Parallel() // mostly waiting out the delay
+			testStopDelay(t, to == "group")
+		})
 	}
 }
 

@@ -53,10 +53,10 @@ func TestUpgrade(t *testing.T) {
 	bin := p.bin
 	before := p.status()
 
-	wrk := runBackground(t, "wrk", "-t1", "-c50", "-d3s", "--timeout", "5s", "http://"+p.addr+"/")
+	wrk := runWrk(t, 50, "http://"+p.addr+"/")
 	time.Sleep(300 * time.Millisecond)
 	st := upgrade(t, p, before)
-	n := checkWrk(t, wrk.wait(t, 10*time.Second))
+	n := checkWrk(t, wrk.interrupt(t))
 	t.Logf("upgrade under wrk -c 50: master %d → %d, %d requests, none failed", before.PID, st.PID, n)
 
 	// A broken binary: the upgrade fails, the master goes on serving.
@@ -64,7 +64,7 @@ func TestUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Rename(bin+".new", bin)
-	wrk = runBackground(t, "wrk", "-t1", "-c50", "-d2s", "--timeout", "5s", "http://"+p.addr+"/")
+	wrk = runWrk(t, 50, "http://"+p.addr+"/")
 	time.Sleep(300 * time.Millisecond)
 	syscall.Kill(st.PID, syscall.SIGUSR2)
 	deadline := time.Now().Add(5 * time.Second)
@@ -74,7 +74,7 @@ func TestUpgrade(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	checkWrk(t, wrk.wait(t, 10*time.Second))
+	checkWrk(t, wrk.interrupt(t))
 	if st2 := p.status(); st2.PID != st.PID || st2.Ready != 2 || st2.Upgrading {
 		t.Errorf("after a failed upgrade: %+v, want master %d serving", st2, st.PID)
 	}
@@ -130,7 +130,7 @@ func TestUpgradeUnderH2load(t *testing.T) {
 	needNative(t)
 	need(t, "h2load")
 	p := startUpgradable(t)
-	secs := 3
+	secs := 2
 	for round := 1; ; round++ {
 		before := p.status()
 		end := time.Now().Add(time.Duration(secs) * time.Second)
