@@ -188,6 +188,10 @@ func (s *Server) Stop() error {
 		return nil
 	default:
 	}
+	// Marked in the output, which a failed test logs: a server's
+	// "terminated: shutting down" before this line came from a SIGTERM
+	// someone else sent; after it, from this one.
+	fmt.Fprintf(s.out, "exampletest: %s: SIGTERM from the test\n", time.Now().Format("15:04:05.000000"))
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-s.done:
