@@ -518,23 +518,36 @@ func (e *engine) Work(w *worker) bool {
 			next = s.pollWorker()
 		}
 	}
+	var to *worker
 	if next == nil {
 		s.cur = nil
 		s.wd.note(s) // the host loop holds no task: the watchdog must not blame t
-		return s.grp.Switch(&s.grp.Host)
-	}
-	if next.w == nil && s.attach(next) == w {
-		// The worker we just put back: run next here, with no switch.
+		to = &s.grp.Host
+	} else {
+		if next.w == nil && s.attach(next) == w {
+			// The worker we just put back: run next here, with no switch.
+			next.state = taskRunning
+			s.cur = next
+			s.wd.note(s)
+			return false
+		}
 		next.state = taskRunning
 		s.cur = next
+		s.stats.switches++
 		s.wd.note(s)
-		return false
+		to = next.w
 	}
-	next.state = taskRunning
-	s.cur = next
-	s.stats.switches++
-	s.wd.note(s)
-	return s.grp.Switch(next.w)
+	// Group.Switch written out, as in block: Switch and Slot.Resume would
+	// be two more frames alive across the coroutine switch, two returns
+	// the CPU mispredicts when this worker is resumed. (Ending was checked
+	// above, and nothing in between sets it.)
+	from := s.grp.Prepare(to)
+	if sl := from.In(); sl.Pending() {
+		sl.Yield()
+	} else {
+		sl.Next()
+	}
+	return s.grp.Resumed(from)
 }
 
 // call runs t's function, recovering its panic. The panic this package
