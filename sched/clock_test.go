@@ -50,35 +50,67 @@ func TestNowMovesForYield(t *testing.T) {
 	})
 }
 
-// TestNowOffThread: from another goroutine, Now of a sleeping (or not
-// running) scheduler is the real clock, not the reading of its last poll.
+// TestNowOffThread: from another goroutine, Now of a scheduler is the
+// real clock, not a reading of the scheduler's: before it runs, while it
+// sleeps in its poller, and while one of its tasks computes.
 func TestNowOffThread(t *testing.T) {
 	s := sched.New(sched.WithKeepAlive())
-	before := time.Now()
-	if now := s.Now(); now.Before(before) {
-		t.Errorf("before Run: Now %v is earlier than %v", now, before)
+	check := func(when string) {
+		t.Helper()
+		before := time.Now()
+		if now := s.Now(); now.Before(before) {
+			t.Errorf("%s: Now %v is earlier than the real clock %v", when, now, before)
+		}
 	}
+	check("before Run")
 	done := make(chan error)
 	go func() { done <- s.Run() }()
 	s.Do(func() {}) // running, and about to sleep in its poller
-	// A scheduler that sleeps reads the clock for Now. One that has not
-	// reached its sleep yet (its thread descheduled on a loaded machine,
-	// as under qemu beside other work) still gives its last poll's
-	// reading, so the check is tried again; a scheduler whose Now stayed
-	// behind while it sleeps fails every try.
-	var now time.Time
-	for try := 0; try < 20; try++ {
-		time.Sleep(5 * time.Millisecond)
-		before = time.Now()
-		if now = s.Now(); !now.Before(before) {
-			break
+	time.Sleep(5 * time.Millisecond)
+	check("while the scheduler sleeps")
+	busy, stop := make(chan struct{}), make(chan struct{})
+	s.Go(func() {
+		close(busy)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
 		}
-	}
-	if now.Before(before) {
-		t.Errorf("while the scheduler sleeps: Now %v is earlier than the real clock %v", now, before)
-	}
+	})
+	<-busy
+	time.Sleep(5 * time.Millisecond) // the task's reading is 5 ms old
+	check("while a task computes")
+	close(stop)
 	s.Stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestNowFreshAfterPoll: a task resumed by a poll that did not sleep sees
+// a Now no older than that poll, although the scheduler reads the clock
+// for itself only every few such polls.
+func TestNowFreshAfterPoll(t *testing.T) {
+	checkLeaks(t)
+	s := sched.New()
+	var before time.Time
+	stale := 0
+	rounds := pingPong(t, s, func() bool {
+		// The other player polled and found the byte written after
+		// before was taken, then this one polled and found its reply.
+		if !before.IsZero() && sched.Now().Before(before) {
+			stale++
+		}
+		before = time.Now()
+		return stale > 0 || sched.ClockReads(s) > 1000
+	})
+	runWithin(t, s, 20*time.Second)
+	if stale > 0 {
+		t.Errorf("Now older than the poll that resumed the task in %d of %d rounds", stale, *rounds)
+	}
+	if polls, reads := s.Stats().Polls, sched.ClockReads(s); reads*2 > polls {
+		t.Errorf("%d clock readings in %d polls: the scheduler read the clock after most polls", reads, polls)
 	}
 }

@@ -57,6 +57,8 @@ type Scheduler struct {
 	idNext      uint64     // the last task number given from the block taken (nextID)
 	idEnd       uint64     // the block's last number
 	lastGosched int64      // real clock (ns since base) of the last yieldToRuntime
+	clockStale  bool       // a poll found work since the clock was last read (polledWork)
+	clockPolls  int        // polls that found work since the clock was last read
 	vnow        int64      // virtual clock, ns since the virtual start
 	stopping    bool
 	panicErr    *PanicError
@@ -233,9 +235,9 @@ func (s *Scheduler) enterWorker(w *worker) {
 // loop is the host: it runs tasks, and when none is runnable it waits in
 // the poller for descriptors, timers and the inbox.
 //
-// The clock is read once per pass, when the loop polls (see tick): the
-// timers, the sleeping poll's timeout and the tasks' Now all use that
-// reading.
+// The clock is read when the loop polls (see tick and polledWork): the
+// timers and the sleeping poll's timeout use that reading, and the tasks'
+// Now a reading taken after the last poll.
 func (s *Scheduler) loop() error {
 	s.tick()
 	polled := true
@@ -397,7 +399,7 @@ func (s *Scheduler) wait() error {
 		if !s.runq.empty() || s.stats.hooks != hooks {
 			// Hooks that ran may have ended the last work or set an
 			// earlier timer: the loop looks again before anyone sleeps.
-			s.tick()
+			s.polledWork()
 			return nil
 		}
 		// Nothing came: the clock is read here only if a timer needs the
@@ -447,7 +449,11 @@ func (s *Scheduler) wait() error {
 func (s *Scheduler) pollNow(timeout int64) error {
 	s.stats.polls++
 	err := s.poller.wait(s, timeout)
-	s.tick()
+	if timeout == 0 && err == nil {
+		s.polledWork()
+	} else {
+		s.tick()
+	}
 	if err != nil {
 		return os.NewSyscallError("poll", err)
 	}
@@ -521,14 +527,41 @@ func (s *Scheduler) freshNanotime() int64 {
 	return s.now.Load()
 }
 
-// tick reads the real clock into s.now: once per poll, on the scheduler
-// thread. Reading the clock costs a vDSO call (about 20 ns here), and a
-// request-response session asked for it several times a request: for
-// its deadlines, for its timers, for every pass of the host loop. The
-// age of the reading is bounded by what the tasks run between two polls,
-// at most pollEvery tasks.
+// tick reads the real clock into s.now, on the scheduler thread: after
+// each poll that slept, and every clockEvery polls that found work
+// without sleeping (polledWork). Reading the clock costs a vDSO call
+// (about 20 ns here), and a request-response session asked for it
+// several times a request: for its deadlines, for its timers, for every
+// pass of the host loop.
 func (s *Scheduler) tick() {
+	s.stats.clockReads++
 	s.now.Store(int64(time.Since(s.base)))
+	s.clockStale = false
+	s.clockPolls = 0
+}
+
+// clockEvery is how many polls that find work without sleeping may pass
+// before the scheduler reads the clock for its timers.
+const clockEvery = 8
+
+// polledWork follows a poll that did not sleep: under load, one poll per
+// request or so. It reads the clock only every clockEvery such polls; in
+// between it marks the reading stale, and the tasks' Now reads the clock
+// at its first call after the poll (Scheduler.Now), so Now is exactly as
+// fresh as when every poll read it. What uses the stale reading is the
+// scheduler's own bookkeeping, which a few polls' delay does not change:
+// a timer or deadline that falls due is found at the next reading, that
+// many polls later at most (and a Sleep or timeout is still measured
+// from a fresh reading: freshNanotime), and the runtime's Gosched
+// (yieldToRuntime) comes as late. A ready-mode request paid this read
+// on every poll (15-20 ns, with nothing reading the result).
+func (s *Scheduler) polledWork() {
+	s.clockPolls++
+	if s.clockPolls >= clockEvery {
+		s.tick()
+		return
+	}
+	s.clockStale = true
 }
 
 // clockOf converts a time to the scheduler clock. On virtual time, a time

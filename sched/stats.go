@@ -16,6 +16,8 @@ type counters struct {
 	spins    uint64 // spins before a sleep (spinIdle)
 	spinHits uint64 // of which ended with work from another thread
 	sleeps   uint64 // times the thread went to sleep in the poller, or was about to
+
+	clockReads uint64 // readings of the real clock (tick), for tests
 }
 
 // Stats is a snapshot of a scheduler's state and totals.

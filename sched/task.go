@@ -781,7 +781,7 @@ func (s *Scheduler) pollHere() *Task {
 		// them before the clock read.
 		s.prefetchTask(s.runq.head)
 	}
-	s.tick()
+	s.polledWork()
 	if tm := s.timers.next(); tm != nil && tm.when <= s.now.Load() {
 		return nil
 	}
@@ -1103,23 +1103,28 @@ func Now() time.Time {
 // Now returns the time on s's clock. With virtual time it must be called
 // from the scheduler's thread (a task) or when s is not running.
 //
-// The real clock is read once per poll, not once per call: while s runs
-// tasks, Now returns the time of its last poll, which costs a load
-// instead of a clock read. Its resolution is therefore the time the
-// tasks ran since that poll: microseconds under load, as long as a task
-// runs at most between two blocking calls. A task that computes for
-// long without blocking sees the time stand still until it blocks or
-// calls Yield. While s sleeps in its poller, or is not running, Now reads
-// the clock. The reading keeps the monotonic clock, so deadlines and
-// durations are exact; its wall-clock part is s's creation time plus
-// the monotonic time since, which does not follow a step of the system
-// clock made after s started.
+// The real clock is read at most once per poll, not once per call: a
+// task (or descriptor hook) of s gets the scheduler's reading, taken at
+// its first call of Now after s last polled, which costs a load instead
+// of a clock read on every later call. Its resolution is therefore the
+// time the tasks ran since that poll: microseconds under load, as long
+// as a task runs at most between two blocking calls. A task that
+// computes for long without blocking sees the time stand still until it
+// blocks or calls Yield. Any other caller (another goroutine, or s while
+// it sleeps in its poller or is not running) gets time.Now(). The
+// scheduler's reading keeps the monotonic clock, so deadlines and
+// durations are exact; its wall-clock part is s's creation time plus the
+// monotonic time since, which does not follow a step of the system clock
+// made after s started.
 func (s *Scheduler) Now() time.Time {
 	if s.opts.virtual {
 		return s.timeOf(s.vnow)
 	}
-	if s.state.Load() != stateRunning || s.sleeping.Load() {
+	if !s.grp.Running(asm.G()) {
 		return time.Now()
+	}
+	if s.clockStale {
+		s.tick() // the first Now since the poll (polledWork)
 	}
 	return s.base.Add(time.Duration(s.now.Load()))
 }
