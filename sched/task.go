@@ -496,58 +496,66 @@ func (s *Scheduler) attach(t *Task) *worker {
 // would add to every task's stack, and without adding to Scheduler's API.
 type engine Scheduler
 
-// Work runs on a worker: the task in w.Data, then the next runnable task.
-// It returns true when the worker must exit (the end of Run).
+// Work runs on a worker: the task in w.Data, then the next runnable task,
+// for as long as the worker is handed tasks. It returns true when the
+// worker must exit (the end of Run). It loops rather than return to its
+// caller (coro's body) for each task: a return and an interface call
+// fewer per task.
 func (e *engine) Work(w *worker) bool {
 	s := (*Scheduler)(e)
-	t := w.Data
-	s.call(t)
-	s.finishTask(t)
-	t.w = nil
-	if t.pooled {
-		s.recycle(t)
-	}
-	if s.grp.Ending {
-		return true
-	}
-	s.grp.Put(w)
-	var next *Task
-	if s.panicErr == nil {
-		next = s.next()
-		if next == nil && s.runq.empty() {
-			next = s.pollWorker()
+	for {
+		t := w.Data
+		s.call(t)
+		s.finishTask(t)
+		t.w = nil
+		if t.pooled {
+			s.recycle(t)
 		}
-	}
-	var to *worker
-	if next == nil {
-		s.cur = nil
-		s.wd.note(s) // the host loop holds no task: the watchdog must not blame t
-		to = &s.grp.Host
-	} else {
-		if next.w == nil && s.attach(next) == w {
-			// The worker we just put back: run next here, with no switch.
+		if s.grp.Ending {
+			return true
+		}
+		s.grp.Put(w)
+		var next *Task
+		if s.panicErr == nil {
+			next = s.next()
+			if next == nil && s.runq.empty() {
+				next = s.pollWorker()
+			}
+		}
+		var to *worker
+		if next == nil {
+			s.cur = nil
+			s.wd.note(s) // the host loop holds no task: the watchdog must not blame t
+			to = &s.grp.Host
+		} else {
+			if next.w == nil && s.attach(next) == w {
+				// The worker we just put back: run next here, with no switch.
+				next.state = taskRunning
+				s.cur = next
+				s.wd.note(s)
+				continue
+			}
 			next.state = taskRunning
 			s.cur = next
+			s.stats.switches++
 			s.wd.note(s)
-			return false
+			to = next.w
 		}
-		next.state = taskRunning
-		s.cur = next
-		s.stats.switches++
-		s.wd.note(s)
-		to = next.w
+		// Group.Switch written out, as in block: Switch and Slot.Resume
+		// would be two more frames alive across the coroutine switch, two
+		// returns the CPU mispredicts when this worker is resumed.
+		// (Ending was checked above, and nothing in between sets it.)
+		from := s.grp.Prepare(to)
+		if sl := from.In(); sl.Pending() {
+			sl.Yield()
+		} else {
+			sl.Next()
+		}
+		if s.grp.Resumed(from) {
+			return true
+		}
+		// Resumed with a task handed to w (attach).
 	}
-	// Group.Switch written out, as in block: Switch and Slot.Resume would
-	// be two more frames alive across the coroutine switch, two returns
-	// the CPU mispredicts when this worker is resumed. (Ending was checked
-	// above, and nothing in between sets it.)
-	from := s.grp.Prepare(to)
-	if sl := from.In(); sl.Pending() {
-		sl.Yield()
-	} else {
-		sl.Next()
-	}
-	return s.grp.Resumed(from)
 }
 
 // call runs t's function, recovering its panic. The panic this package
