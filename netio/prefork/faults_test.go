@@ -153,6 +153,7 @@ func TestHang(t *testing.T) {
 // the test waits for seven starts rather than a fixed time, and a loaded
 // machine can only lengthen what it checks from below.
 func TestCrashLoop(t *testing.T) {
+	t.Parallel() // mostly waiting out back-offs, which load can only lengthen
 	const (
 		backoff    = 50 * time.Millisecond
 		backoffMax = 400 * time.Millisecond
@@ -487,6 +488,7 @@ func TestCoalescedSignals(t *testing.T) {
 // connections grow the pool to its maximum of 3; closing them shrinks it
 // back to 1.
 func TestAdaptive(t *testing.T) {
+	t.Parallel() // mostly waiting for the pool to scale
 	p := startPool(t, poolConfig{Workers: 1, Min: 1, Max: 3, ConnsPerW: 5, MinSpare: 0.5, MaxSpare: 1.5})
 	var cs []net.Conn
 	for range 12 {

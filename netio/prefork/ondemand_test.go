@@ -112,6 +112,7 @@ func testOndemand(t *testing.T, shared bool, cores int, burst bool) {
 // and the connection that woke it waits in the accept queue until a
 // worker serves it: answered, not lost.
 func TestOndemandCrashAtStart(t *testing.T) {
+	t.Parallel() // mostly waiting out back-offs and the idle timeout
 	crash := filepath.Join(t.TempDir(), "crashes")
 	p := startPool(t, poolConfig{Max: 2, IdleMs: 300, CrashFirst: 3, CrashFile: crash, BackoffMs: 100, BackoffMax: 400})
 	p.atZero("at zero from the start")
@@ -150,6 +151,7 @@ func TestOndemandCrashAtStart(t *testing.T) {
 // TestOndemandScaleZero: the control socket scales an ondemand pool to
 // 0 and back, and refuses 0 for a pool that is not ondemand.
 func TestOndemandScaleZero(t *testing.T) {
+	t.Parallel() // mostly waiting for the pool to scale
 	p := startPool(t, poolConfig{Workers: 2, Max: 2, IdleMs: 60_000})
 	if st := p.status(); st.Pool != "ondemand" || st.Ready != 2 {
 		t.Fatalf("status: %+v", st)

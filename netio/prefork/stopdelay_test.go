@@ -18,6 +18,7 @@ import (
 // With "group", SIGTERM goes to the workers too, as a service manager
 // ending the whole control group sends it: they wait as well.
 func TestStopDelay(t *testing.T) {
+	t.Parallel()
 	for _, to := range []string{"master", "group"} {
 		t.Run(to, func(t *testing.T) {
 			t.Parallel() // mostly waiting out the delay

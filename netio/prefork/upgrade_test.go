@@ -159,6 +159,7 @@ func TestUpgradeUnderH2load(t *testing.T) {
 // TestNoLeaks: across 100 reloads (-prefork.soak), the master's
 // descriptors and the pool's processes stay as they were.
 func TestNoLeaks(t *testing.T) {
+	t.Parallel() // mostly waiting for reloads; no timing asserted
 	p := startPool(t, poolConfig{Workers: 2})
 	master := p.cmd.Process.Pid
 	fdsBefore := settledFDs(t, master)
