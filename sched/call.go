@@ -80,7 +80,7 @@ func (r replied) met() bool { return r.p.state.Load() == parkNotified }
 // that comes during the spin costs the other side one write, and this
 // side no switch, no inbox item and no pass of its host loop.
 func (s *Scheduler) awaitReply(t *Task, p *parker) {
-	if spinUntil(t, &s.callSpin, replied{p}) {
+	if spinUntil(t, &s.callSpin, replied{p}, yieldAfter) {
 		return
 	}
 	if !p.state.CompareAndSwap(parkIdle, parkParked) {

@@ -165,12 +165,23 @@ const streamCap = 256
 
 // groupXChanStream: a task of one scheduler sends n ints to a task of the
 // other over a buffered XChan; one op is one message.
-func groupXChanStream(n int) time.Duration {
+func groupXChanStream(n int) time.Duration { return groupXChanStreamPinned(n, nil, nil) }
+
+// groupXChanStreamPinned is groupXChanStream with each task running pin
+// on its scheduler's thread before the messages and unpin after them, if
+// pin is not nil.
+func groupXChanStreamPinned(n int, pin, unpin func()) time.Duration {
 	g := sched.NewGroup(2)
 	c := sched.NewXChan[int](streamCap)
 	var d time.Duration
 	start := make(chan time.Time, 1)
+	pinned := make(chan struct{})
 	g.Scheduler(1).Go(func() {
+		if pin != nil {
+			pin()
+			defer unpin()
+		}
+		close(pinned)
 		sum := 0
 		for {
 			v, err := c.Recv()
@@ -185,6 +196,11 @@ func groupXChanStream(n int) time.Duration {
 		}
 	})
 	g.Scheduler(0).Go(func() {
+		if pin != nil {
+			pin()
+			defer unpin()
+			<-pinned // both threads on their CPUs before the clock starts
+		}
 		start <- time.Now()
 		for i := range n {
 			c.Send(i)

@@ -149,21 +149,52 @@ const (
 	yieldEvery = int64(2 * time.Microsecond)
 )
 
-// spinYield is a spin's schedule of yields (osYield): one yieldAfter ns
-// into the spin, then one every yieldEvery. The three spins (spinIdle,
-// parker.wait, spinUntil) each keep one.
+// waitYieldAfter is yieldAfter for a waiter that watches an XChan's ring
+// (spinUntil from Send and Recv). When a new Group's two threads share
+// one CPU, a stream fills the ring, and each side then spins while the
+// other, on the same CPU, cannot run: with the first yield after
+// yieldAfter, each lap of the ring spent 3 µs in each side's spin, and
+// such runs took 64 ns per message against 17–41 ns with a CPU each (60
+// runs of 20,000 messages, CPUs read with getcpu). The other side fills
+// or frees a slot within ns while it runs, so a spin that has lasted
+// 0.5 µs has found it not running.
+const waitYieldAfter = int64(500 * time.Nanosecond)
+
+// spinYield is a spin's schedule of yields (osYield): one after a delay
+// (yieldAfter; waitYieldAfter for an XChan's waiters) into the spin, then
+// one every yieldEvery. The three spins (spinIdle, parker.wait,
+// spinUntil) each keep one.
 type spinYield struct{ last int64 }
 
 // startYields returns the schedule of a spin that started at start.
-func startYields(start int64) spinYield { return spinYield{start + yieldAfter - yieldEvery} }
+func startYields(start int64) spinYield { return yieldsFrom(start, yieldAfter) }
+
+// yieldsFrom returns the schedule of a spin that started at start and
+// yields first after ns.
+func yieldsFrom(start, after int64) spinYield { return spinYield{start + after - yieldEvery} }
 
 // at yields the CPU if one is due at now.
 func (y *spinYield) at(now int64) {
 	if now-y.last >= yieldEvery {
-		y.last = now
-		osYield()
+		y.yield(now)
 	}
 }
+
+// yield is at's call when one is due, kept out of line so that at stays
+// small enough to be inlined in each spin.
+//
+//go:noinline
+func (y *spinYield) yield(now int64) {
+	y.last = now
+	osYield()
+	if h := yieldSeen.Load(); h != nil {
+		(*h)(now)
+	}
+}
+
+// yieldSeen, if set, is called with the time of each yield of a spin
+// (tests).
+var yieldSeen atomic.Pointer[func(now int64)]
 
 // spinIdle is the scheduler's spin before it sleeps: with nothing to run,
 // it watches its inbox (and every pollSpinEvery its descriptors) for at
@@ -336,13 +367,14 @@ const taskSpinMax = int64(4 * time.Microsecond)
 type spinCond interface{ met() bool }
 
 // spinUntil spins the caller until cond is met, for at most w's window,
-// and adapts w; it reports whether cond was met. t is the calling task,
+// and adapts w; it reports whether cond was met. It yields the CPU from
+// after ns into the spin on (waitYieldAfter or yieldAfter). t is the calling task,
 // or nil for a goroutine. A task spins only while nothing else of its
 // scheduler could run: its run queue is empty and its inbox has nothing;
 // it stops as soon as either changes. This is the spin-then-park of a
 // waiter that can watch the very word it waits for (an XChan's ring),
 // which costs the other side nothing: no lock, no wake-up.
-func spinUntil[C spinCond](t *Task, w *atomicWindow, cond C) bool {
+func spinUntil[C spinCond](t *Task, w *atomicWindow, cond C, after int64) bool {
 	win := w.load()
 	if win == 0 {
 		return false
@@ -359,7 +391,7 @@ func spinUntil[C spinCond](t *Task, w *atomicWindow, cond C) bool {
 	if n := procs(start); n < 2 || int(awake.Load()) > n {
 		return false
 	}
-	for now, yields := start, startYields(start); ; {
+	for now, yields := start, yieldsFrom(start, after); ; {
 		for range 8 {
 			if cond.met() {
 				w.hit(now - start)

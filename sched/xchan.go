@@ -254,7 +254,7 @@ func (c *XChan[T]) Send(v T) error {
 	}
 	if c.nbuf > 0 && !c.sendWaiting.Load() {
 		// Full: watch for room a little before queuing (spin.go).
-		for spinUntil(t, &c.spin, ringHasRoom[T]{c}) {
+		for spinUntil(t, &c.spin, ringHasRoom[T]{c}, waitYieldAfter) {
 			if err := c.trySend(v); err != ErrWouldBlock {
 				return err
 			}
@@ -354,7 +354,7 @@ func (c *XChan[T]) Recv() (T, error) {
 	var zero T
 	if c.nbuf > 0 && !c.recvWaiting.Load() {
 		// Empty: watch for a value a little before queuing (spin.go).
-		for spinUntil(t, &c.spin, ringHasValue[T]{c}) {
+		for spinUntil(t, &c.spin, ringHasValue[T]{c}, waitYieldAfter) {
 			if v, err := c.tryRecv(); err != ErrWouldBlock {
 				return v, err
 			}
