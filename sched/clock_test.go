@@ -1,8 +1,12 @@
 package sched_test
 
 import (
+	"errors"
+	"os"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/coopgo/coop/sched"
 )
@@ -113,4 +117,57 @@ func TestNowFreshAfterPoll(t *testing.T) {
 	if polls, reads := s.Stats().Polls, sched.ClockReads(s); reads*2 > polls {
 		t.Errorf("%d clock readings in %d polls: the scheduler read the clock after most polls", reads, polls)
 	}
+}
+
+// TestNowFreshAfterSleep: a task woken by a descriptor event after its
+// scheduler slept with no timer pending sees a Now no older than the
+// event, and a deadline that passed during the sleep counts as past at
+// once, although the scheduler did not read the clock when it woke. Each
+// is checked after a sleep of its own, first thing after the wake-up, as
+// either check reads the clock for what follows.
+func TestNowFreshAfterSleep(t *testing.T) {
+	checkLeaks(t)
+	p, q := pipe(t), pipe(t)
+	t.Cleanup(func() { unix.Close(p[1]); unix.Close(q[1]) }) // the read ends are the FDs'
+	sent := make(chan time.Time, 1)
+	runTasks(t, func(s *sched.Scheduler) {
+		f, err := s.Register(p[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		g, err := s.Register(q[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.Close()
+		var buf [1]byte
+		// sleep parks the task until a byte written 20 ms from now: the
+		// scheduler sleeps with no timer pending. It returns the time
+		// just before the write.
+		sleep := func() time.Time {
+			go func() {
+				time.Sleep(20 * time.Millisecond)
+				sent <- time.Now()
+				unix.Write(p[1], []byte{1})
+			}()
+			if err := f.WaitRead(); err != nil {
+				t.Fatal(err)
+			}
+			unix.Read(p[0], buf[:])
+			f.ClearReadable()
+			return <-sent // already there: the byte was written after it
+		}
+		before := sleep()
+		if err := g.SetReadDeadline(before.Add(-time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.CheckRead(); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("a read deadline passed during the sleep: CheckRead = %v, want %v", err, os.ErrDeadlineExceeded)
+		}
+		before = sleep()
+		if now := sched.Now(); now.Before(before) {
+			t.Errorf("Now %v is older than the event that woke the task (%v)", now, before)
+		}
+	})
 }

@@ -363,7 +363,7 @@ func (s *Scheduler) setFDDeadline(f *FD, d *fdDir, when int64) {
 		if f.tm != nil {
 			s.timers.stop(f.timer(d))
 		}
-	case when <= s.nanotime():
+	case when <= s.freshenedNanotime():
 		if f.tm != nil {
 			s.timers.stop(f.timer(d))
 		}

@@ -446,13 +446,25 @@ func (s *Scheduler) wait() error {
 
 // pollNow asks the poller for events, waiting at most timeout ns (-1:
 // forever), and readies the tasks waiting for them.
+//
+// A poll that may sleep ages the clock's reading by the sleep: what runs
+// before the next reading (the hooks this poll runs, the tasks' Now, a
+// deadline set) reads the clock on first need. After the sleep, the
+// clock is read at once only if a timer is pending, which must fire by
+// the time the sleep ended; otherwise nothing needs it until a task asks
+// (Now) or the next reading (polledWork). A server with no timer pending
+// paid a clock read for each sleep, about one per request at moderate
+// load.
 func (s *Scheduler) pollNow(timeout int64) error {
 	s.stats.polls++
+	if timeout != 0 {
+		s.clockStale = true
+	}
 	err := s.poller.wait(s, timeout)
-	if timeout == 0 && err == nil {
-		s.polledWork()
-	} else {
+	if err != nil || (timeout != 0 && s.timers.len() > 0) {
 		s.tick()
+	} else {
+		s.polledWork()
 	}
 	if err != nil {
 		return os.NewSyscallError("poll", err)
@@ -528,8 +540,8 @@ func (s *Scheduler) freshNanotime() int64 {
 }
 
 // tick reads the real clock into s.now, on the scheduler thread: after
-// each poll that slept, and every clockEvery polls that found work
-// without sleeping (polledWork). Reading the clock costs a vDSO call
+// each poll that slept while a timer was pending, and every clockEvery
+// other polls (polledWork). Reading the clock costs a vDSO call
 // (about 20 ns here), and a request-response session asked for it
 // several times a request: for its deadlines, for its timers, for every
 // pass of the host loop.
@@ -544,17 +556,19 @@ func (s *Scheduler) tick() {
 // before the scheduler reads the clock for its timers.
 const clockEvery = 8
 
-// polledWork follows a poll that did not sleep: under load, one poll per
-// request or so. It reads the clock only every clockEvery such polls; in
-// between it marks the reading stale, and the tasks' Now reads the clock
-// at its first call after the poll (Scheduler.Now), so Now is exactly as
-// fresh as when every poll read it. What uses the stale reading is the
+// polledWork follows a poll that did not sleep, or slept with no timer
+// pending (pollNow): under load, one poll per request or so. It reads
+// the clock only every clockEvery such polls; in between it marks the
+// reading stale, and the tasks' Now reads the clock at its first call
+// after the poll (Scheduler.Now), so Now is exactly as fresh as when
+// every poll read it, as is a deadline's check whether it has already
+// passed (freshenedNanotime). What uses the stale reading is the
 // scheduler's own bookkeeping, which a few polls' delay does not change:
-// a timer or deadline that falls due is found at the next reading, that
-// many polls later at most (and a Sleep or timeout is still measured
-// from a fresh reading: freshNanotime), and the runtime's Gosched
-// (yieldToRuntime) comes as late. A ready-mode request paid this read
-// on every poll (15-20 ns, with nothing reading the result).
+// a timer that falls due without a sleep is found at the next reading,
+// that many polls later at most (and a Sleep or timeout is still
+// measured from a fresh reading: freshNanotime), and the runtime's
+// Gosched (yieldToRuntime) comes as late. A ready-mode request paid a
+// clock read on every poll (15-20 ns, with nothing reading the result).
 func (s *Scheduler) polledWork() {
 	s.clockPolls++
 	if s.clockPolls >= clockEvery {
@@ -562,6 +576,17 @@ func (s *Scheduler) polledWork() {
 		return
 	}
 	s.clockStale = true
+}
+
+// freshenedNanotime is nanotime, read from the clock first if a poll has
+// left the reading stale (polledWork, pollNow): for a deadline's check
+// whether it has already passed, which must not take the age of the
+// reading for time still to come. On the scheduler thread only.
+func (s *Scheduler) freshenedNanotime() int64 {
+	if s.clockStale && !s.opts.virtual {
+		s.tick()
+	}
+	return s.nanotime()
 }
 
 // clockOf converts a time to the scheduler clock. On virtual time, a time
