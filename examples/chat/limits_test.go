@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,14 +87,22 @@ func TestSlowReader(t *testing.T) {
 		fast.expect(":" + talker.prefix() + " JOIN #flood")
 
 		// The talker floods; fast reads everything; slow reads nothing.
-		// 1.7 MB in all at about 3.5 MB/s: the fast reader, a goroutine
-		// on a loaded machine, may fall 300 ms behind without reaching
-		// the 1 MiB SendQ; the slow one reaches it.
-		const msgs = 8000
+		// 1.7 MB in all at about 3.5 MB/s, and never more than window
+		// messages (about 240 KB) ahead of what fast has read: the slow
+		// reader reaches the 1 MiB SendQ, and the fast one, a goroutine
+		// that a loaded machine may hold up for longer than the 300 ms
+		// the rate alone left it (once, in a go test ./... beside a
+		// -race run: fast dropped at message 5200), never does.
+		const msgs, window = 8000, 1000
 		pad := strings.Repeat("x", 200)
+		var fastRead atomic.Int64 // messages fast has read
 		go func() {
 			w := bufio.NewWriter(talker.c)
 			for i := range msgs {
+				for int64(i)-fastRead.Load() >= window {
+					w.Flush()
+					time.Sleep(time.Millisecond)
+				}
 				fmt.Fprintf(w, "PRIVMSG #flood :%d %s\r\n", i, pad)
 				if i%50 == 49 {
 					w.Flush()
@@ -122,6 +131,7 @@ func TestSlowReader(t *testing.T) {
 				t.Fatalf("fast: got %q, want message %d", l, i)
 			}
 			i++
+			fastRead.Store(int64(i))
 		}
 		if !dropped {
 			t.Fatal("the slow reader was not dropped")
