@@ -26,7 +26,8 @@
 //     session counts from 10 to 10,000 (50,000 with -full): server CPU per
 //     request in closed loop and at equal load (an open loop at the same
 //     rate for every model), open-loop latency, memory per session, and a
-//     streaming row;
+//     streaming row (the reference rows marked FullOnly, such as epoll-2,
+//     only with -full or -smoke, or when -models names them);
 //   - real clients and C references (package internal/clients): wrk
 //     against examples/http on coop, net/http and nginx; redis-benchmark
 //     against examples/kv on coop, a minimal RESP server on package net
@@ -81,7 +82,7 @@ func run() (code int) {
 	out := flag.String("out", "", "directory for JSON results and plots, relative to bench/ (default: "+defaultOut+", untracked; with -md: "+trackedOut+", the tracked plots the page shows)")
 	render := flag.Bool("render", false, "do not measure: re-render tables, plots and -md from <out>/latest.json")
 	only := flag.String("only", "", "comma-separated parts to run: ladder, spawn, servers, clients, front, irc, reload, shared (default: all; shared only with -full or -smoke)")
-	modelsFlag := flag.String("models", "", "comma-separated server models to run (default: all)")
+	modelsFlag := flag.String("models", "", "comma-separated server models to run (default: all; in quick mode all but the -full-only references, such as epoll-2)")
 	rate := flag.Float64("rate", 0, "equal-load rate in requests/s, the same for every model and count (default: chosen per count from the slowest model's closed-loop throughput)")
 	connsFlag := flag.String("conns", "", "comma-separated session counts of the sweep, e.g. 100,10000 (default: the mode's)")
 	respConns := flag.Int("resp-conns", 0, "redis-benchmark's connections (-c) (default: the mode's, 50)")

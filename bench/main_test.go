@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/coopgo/coop/bench/internal/child"
 	"github.com/coopgo/coop/bench/internal/clients"
@@ -342,5 +345,65 @@ func TestQuickLeavesSharedToFull(t *testing.T) {
 	report.Text(&text, r)
 	if n := strings.Count(text.String(), "-full -only shared"); n != 1 {
 		t.Errorf("quick mode's report names -full -only shared %d times, want once:\n%s", n, text.String())
+	}
+}
+
+// TestQuickLeavesFullOnlyModels checks the selection of server models:
+// quick mode leaves out the FullOnly ones (epoll-2 among them) unless
+// -models names them, -full and -smoke run them, and the note quick mode
+// prints names every model it left out.
+func TestQuickLeavesFullOnlyModels(t *testing.T) {
+	if !plans["full"].fullOnlyModels || !plans["smoke"].fullOnlyModels || plans["quick"].fullOnlyModels {
+		t.Errorf("FullOnly models run in full %v, smoke %v, quick %v; want true, true, false",
+			plans["full"].fullOnlyModels, plans["smoke"].fullOnlyModels, plans["quick"].fullOnlyModels)
+	}
+	var all, fullOnly []string
+	for _, m := range models.All() {
+		all = append(all, m.Name)
+		if m.FullOnly {
+			fullOnly = append(fullOnly, m.Name)
+		}
+	}
+	if !slices.Contains(fullOnly, "epoll-2") {
+		t.Fatalf("epoll-2 is not FullOnly; FullOnly models: %v", fullOnly)
+	}
+	names := func(ms []models.Model) (out []string) {
+		for _, m := range ms {
+			out = append(out, m.Name)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name              string
+		models            []string
+		fullOnly          bool
+		want, wantLeftOut []string
+	}{
+		{"quick", nil, false, slices.DeleteFunc(slices.Clone(all), func(n string) bool { return slices.Contains(fullOnly, n) }), fullOnly},
+		{"full", nil, true, all, nil},
+		{"quick -models", []string{"epoll-2", "epoll"}, false, []string{"epoll", "epoll-2"}, nil},
+	} {
+		ms, leftOut, err := selectModels(tc.models, tc.fullOnly)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if diff := cmp.Diff(tc.want, names(ms)); diff != "" {
+			t.Errorf("%s: models (-want +got):\n%s", tc.name, diff)
+		}
+		if diff := cmp.Diff(tc.wantLeftOut, leftOut); diff != "" {
+			t.Errorf("%s: left out (-want +got):\n%s", tc.name, diff)
+		}
+	}
+	if _, _, err := selectModels([]string{"epoll", "no-such"}, false); err == nil || !strings.Contains(err.Error(), `"no-such"`) {
+		t.Errorf("unknown model: err %v, want one naming it", err)
+	}
+	note := fullOnlyNote(fullOnly)
+	for _, n := range fullOnly {
+		if !strings.Contains(note, n) {
+			t.Errorf("note lacks %s: %s", n, note)
+		}
+	}
+	if strings.Count(note, "-full") != 1 || strings.Contains(note, "\n") {
+		t.Errorf("note is not one line naming -full once: %s", note)
 	}
 }

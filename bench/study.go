@@ -5,6 +5,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/coopgo/coop/bench/internal/clients"
@@ -45,6 +46,9 @@ type modePlan struct {
 	// shared is the table "shared state across event-loop instances";
 	// nil in quick mode, which has no time for it.
 	shared *clients.Plan
+	// fullOnlyModels runs the server models marked FullOnly even when
+	// -models does not name them; quick mode has no time for them.
+	fullOnlyModels bool
 }
 
 // sharedPlan is redis-benchmark's load of the shared-state table: 100
@@ -112,7 +116,8 @@ var plans = map[string]modePlan{
 		reload: clients.ReloadPlan{Reloads: 20, Workers: 2, Conns: 50, Gap: 100 * time.Millisecond, Baseline: 2 * time.Second},
 		// About 100 s: 4 servers, 5 rounds of 2 s runs of SET and GET;
 		// the warm-up sets about 60% of the 100,000 keys.
-		shared: sharedPlan(5, 100_000, 2*time.Second),
+		shared:         sharedPlan(5, 100_000, 2*time.Second),
+		fullOnlyModels: true,
 	},
 	"smoke": {
 		ladderTarget: 2 * time.Millisecond, ladderReps: 3,
@@ -132,7 +137,8 @@ var plans = map[string]modePlan{
 			Note: "smoke mode: 2 reloads per server, no run without reloads"},
 		// Runs of 0.2 s: long enough for the study to see redis-benchmark
 		// pinned (it reads its CPU list once taskset has become it).
-		shared: sharedPlan(1, 1000, 200*time.Millisecond),
+		shared:         sharedPlan(1, 1000, 200*time.Millisecond),
+		fullOnlyModels: true,
 	},
 }
 
@@ -179,16 +185,9 @@ func runStudy(cfg studyConfig) (*report.Run, error) {
 		return nil, fmt.Errorf("the study needs 2 CPUs (server and client pinned apart); this machine has %d", r.Machine.Cores)
 	}
 
-	var ms []models.Model
-	for _, m := range models.All() {
-		if cfg.models == nil || slices.Contains(cfg.models, m.Name) {
-			ms = append(ms, m)
-		}
-	}
-	for _, name := range cfg.models {
-		if _, ok := models.Lookup(name); !ok {
-			return nil, fmt.Errorf("no server model %q", name)
-		}
+	ms, leftOut, err := selectModels(cfg.models, mp.fullOnlyModels)
+	if err != nil {
+		return nil, err
 	}
 	steps := 0
 	if cfg.wants("ladder") {
@@ -245,6 +244,9 @@ func runStudy(cfg studyConfig) (*report.Run, error) {
 		r.Models = harness.RunChecks(ms, mp.servers, prog.doing, step)
 		harness.RunSweep(ms, &r.Plan, r.Models, prog.doing, step)
 		r.Notes = append(r.Notes, serverNotes(r)...)
+		if len(leftOut) > 0 {
+			r.Notes = append(r.Notes, fullOnlyNote(leftOut))
+		}
 	}
 	if cfg.wants("clients") {
 		cp := mp.clients
@@ -282,6 +284,33 @@ func runStudy(cfg studyConfig) (*report.Run, error) {
 	r.Elapsed = time.Since(r.Started)
 	r.LoadEnd = rawsys.LoadAverage()
 	return r, nil
+}
+
+// selectModels returns the server models to run: those names lists, or
+// with no names all of them, but the FullOnly ones only if fullOnly is
+// set. leftOut names the FullOnly models it left out.
+func selectModels(names []string, fullOnly bool) (ms []models.Model, leftOut []string, err error) {
+	for _, name := range names {
+		if _, ok := models.Lookup(name); !ok {
+			return nil, nil, fmt.Errorf("no server model %q", name)
+		}
+	}
+	for _, m := range models.All() {
+		switch {
+		case names != nil && !slices.Contains(names, m.Name):
+		case names == nil && m.FullOnly && !fullOnly:
+			leftOut = append(leftOut, m.Name)
+		default:
+			ms = append(ms, m)
+		}
+	}
+	return ms, leftOut, nil
+}
+
+// fullOnlyNote is quick mode's one line on the server models it left out.
+func fullOnlyNote(names []string) string {
+	return fmt.Sprintf("quick mode leaves out the server rows %s (references it has no time for): they run with -full, or when -models names them, e.g. go -C bench run . -only servers -models epoll,%s",
+		strings.Join(names, ", "), strings.Join(names, ","))
 }
 
 // measureNullSyscall measures the ladder's null system call row, whatever

@@ -62,6 +62,7 @@ func init() {
 //     an edge that arrives meanwhile is remembered and served once the reply
 //     is out.
 type epLoop struct {
+	model     string // the row's name, for diagnostics
 	epfd, lfd int
 	size      int
 	perConn   bool      // a read buffer per connection (epoll-buf)
@@ -82,24 +83,39 @@ type epConn struct {
 const epBatch = 256
 
 func serveEpoll(opt Options, perConn bool) error {
-	lfd, addr, err := listenFD(opt.Addr, true)
+	lfd, addr, err := listenFD(opt.Addr, true, false)
 	if err != nil {
 		return err
 	}
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		return os.NewSyscallError("epoll_create1", err)
+	model := "epoll"
+	if perConn {
+		model = "epoll-buf"
 	}
-	l := &epLoop{epfd: epfd, lfd: lfd, size: opt.BufSize, perConn: perConn, buf: make([]byte, opt.BufSize), events: make([]unix.EpollEvent, epBatch)}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(lfd)}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, lfd, &ev); err != nil {
-		return os.NewSyscallError("epoll_ctl", err)
+	l, err := newEpLoop(model, lfd, opt.BufSize, perConn)
+	if err != nil {
+		return err
 	}
 	// The loop owns this thread: nothing else runs on it, and a raw call
 	// in progress cannot be moved elsewhere.
 	runtime.LockOSThread()
 	opt.Ready(addr)
 	return l.run()
+}
+
+// newEpLoop makes the event loop of the non-blocking listener lfd, which
+// it registers edge-triggered in an epoll set of its own; model names the
+// server in its diagnostics. The caller runs it (run) on a locked thread.
+func newEpLoop(model string, lfd, size int, perConn bool) (*epLoop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(lfd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, lfd, &ev); err != nil {
+		unix.Close(epfd)
+		return nil, os.NewSyscallError("epoll_ctl", err)
+	}
+	return &epLoop{model: model, epfd: epfd, lfd: lfd, size: size, perConn: perConn, buf: make([]byte, size), events: make([]unix.EpollEvent, epBatch)}, nil
 }
 
 func (l *epLoop) run() error {
@@ -152,7 +168,7 @@ func (l *epLoop) accept() error {
 		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
 			// The pending connections stay queued and the listener will
 			// raise no new edge for them: retry after a pause.
-			fmt.Fprintf(os.Stderr, "epoll: accept4: %v; retrying in 10ms\n", e)
+			fmt.Fprintf(os.Stderr, "%s: accept4: %v; retrying in 10ms\n", l.model, e)
 			l.paused = true
 			return nil
 		default:
@@ -275,13 +291,13 @@ func (l *epLoop) pendingBuf() []byte {
 // epoll set (no other descriptor refers to the socket).
 func (l *epLoop) close(c *epConn, e syscall.Errno) {
 	if e != 0 {
-		endSession("epoll", os.NewSyscallError("read/write", e))
+		endSession(l.model, os.NewSyscallError("read/write", e))
 	}
 	if c.pending != nil {
 		l.spare = append(l.spare, c.pending[:0])
 	}
 	l.conns[c.fd] = nil
 	if e := rawsys.Close(c.fd); e != 0 {
-		endSession("epoll", os.NewSyscallError("close", e))
+		endSession(l.model, os.NewSyscallError("close", e))
 	}
 }

@@ -18,8 +18,10 @@ import (
 const Backlog = 4096
 
 // listenFD returns a listening IPv4 TCP socket on addr, non-blocking or
-// blocking, and the address it is bound to.
-func listenFD(addr string, nonblock bool) (int, string, error) {
+// blocking, and the address it is bound to. With reusePort the socket sets
+// SO_REUSEPORT before it binds, so that other such sockets may bind the same
+// address and the kernel spreads incoming connections over all of them.
+func listenFD(addr string, nonblock, reusePort bool) (int, string, error) {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil || !ap.Addr().Is4() {
 		return -1, "", fmt.Errorf("listen %q: need an IPv4 ip:port", addr)
@@ -38,6 +40,11 @@ func listenFD(addr string, nonblock bool) (int, string, error) {
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 		return fail("setsockopt", err)
+	}
+	if reusePort {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+			return fail("setsockopt", err)
+		}
 	}
 	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}); err != nil {
 		return fail("bind", err)

@@ -56,6 +56,11 @@ type Model struct {
 	// fresh server sized for it, checked before it is timed.
 	PerRowServer bool
 
+	// FullOnly models are references the quick study has no time for:
+	// they run with -full and -smoke, or when -models names them; quick
+	// mode leaves them out and says so in one line.
+	FullOnly bool
+
 	// Serve runs the server in the server process. It returns only on
 	// error.
 	Serve func(Options) error
@@ -90,7 +95,7 @@ func All() []Model {
 }
 
 // order is the row order of the tables; models not listed follow.
-var order = []string{"epoll", "epoll-buf", "gnet", "coop-task", "coop-ready", "net", "threads", "procpool", "net-2", "coop-group", "hybrid"}
+var order = []string{"epoll", "epoll-buf", "gnet", "coop-task", "coop-ready", "net", "threads", "procpool", "epoll-2", "net-2", "coop-group", "hybrid"}
 
 func rank(name string) int {
 	if i := slices.Index(order, name); i >= 0 {

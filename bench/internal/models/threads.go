@@ -65,7 +65,7 @@ func serveThreads(opt Options) error {
 	// 10,000 idle connections are 10,000 threads: lift the runtime's
 	// default cap of 10,000 threads.
 	debug.SetMaxThreads(max(20_000, 2*opt.Conns+100))
-	lfd, addr, err := listenFD(opt.Addr, false)
+	lfd, addr, err := listenFD(opt.Addr, false, false)
 	if err != nil {
 		return err
 	}
