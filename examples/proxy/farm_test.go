@@ -68,13 +68,17 @@ func TestHealthPathDrain(t *testing.T) {
 
 // -shutdown-sessions: when the checks take a backend out, the
 // connections pinned to it are closed at once: a client on a host that
-// stopped answering finds out now, not after TCP's retransmissions.
+// stopped answering finds out now, not after TCP's retransmissions. The
+// checks time out after 500 ms: with 200 ms, two late answers of a
+// race-built backend on a loaded machine took it out before the test
+// stopped it, and closed the connection the test was about to use
+// ("unexpected EOF", once in a go test -race ./... beside a go test ./...).
 func TestShutdownSessions(t *testing.T) {
 	addrA := exampletest.FreeAddr(t)
 	a := startHTTP(t, addrA, "a")
 	b := startHTTP(t, exampletest.FreeAddr(t), "b")
 	p := exampletest.Start(t, bin, "-backends", addrA+","+b.Addr, "-health-path", "/healthz",
-		"-health-interval", "50ms", "-health-timeout", "200ms", "-fall", "2", "-shutdown-sessions", "-policy", "leastconn")
+		"-health-interval", "50ms", "-health-timeout", "500ms", "-fall", "2", "-shutdown-sessions", "-policy", "leastconn")
 	// Keep-alive connections until one is on a.
 	var onA net.Conn
 	var r *bufio.Reader
