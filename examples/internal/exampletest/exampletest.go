@@ -189,8 +189,10 @@ func (s *Server) Stop() error {
 	default:
 	}
 	// Marked in the output, which a failed test logs: a server's
-	// "terminated: shutting down" before this line came from a SIGTERM
-	// someone else sent; after it, from this one.
+	// "terminated: shutting down" before this line answered a SIGTERM
+	// someone else sent. (After it, most likely this one: what the
+	// server wrote just before may still be in the pipe and land after
+	// the mark.)
 	fmt.Fprintf(s.out, "exampletest: %s: SIGTERM from the test\n", time.Now().Format("15:04:05.000000"))
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
