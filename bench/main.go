@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench is coop's study: for an I/O server with thousands of
 // sessions, what do user contexts cost next to a hand-written event loop,
 // threads, goroutines and a process pool?

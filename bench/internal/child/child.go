@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package child runs the study's processes. The bench binary (or a test
 // binary of the bench module) re-executes itself with a role named in the
 // environment: a server model, a process-pool worker, the load generator,

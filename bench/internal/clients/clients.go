@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package clients is the part of the study that uses real clients and C
 // references: wrk against examples/http on coop, a net/http server and
 // nginx; redis-benchmark against examples/kv on coop, a minimal RESP

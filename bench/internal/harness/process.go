@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package harness runs the server rows of the study: it starts each model in
 // a server process pinned to the server CPU, checks that it echoes
 // correctly, drives it with the load generator in a process pinned to the

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package irc is the study's IRC part: examples/chat, the coop IRC
 // server, in task and ready mode, next to the C and C++ IRC daemons of
 // Debian (ngircd, InspIRCd) and Ergo (Go; no package provides it, so the

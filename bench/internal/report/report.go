@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package report turns a run of the study into text tables, JSON, plots and
 // the RESULTS.md page. Everything is rendered from a Run, so that the tables
 // and plots of any saved JSON file can be regenerated without measuring

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package spawn measures what a flow of execution costs to create and to
 // keep: create+run+exit per goroutine, per user context, per coroutine; and
 // the memory of 100,000 of them suspended at once.
