@@ -141,10 +141,32 @@ func TestNoWakeupWhileAwake(t *testing.T) {
 // per message: the others find one pending, or the scheduler awake or
 // spinning. How often a loaded machine lets the scheduler fall asleep
 // again during the burst varies; that it never writes more wake-ups than
-// it sleeps does not.
+// it sleeps does not. A run in which the scheduler never slept (on a
+// loaded machine its thread may not reach its sleep within the 20 ms
+// the test waits) tests nothing and is tried again, three times at most.
 func TestOneWakeupPerBurst(t *testing.T) {
 	checkLeaks(t)
 	const n = 1000
+	var w, sleeps uint64
+	for try := 1; ; try++ {
+		w, sleeps = wakeupsForBurst(t, n)
+		if sleeps > 0 || try == 3 {
+			break
+		}
+		t.Logf("try %d: the scheduler never slept (%d wake-ups); trying again", try, w)
+	}
+	if w == 0 || w > sleeps+1 || w > n/2 {
+		t.Errorf("%d wake-ups for a burst of %d hand-offs to a scheduler that slept %d times, want 1 to min(sleeps+1, %d)", w, n, sleeps, n/2)
+	} else {
+		t.Logf("%d wake-ups for %d hand-offs, %d sleeps", w, n, sleeps)
+	}
+}
+
+// wakeupsForBurst hands n tasks at once to a scheduler that has had 20 ms
+// to fall asleep, and returns the wake-ups written and the sleeps taken
+// meanwhile.
+func wakeupsForBurst(t *testing.T, n int) (wakeups, sleeps uint64) {
+	t.Helper()
 	s := sched.New(sched.WithKeepAlive())
 	errc := make(chan error, 1)
 	go func() { errc <- s.Run() }()
@@ -163,10 +185,5 @@ func TestOneWakeupPerBurst(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
-	w, sleeps := st1.Wakeups-st0.Wakeups, st1.Sleeps-st0.Sleeps
-	if w == 0 || w > sleeps+1 || w > n/2 {
-		t.Errorf("%d wake-ups for a burst of %d hand-offs to a scheduler that slept %d times, want 1 to min(sleeps+1, %d)", w, n, sleeps, n/2)
-	} else {
-		t.Logf("%d wake-ups for %d hand-offs, %d sleeps", w, n, sleeps)
-	}
+	return st1.Wakeups - st0.Wakeups, st1.Sleeps - st0.Sleeps
 }
