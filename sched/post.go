@@ -17,8 +17,27 @@ import "runtime"
 //
 // A sender writes the poller's wake-up (eventfd, EVFILT_USER) only if
 // the scheduler is asleep in the poller, or about to be (s.sleeping), and
-// only the first sender of a burst writes it (the poller's woken flag):
-// while the scheduler runs or spins a hand-off costs one slot.
+// only the sender that moves s.sleeping from asleep to woken writes it:
+// one write per sleep at most, however many senders saw it asleep. While
+// the scheduler runs or spins a hand-off costs one slot.
+//
+// The poller's own woken flag, which only its drain of the wake-up
+// clears, cannot give that bound alone: a sender that loaded sleeping
+// true before the drain, or between the drain and the end of the sleep,
+// found the flag clear after it and wrote a second wake-up to a
+// scheduler already awake (seen in TestOneWakeupPerBurst beside busy
+// loops: two writes for one sleep, the second 0.2 µs to 0.7 ms after the
+// drain). Such a sender's CAS now fails: the sleep is over, or already
+// woken. A wake-up written after the poll it was meant for returned
+// (the poll ended for a timer, say) is left pending, and the next poll
+// returns at once and drains it: a spurious poll, never a lost wake-up.
+
+// s.sleeping's states.
+const (
+	sleepAwake  = iota // running, or spinning: a hand-off needs no wake-up
+	sleepAsleep        // in the poller or about to be: the next sender wakes it
+	sleepWoken         // a sender is writing, or has written, this sleep's wake-up
+)
 
 // inboxItem is work queued by another goroutine.
 type inboxItem struct {
@@ -82,8 +101,10 @@ func (s *Scheduler) post(it inboxItem) bool {
 		if ok {
 			// The push published with a full barrier: this load and the
 			// scheduler's sleeping.Swap-then-look in wait are a Dekker
-			// handshake, and one of the two sees the other.
-			if s.sleeping.Load() {
+			// handshake, and one of the two sees the other. A sender
+			// that finds the sleep woken already needs no write: the
+			// scheduler looks at the inbox after its poll returns.
+			if s.sleeping.Load() == sleepAsleep && s.sleeping.CompareAndSwap(sleepAsleep, sleepWoken) {
 				s.wakeUp()
 			}
 			return true
@@ -100,7 +121,7 @@ func (s *Scheduler) post(it inboxItem) bool {
 	}
 	s.inbox = append(s.inbox, it)
 	s.inboxN.Swap(int32(len(s.inbox))) // a full barrier: see wait
-	if s.sleeping.Load() && s.state.Load() == stateRunning {
+	if s.sleeping.CompareAndSwap(sleepAsleep, sleepWoken) && s.state.Load() == stateRunning {
 		if s.poller.wake() {
 			s.wakeups.Add(1)
 		}

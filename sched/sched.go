@@ -78,10 +78,10 @@ type Scheduler struct {
 	// the items' between the two cores, and nothing else (post.go).
 	_        [64]byte
 	mu       sync.Mutex
-	inboxN   atomic.Int32 // len(inbox), readable without the lock; not 0: senders use the overflow
-	sleeping atomic.Bool  // the thread is in, or about to enter, the poller
-	state    atomic.Int32 // stateIdle, stateRunning, stateFinished
-	inbox    []inboxItem  // the overflow, when ring is full
+	inboxN   atomic.Int32  // len(inbox), readable without the lock; not 0: senders use the overflow
+	sleeping atomic.Uint32 // awake, asleep (in or about to enter the poller) or woken (post.go)
+	state    atomic.Int32  // stateIdle, stateRunning, stateFinished
+	inbox    []inboxItem   // the overflow, when ring is full
 	_        [64 - 8 - 4 - 4 - 4 - 4 - 24]byte
 	ring     ring[inboxSlot] // the inbox (post.go)
 
@@ -432,15 +432,15 @@ func (s *Scheduler) wait() error {
 	// STLR then LDAR runs as two plain x86 moves, and the store can pass
 	// the load): both stores are read-modify-writes, full barriers
 	// everywhere.
-	s.stats.sleeps++ // each admits one wake-up (and leaves one pending at most)
-	s.sleeping.Swap(true)
+	s.stats.sleeps++ // each admits one wake-up (post's asleep → woken)
+	s.sleeping.Swap(sleepAsleep)
 	if s.inboxReady() || s.stopReq.Load() {
 		timeout = 0
 	}
 	awake.Add(-1)
 	err := s.pollNow(timeout)
 	awake.Add(1)
-	s.sleeping.Store(false)
+	s.sleeping.Store(sleepAwake)
 	return err
 }
 
