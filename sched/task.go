@@ -1131,10 +1131,8 @@ func (s *Scheduler) Now() time.Time {
 	if !s.grp.Running(asm.G()) {
 		return time.Now()
 	}
-	if s.clockStale {
-		s.tick() // the first Now since the poll (polledWork)
-	}
-	return s.base.Add(time.Duration(s.now.Load()))
+	// The first Now since the poll reads the clock (polledWork).
+	return s.base.Add(time.Duration(s.freshenedNanotime()))
 }
 
 // Current returns the calling task if it is a task of s, else nil. It
