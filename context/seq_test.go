@@ -199,7 +199,7 @@ func TestSeqBodyPanicReleases(t *testing.T) {
 // runtime.Goexit in the body (t.FailNow) releases the generator and then
 // ends the goroutine, as in any context.
 func TestSeqBodyGoexit(t *testing.T) {
-	checkNoLeak(t)
+	before := checkNoLeak(t)
 	var tr tracer
 	done := make(chan struct{})
 	go func() {
@@ -211,6 +211,7 @@ func TestSeqBodyGoexit(t *testing.T) {
 		tr.add("after loop: wrong")
 	}()
 	<-done
+	awaitExit(before)
 	want := tracer{"got 1", "yield false at 1", "gen ends"}
 	if diff := cmp.Diff(want, tr); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
