@@ -78,7 +78,9 @@ func (g *Group) Go(fn func()) *Task {
 }
 
 // Run runs every scheduler of g on its own goroutine and OS thread and
-// returns when all have returned: the errors of their Runs, joined. If a
+// returns when all have returned: the errors of their Runs, joined. A
+// scheduler whose Run returns an error (its poller or its CPUs could not
+// be set up, see WithCPUs) stops the others. If a
 // task panics (with no panic handler), every scheduler is stopped and Run
 // panics with that task's *PanicError once all have returned.
 func (g *Group) Run() error {
@@ -109,6 +111,12 @@ func (g *Group) Run() error {
 			}()
 			errs[i] = s.Run()
 			exited = false
+			if errs[i] != nil {
+				// A scheduler that could not start (its poller, its
+				// CPUs) or failed: its share of the group's work would
+				// wait for it forever.
+				g.Stop()
+			}
 		}()
 	}
 	wg.Wait()

@@ -67,21 +67,14 @@ func BenchmarkDoFromGoroutine(b *testing.B) {
 
 // groupDo: a task of one scheduler of a Group calls Do on the other; one
 // op is one round trip.
-func groupDo(n int) time.Duration { return groupDoPinned(n, nil, nil) }
+func groupDo(n int) time.Duration { return groupDoWith(n) }
 
-// groupDoPinned is groupDo with each scheduler's thread running pin
-// before the calls and unpin after them, if pin is not nil.
-func groupDoPinned(n int, pin, unpin func()) time.Duration {
-	g := sched.NewGroup(2)
+// groupDoWith is groupDo in a Group made with opts (WithCPUs).
+func groupDoWith(n int, opts ...sched.Option) time.Duration {
+	g := sched.NewGroup(2, opts...)
 	s1 := g.Scheduler(1)
 	var d time.Duration
 	g.Scheduler(0).Go(func() {
-		if pin != nil {
-			pin()
-			defer unpin()
-			s1.Do(pin)
-			defer s1.Do(unpin)
-		}
 		x := 0
 		work := func() { x++ }
 		for range 100 {
@@ -165,23 +158,19 @@ const streamCap = 256
 
 // groupXChanStream: a task of one scheduler sends n ints to a task of the
 // other over a buffered XChan; one op is one message.
-func groupXChanStream(n int) time.Duration { return groupXChanStreamPinned(n, nil, nil) }
+func groupXChanStream(n int) time.Duration { return groupXChanStreamWith(n) }
 
-// groupXChanStreamPinned is groupXChanStream with each task running pin
-// on its scheduler's thread before the messages and unpin after them, if
-// pin is not nil.
-func groupXChanStreamPinned(n int, pin, unpin func()) time.Duration {
-	g := sched.NewGroup(2)
+// groupXChanStreamWith is groupXChanStream in a Group made with opts
+// (WithCPUs); with options, the sender waits until the receiver runs
+// before the clock starts.
+func groupXChanStreamWith(n int, opts ...sched.Option) time.Duration {
+	g := sched.NewGroup(2, opts...)
 	c := sched.NewXChan[int](streamCap)
 	var d time.Duration
 	start := make(chan time.Time, 1)
-	pinned := make(chan struct{})
+	running := make(chan struct{})
 	g.Scheduler(1).Go(func() {
-		if pin != nil {
-			pin()
-			defer unpin()
-		}
-		close(pinned)
+		close(running)
 		sum := 0
 		for {
 			v, err := c.Recv()
@@ -196,10 +185,8 @@ func groupXChanStreamPinned(n int, pin, unpin func()) time.Duration {
 		}
 	})
 	g.Scheduler(0).Go(func() {
-		if pin != nil {
-			pin()
-			defer unpin()
-			<-pinned // both threads on their CPUs before the clock starts
+		if len(opts) > 0 {
+			<-running // both threads on their CPUs before the clock starts
 		}
 		start <- time.Now()
 		for i := range n {

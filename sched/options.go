@@ -21,6 +21,8 @@ type options struct {
 	pollBatch    int
 	logger       *log.Logger
 	noThreadLock bool
+	cpuMode      uint8 // cpusAny, cpusSet or cpusEach (affinity.go)
+	cpus         []int
 }
 
 func defaultOptions() options {

@@ -168,6 +168,17 @@ func (s *Scheduler) Run() (err error) {
 		s.finish()
 		return err0
 	}
+	restore, err0 := s.pinThread()
+	if err0 != nil {
+		s.finish()
+		s.poller.close()
+		return err0
+	}
+	if restore != nil {
+		// Deferred after the unlock, so run before it: the thread goes
+		// back to the runtime with the CPUs it had.
+		defer s.unpinThread(restore)
+	}
 	s.host.Store(asm.G())
 	hosts.Store(asm.G(), s)
 	defer hosts.Delete(asm.G())
