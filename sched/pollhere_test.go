@@ -1,7 +1,9 @@
 package sched_test
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -254,5 +256,147 @@ func TestTaskNumbersUnique(t *testing.T) {
 	mustRun(t, s)
 	if dup != "" || len(seen) != 600 {
 		t.Errorf("%d distinct task numbers of 600 tasks (a duplicate: %q)", len(seen), dup)
+	}
+}
+
+// A task that parks with nothing runnable and nothing to read sleeps in
+// the poller on its own stack (sleepHere), and runs on without a switch
+// when the input it waits for wakes it: no round trip through the host
+// loop.
+//
+// Like pollHere, the sleep in place waits for the host loop when the
+// runtime is owed its Gosched (2 ms since the last), which a loaded
+// machine can take between two steps: the test tries up to ten times and
+// fails if no try slept without a switch.
+func TestSleepInPlace(t *testing.T) {
+	checkLeaks(t)
+	p := pipe(t)
+	defer unix.Close(p[1])
+	const tries = 10
+	var seen []string
+	ranOn := false
+	runTasks(t, func(s *sched.Scheduler) {
+		f, err := s.Register(p[0])
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer f.Close()
+		for range tries {
+			write := time.AfterFunc(2*time.Millisecond, func() { unix.Write(p[1], []byte("x")) })
+			before := s.Stats()
+			if err := f.WaitRead(); err != nil {
+				t.Error(err)
+				return
+			}
+			after := s.Stats()
+			write.Stop()
+			if after.Switches == before.Switches && after.Sleeps > before.Sleeps {
+				ranOn = true
+				return
+			}
+			seen = append(seen, fmt.Sprintf("%d switches and %d sleeps", after.Switches-before.Switches, after.Sleeps-before.Sleeps))
+			if n, err := unix.Read(p[0], make([]byte, 1)); n != 1 || err != nil {
+				t.Errorf("read back: %d, %v", n, err)
+				return
+			}
+			f.ClearReadable()
+		}
+	})
+	if !ranOn && !t.Failed() {
+		t.Errorf("WaitRead of input that came 2 ms later, %d tries: %q; want a sleep and no switch at least once", tries, seen)
+	}
+}
+
+// A worker whose task has ended, with nothing runnable, sleeps in the
+// poller itself (sleepHere), and the task that a hook run by that poll
+// spawns runs on the same worker without a switch, as ready mode's
+// request tasks do. The retries are TestSleepInPlace's.
+func TestWorkerSleepsInPlace(t *testing.T) {
+	checkLeaks(t)
+	p := pipe(t)
+	defer unix.Close(p[1])
+	const tries = 10
+	var seen []string
+	ranOn := false
+	s := sched.New()
+	f, err := s.Register(p[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before sched.Stats
+	var arm func(try int)
+	arm = func(try int) {
+		write := time.AfterFunc(2*time.Millisecond, func() { unix.Write(p[1], []byte("x")) })
+		f.SetReadHook(func(err error) {
+			write.Stop()
+			if err != nil {
+				t.Error(err)
+				f.Close()
+				return
+			}
+			s.Spawn(func() {
+				after := s.Stats()
+				if n, err := unix.Read(p[0], make([]byte, 1)); n != 1 || err != nil {
+					t.Errorf("read back: %d, %v", n, err)
+					f.Close()
+					return
+				}
+				f.ClearReadable()
+				if after.Switches == before.Switches && after.Sleeps > before.Sleeps {
+					ranOn = true
+				} else {
+					seen = append(seen, fmt.Sprintf("%d switches and %d sleeps", after.Switches-before.Switches, after.Sleeps-before.Sleeps))
+				}
+				if ranOn || try == tries {
+					f.Close()
+					return
+				}
+				arm(try + 1)
+				before = s.Stats()
+				// The task ends: its worker polls, finds nothing, and
+				// sleeps.
+			})
+		})
+	}
+	s.Go(func() {
+		arm(1)
+		before = s.Stats()
+	})
+	mustRun(t, s)
+	if !ranOn && !t.Failed() {
+		t.Errorf("a hook's task for input that came 2 ms later, %d tries: %q; want a sleep and no switch at least once", tries, seen)
+	}
+}
+
+// A task that waits for nothing a descriptor or timer can bring is still
+// reported as a deadlock while a descriptor is registered: the task's own
+// poll finds nothing, and it must not sleep in the poller for ever in
+// place of the host loop, which reports the deadlock.
+func TestDeadlockWithDescriptor(t *testing.T) {
+	checkLeaks(t)
+	p := pipe(t)
+	defer unix.Close(p[1])
+	s := sched.New()
+	s.Go(func() {
+		f, err := s.Register(p[0])
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer f.Close()
+		var c sched.Chan[int]
+		c.Recv()
+	})
+	done := make(chan error, 1)
+	go func() { done <- s.Run() }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, sched.ErrDeadlock) {
+			t.Fatalf("Run returned %v, want ErrDeadlock", err)
+		}
+	case <-time.After(10 * time.Second):
+		s.Dump(os.Stderr)
+		t.Fatal("Run did not report the deadlock within 10s")
 	}
 }
