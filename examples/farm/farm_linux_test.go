@@ -159,10 +159,29 @@ func (f *farm) node(role string, n int, addr string) string {
 	return ns
 }
 
+// ip runs ip(8) with args; "-n ns" first runs it in namespace ns, from a
+// thread there (see inNetns: ip's own -n gives it a mount namespace whose
+// end, beside a busy loop, took up to 26 s after the link was cut).
 func (f *farm) ip(args ...string) {
 	f.t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		f.t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	cmdline := strings.Join(args, " ")
+	var out []byte
+	var err error
+	run := func() error {
+		out, err = exec.Command("ip", args...).CombinedOutput()
+		return nil
+	}
+	if len(args) > 2 && args[0] == "-n" {
+		ns := args[1]
+		args = args[2:]
+		if nerr := inNetns(ns, run); nerr != nil {
+			err = nerr
+		}
+	} else {
+		run()
+	}
+	if err != nil {
+		f.t.Fatalf("ip %s: %v: %s", cmdline, err, out)
 	}
 }
 
@@ -345,7 +364,7 @@ func (f *farm) testLinkCut(t *testing.T) {
 	const victim = 1
 	w := f.startWrk(t)
 	time.Sleep(500 * time.Millisecond)
-	held := f.established(f.hosts[victim])
+	held := f.established(t, f.hosts[victim])
 	downs := strings.Count(f.fe.output(), f.downLog(victim))
 	cut := time.Now()
 	f.ip("-n", f.hosts[victim], "link", "set", "eth0", "down")
@@ -369,11 +388,11 @@ func (f *farm) testLinkCut(t *testing.T) {
 
 // established counts the TCP connections established to the server
 // port in namespace ns: the front end's, which carry wrk's.
-func (f *farm) established(ns string) int {
-	f.t.Helper()
+func (f *farm) established(t *testing.T, ns string) int {
+	t.Helper()
 	out, err := f.run(5*time.Second, ns, "ss", "-Htn", "state", "established", "( sport = :"+port+" )")
 	if err != nil {
-		f.t.Fatalf("ss: %v\n%s", err, out)
+		t.Fatalf("ss: %v\n%s", err, out)
 	}
 	return strings.Count(out, "\n")
 }
@@ -391,10 +410,10 @@ type proc struct {
 func (f *farm) start(ns, name, bin string, args ...string) *proc {
 	f.t.Helper()
 	p := &proc{done: make(chan error, 1), quit: syscall.SIGTERM}
-	p.cmd = exec.Command("ip", append([]string{"netns", "exec", ns, bin}, args...)...)
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
+	if err := inNetns(ns, p.cmd.Start); err != nil {
 		f.t.Fatalf("start %s: %v", name, err)
 	}
 	go func() { p.done <- p.cmd.Wait() }()
@@ -466,10 +485,34 @@ func (f *farm) waitListening(ns, addr string, p *proc) {
 }
 
 // dialIn connects to addr from namespace ns and closes the connection.
-// The socket is made on a thread that joined ns and then returns to the
-// namespace it came from. (A thread that ended locked would be thrown
-// away, and the processes it had forked, with their Pdeathsig, killed.)
 func dialIn(ns, addr string) error {
+	return inNetns(ns, func() error {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+}
+
+// inNetns runs fn on a thread that joined namespace ns, and then returns
+// the thread to the namespace it came from. A socket fn makes is in ns,
+// and so is a program it starts: a child gets the network namespace of
+// the thread that forked it.
+//
+// Programs start this way rather than under "ip netns exec", which gives
+// each a mount namespace of its own (to mount ns's /sys): when the last
+// process of a mount namespace exits, the kernel waits for an expedited
+// RCU grace period (synchronize_rcu_expedited, from free_nsproxy), and on
+// the 2 vCPUs beside a busy loop that wait took over 7 s: ss had printed
+// its answer and was still exiting when the test's 5 s timeout killed it
+// (2 failures in 3 runs of the farm test). Hosts, wrk and curl exit under
+// timeouts too.
+//
+// The thread must not end locked (it would be thrown away, and the
+// processes it forked, with their Pdeathsig, killed): if it cannot return
+// to its namespace, inNetns fails.
+func inNetns(ns string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -492,21 +535,28 @@ func dialIn(ns, addr string) error {
 			errc <- fmt.Errorf("setns %s: %w", ns, err)
 			return
 		}
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
+		err = fn()
+		if berr := unix.Setns(home, unix.CLONE_NEWNET); berr != nil {
+			// Left locked: the thread, in ns still, ends with the
+			// goroutine.
+			errc <- fmt.Errorf("back from %s: %w (after %v)", ns, berr, err)
+			return
 		}
-		if unix.Setns(home, unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread() // else the thread, in ns still, ends with the goroutine
-		}
+		runtime.UnlockOSThread()
 		errc <- err
 	}()
 	return <-errc
 }
 
 // run runs a program in namespace ns with a timeout.
-func (f *farm) run(timeout time.Duration, ns, name string, args ...string) (string, error) {
-	return exampletest.RunErr(timeout, nil, "ip", append([]string{"netns", "exec", ns, name}, args...)...)
+func (f *farm) run(timeout time.Duration, ns, name string, args ...string) (out string, err error) {
+	if nerr := inNetns(ns, func() error {
+		out, err = exampletest.RunErr(timeout, nil, name, args...)
+		return nil
+	}); nerr != nil {
+		return "", nerr
+	}
+	return out, err
 }
 
 // wrk is a wrk run in the client namespace, through the front end,
