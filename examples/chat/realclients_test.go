@@ -92,7 +92,7 @@ func startIrssi(t *testing.T, addr, nick string) *irssi {
 	}
 	// kill-server only signals irssi: it may still be writing into its
 	// home as it exits, and the home's removal (an earlier cleanup) would
-	// then fail with "directory not empty". Wait for it to be gone.
+	// then fail with "directory not empty". Wait for it to have exited.
 	pid := 0
 	if out, err := c.tmux("display-message", "-p", "-t", "irc", "#{pane_pid}"); err == nil {
 		pid, _ = strconv.Atoi(strings.TrimSpace(out))
@@ -103,12 +103,12 @@ func startIrssi(t *testing.T, addr, nick string) *irssi {
 			return
 		}
 		killed := false
-		for end := time.Now().Add(5 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(10 * time.Millisecond) {
+		for end := time.Now().Add(5 * time.Second); running(pid); time.Sleep(10 * time.Millisecond) {
 			if time.Now().Before(end) {
 				continue
 			}
 			if killed {
-				t.Errorf("irssi (pid %d) still there 5 s after SIGKILL", pid)
+				t.Errorf("irssi (pid %d) still running 5 s after SIGKILL: %s", pid, procStat(pid))
 				return
 			}
 			syscall.Kill(pid, syscall.SIGKILL)
@@ -116,6 +116,37 @@ func startIrssi(t *testing.T, addr, nick string) *irssi {
 		}
 	})
 	return c
+}
+
+// running reports whether process pid has not exited yet. A zombie has
+// exited: its files are closed, and it only waits for its parent to
+// collect its status. irssi's parent, the tmux server, goes at
+// kill-server, and init inherits irssi, to reap it when init gets round
+// to it: PID 1 of the development machine reaps every 2 s or so, and in a
+// loaded run irssi was still a zombie (kill(pid, 0) succeeds on one) 10 s
+// after kill-server, which failed TestInterop with "still there 5 s after
+// SIGKILL".
+func running(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	st := procStat(pid)
+	// pid (comm) state ...: comm may hold spaces and parentheses.
+	i := strings.LastIndexByte(st, ')')
+	if i < 0 || i+2 >= len(st) {
+		return true // no /proc: kill's answer stands
+	}
+	state := st[i+2]
+	return state != 'Z' && state != 'X'
+}
+
+// procStat is the /proc/<pid>/stat line of a process, or what failed.
+func procStat(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return err.Error()
+	}
+	return strings.TrimSpace(string(b))
 }
 
 func (c *irssi) tmux(args ...string) (string, error) {
