@@ -63,7 +63,7 @@ type Server struct {
 	Model models.Model
 	Addr  string
 	Pid   int
-	CPUs  string // Cpus_allowed_list of the server process, as the kernel reports it
+	CPUs  string // the CPUs the server's threads may run on, as the kernel reports them
 	cmd   *exec.Cmd
 	err   *Tail
 	done  chan error
@@ -129,7 +129,7 @@ func StartServer(m models.Model, conns int) (*Server, error) {
 		s.Stop()
 		return nil, fmt.Errorf("%s: server not ready after %v: %s", m.Name, timeout, s.err)
 	}
-	if s.CPUs, err = rawsys.AllowedCPUs(s.Pid); err != nil {
+	if s.CPUs, err = rawsys.ThreadsAllowedCPUs(s.Pid); err != nil {
 		s.Stop()
 		return nil, err
 	}

@@ -32,9 +32,10 @@ func init() {
 	})
 }
 
-// serveCoop serves echo with n schedulers; ready selects ready mode.
-func serveCoop(opt Options, ready bool, n int) error {
-	g := sched.NewGroup(n, sched.WithKeepAlive())
+// serveCoop serves echo with n schedulers made with more (and
+// WithKeepAlive); ready selects ready mode.
+func serveCoop(opt Options, ready bool, n int, more ...sched.Option) error {
+	g := sched.NewGroup(n, append([]sched.Option{sched.WithKeepAlive()}, more...)...)
 	lc := netio.ListenConfig{Backlog: Backlog}
 	ls, err := lc.ListenGroup(g, "tcp4", opt.Addr)
 	if err != nil {

@@ -2,7 +2,11 @@
 
 package models
 
-import "runtime"
+import (
+	"runtime"
+
+	"github.com/coopgo/coop/bench/internal/rawsys"
+)
 
 func init() {
 	Register(Model{
@@ -11,7 +15,15 @@ func init() {
 		GOMAXPROCS: epoll2Loops,
 		MultiCore:  true,
 		FullOnly:   true,
-		Serve:      serveEpoll2,
+		Serve:      func(opt Options) error { return serveEpoll2(opt, false) },
+	})
+	Register(Model{
+		Name:       "epoll-2-pinned",
+		What:       "epoll-2 with loop i's thread pinned to CPU i, as coop-group-pinned: one loop on the server CPU, one on the client's",
+		GOMAXPROCS: epoll2Loops,
+		MultiCore:  true,
+		FullOnly:   true,
+		Serve:      func(opt Options) error { return serveEpoll2(opt, true) },
 	})
 }
 
@@ -29,8 +41,10 @@ const epoll2Loops = 2
 // machine cost by themselves: each loop is half as busy, so it sleeps and
 // is woken more often per request, and the kernel decides which CPU each
 // thread runs on (with the load generator busy on the other CPU, often
-// both on the same one).
-func serveEpoll2(opt Options) error {
+// both on the same one). With pin, loop i's thread runs on CPU i only
+// (epoll-2-pinned), as sched.WithCPUPerScheduler places coop-group-pinned's
+// schedulers.
+func serveEpoll2(opt Options, pin bool) error {
 	addr := opt.Addr
 	loops := make([]*epLoop, epoll2Loops)
 	for i := range loops {
@@ -46,10 +60,16 @@ func serveEpoll2(opt Options) error {
 		}
 	}
 	errc := make(chan error, len(loops))
-	for _, l := range loops {
+	for i, l := range loops {
 		go func() {
 			// As in serveEpoll: the loop owns its thread.
 			runtime.LockOSThread()
+			if pin {
+				if err := rawsys.PinThread(i); err != nil {
+					errc <- err
+					return
+				}
+			}
 			errc <- l.run()
 		}()
 	}

@@ -95,7 +95,7 @@ func All() []Model {
 }
 
 // order is the row order of the tables; models not listed follow.
-var order = []string{"epoll", "epoll-buf", "gnet", "coop-task", "coop-ready", "net", "threads", "procpool", "epoll-2", "net-2", "coop-group", "hybrid"}
+var order = []string{"epoll", "epoll-buf", "gnet", "coop-task", "coop-ready", "net", "threads", "procpool", "epoll-2", "epoll-2-pinned", "net-2", "coop-group", "coop-group-pinned", "hybrid"}
 
 func rank(name string) int {
 	if i := slices.Index(order, name); i >= 0 {

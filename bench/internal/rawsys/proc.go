@@ -22,10 +22,7 @@ import (
 // it has not pinned: a thread the runtime starts meanwhile is then either
 // pinned here or was created by an already pinned one.
 func PinProcess(cpus ...int) error {
-	var set unix.CPUSet
-	for _, c := range cpus {
-		set.Set(c)
-	}
+	set := cpuSet(cpus)
 	done := map[int]bool{}
 	for pass := 0; pass < 10; pass++ {
 		tids, err := Tasks(os.Getpid())
@@ -50,6 +47,26 @@ func PinProcess(cpus ...int) error {
 	return fmt.Errorf("pin to CPUs %v: threads kept appearing", cpus)
 }
 
+// PinThread restricts the calling thread to cpus. The caller must hold
+// its thread (runtime.LockOSThread) for as long as the pinning matters;
+// threads the runtime creates meanwhile do not inherit it (the runtime
+// creates them from a thread of its own while the caller is locked).
+func PinThread(cpus ...int) error {
+	set := cpuSet(cpus)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		return os.NewSyscallError("sched_setaffinity", err)
+	}
+	return nil
+}
+
+func cpuSet(cpus []int) unix.CPUSet {
+	var set unix.CPUSet
+	for _, c := range cpus {
+		set.Set(c)
+	}
+	return set
+}
+
 // Tasks lists the thread ids of process pid.
 func Tasks(pid int) ([]int, error) {
 	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
@@ -69,6 +86,52 @@ func Tasks(pid int) ([]int, error) {
 // prints it ("0", "0-1"), so that the study can show where it actually ran.
 func AllowedCPUs(pid int) (string, error) {
 	return allowedCPUs(fmt.Sprintf("/proc/%d/status", pid))
+}
+
+// ThreadsAllowedCPUs returns the CPUs that some thread of process pid may
+// run on, formatted as the kernel's lists ("0", "0-1"): the CPUs of a
+// server whose threads are pinned one by one (an event loop per CPU),
+// where the process's own list (AllowedCPUs, its main thread's) would name
+// whichever CPU the main thread got.
+func ThreadsAllowedCPUs(pid int) (string, error) {
+	tids, err := Tasks(pid)
+	if err != nil {
+		return "", err
+	}
+	var all unix.CPUSet
+	for _, tid := range tids {
+		var set unix.CPUSet
+		if err := unix.SchedGetaffinity(tid, &set); err != nil {
+			if err == unix.ESRCH {
+				continue // exited meanwhile
+			}
+			return "", os.NewSyscallError("sched_getaffinity", err)
+		}
+		for i := range all {
+			all[i] |= set[i]
+		}
+	}
+	var b strings.Builder
+	for c := 0; c < len(all)*64; c++ {
+		if !all.IsSet(c) || c > 0 && all.IsSet(c-1) {
+			continue
+		}
+		end := c
+		for all.IsSet(end + 1) {
+			end++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(c))
+		if end > c {
+			b.WriteString("-" + strconv.Itoa(end))
+		}
+	}
+	if b.Len() == 0 {
+		return "", fmt.Errorf("pid %d: no thread with CPUs", pid)
+	}
+	return b.String(), nil
 }
 
 // ThreadAllowedCPUs returns the Cpus_allowed_list of thread tid of

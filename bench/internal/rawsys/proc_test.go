@@ -3,11 +3,16 @@
 package rawsys_test
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/coopgo/coop/bench/internal/rawsys"
 )
@@ -56,5 +61,56 @@ func TestMachine(t *testing.T) {
 	m := rawsys.ThisMachine()
 	if m.Cores < 1 || m.Kernel == "" || m.GoVersion == "" {
 		t.Errorf("ThisMachine = %+v", m)
+	}
+}
+
+// ThreadsAllowedCPUs is the union of the threads' CPUs: a thread pinned
+// to one CPU does not narrow the process's, and a process whose every
+// thread is pinned reports that CPU.
+func TestThreadsAllowedCPUs(t *testing.T) {
+	before, err := rawsys.ThreadsAllowedCPUs(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() {
+		// A locked thread of this process on CPU 0 for a moment, given
+		// back its CPUs before it is unlocked.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var orig unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &orig); err != nil {
+			done <- err
+			return
+		}
+		if err := rawsys.PinThread(0); err != nil {
+			done <- err
+			return
+		}
+		got, err := rawsys.ThreadsAllowedCPUs(os.Getpid())
+		if err == nil && got != before {
+			err = fmt.Errorf("with one thread on CPU 0: %q, want the process's %q", got, before)
+		}
+		if rerr := unix.SchedSetaffinity(0, &orig); rerr != nil {
+			runtime.LockOSThread() // the thread ends with the goroutine
+			err = errors.Join(err, rerr)
+		}
+		done <- err
+	}()
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
+	cmd := exec.Command("sleep", "10")
+	if err := cmd.Start(); err != nil {
+		t.Skip("no sleep command:", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var one unix.CPUSet
+	one.Set(0)
+	if err := unix.SchedSetaffinity(cmd.Process.Pid, &one); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := rawsys.ThreadsAllowedCPUs(cmd.Process.Pid); err != nil || got != "0" {
+		t.Errorf("a process on CPU 0: %q, %v; want \"0\"", got, err)
 	}
 }
