@@ -35,8 +35,9 @@ const (
 // places them (while a thread is locked, the runtime creates new threads
 // from a thread of its own, so they do not inherit the pinned mask). When
 // Run returns, the thread gets back the CPUs it had before and is
-// unlocked; if they cannot be given back (which the OS allows only for a
-// CPU taken offline meanwhile), the thread stays locked to the goroutine
+// unlocked; if they cannot be given back (the OS refuses only when none
+// of them may still be used: taken offline, or out of the process's
+// cgroup cpuset, meanwhile), the thread stays locked to the goroutine
 // that called Run, so that no other goroutine runs pinned, and the
 // scheduler's logger says so.
 //
