@@ -54,7 +54,6 @@ type Scheduler struct {
 	sinceHost   int        // tasks run since the host loop last polled
 	polledEmpty bool       // a task's poll (pollHere) just found nothing: wait need not poll again before it sleeps
 	hookPanic   *hookPanic // a hook run by a worker's poll panicked: the host loop raises it (pollWorker)
-	waitErr     error      // a sleep done in place (sleepHere) failed: the host loop returns it
 	idNext      uint64     // the last task number given from the block taken (nextID)
 	idEnd       uint64     // the block's last number
 	lastGosched int64      // real clock (ns since base) of the last yieldToRuntime
@@ -298,10 +297,6 @@ func (s *Scheduler) loop() error {
 		if hp := s.hookPanic; hp != nil {
 			s.hookPanic = nil
 			panic(hp.v)
-		}
-		if err := s.waitErr; err != nil {
-			s.waitErr = nil
-			return err
 		}
 		if s.panicErr != nil || s.grp.Goexiting() != nil {
 			return nil

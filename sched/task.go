@@ -766,10 +766,9 @@ func (s *Scheduler) pick(t *Task) *worker {
 // (yieldToRuntime), or pollEvery tasks ran since the host's last pass
 // (the chain of direct switches is bounded as next bounds it). With
 // virtual time the host's wait decides when the clock jumps. If the
-// poll found nothing, the thread sleeps here when the host loop would
-// only sleep (sleepHere); else polledEmpty tells the host's wait to skip
-// its own non-blocking poll and go to sleep: a task's poll costs no
-// system call more than the host's.
+// poll found nothing, polledEmpty tells the host's wait to skip its own
+// non-blocking poll and go to sleep: a task's poll costs no system call
+// more than the host's.
 func (s *Scheduler) pollHere() *Task {
 	if s.nFDs == 0 || s.opts.virtual || s.sinceHost >= pollEvery ||
 		s.stopReq.Load() || s.inboxReady() {
@@ -780,13 +779,9 @@ func (s *Scheduler) pollHere() *Task {
 	if s.poller.wait(s, 0) != nil {
 		return nil // the host's poll reports it
 	}
-	slept := false
 	if s.runq.empty() {
 		s.polledEmpty = s.stats.hooks == hooks
-		if !s.polledEmpty || !s.sleepHere() {
-			return nil
-		}
-		slept = true // and the sleeping poll found work
+		return nil
 	}
 	if s.nTasks >= prefetchTasks {
 		// The task this poll woke first is switched to next, with
@@ -794,9 +789,7 @@ func (s *Scheduler) pollHere() *Task {
 		// them before the clock read.
 		s.prefetchTask(s.runq.head)
 	}
-	if !slept {
-		s.polledWork() // the sleeping poll did its own (pollNow)
-	}
+	s.polledWork()
 	if tm := s.timers.next(); tm != nil && tm.when <= s.now.Load() {
 		return nil
 	}
@@ -804,46 +797,6 @@ func (s *Scheduler) pollHere() *Task {
 		return nil
 	}
 	return s.next()
-}
-
-// sleepHere is the host loop's sleep done in place by the task or worker
-// whose poll (pollHere) just found nothing: the thread sleeps in the
-// poller on this stack, and the task the events wake is switched to
-// directly, as after a poll that found work. Going through the host loop
-// instead costs two coroutine switches (one from a parking task) and the
-// loop's pass on its cold stack, about once per request for a server at
-// moderate load, which sleeps between requests.
-//
-// It sleeps only when the host loop would do nothing but sleep: nothing
-// runnable, no work from other threads or stop waiting, no timer due, the
-// runtime not owed its Gosched, and the loop would neither end Run nor
-// report a deadlock. It reports whether the sleep left a task to run and
-// nothing for the host loop; otherwise the caller goes to the host loop,
-// which takes over (an error of the poll is kept for it in waitErr).
-func (s *Scheduler) sleepHere() bool {
-	if s.stopping || s.stopReq.Load() || s.inboxReady() ||
-		s.now.Load()-s.lastGosched >= int64(goschedEvery) ||
-		(s.nTasks == 0 && s.nHooks == 0 && s.nFuncs == 0 && !s.opts.keepAlive) ||
-		s.checkDeadlock() != nil {
-		return false
-	}
-	if tm := s.timers.next(); tm != nil && tm.when <= s.now.Load() {
-		return false
-	}
-	// The host loop would sleep now: wait skips its own non-blocking poll
-	// (polledEmpty, set by the caller) and sleeps. The thread holds no
-	// task meanwhile.
-	cur := s.cur
-	s.cur = nil
-	s.wd.note(s)
-	if err := s.wait(); err != nil {
-		s.waitErr = err
-		return false
-	}
-	s.polledEmpty = false
-	s.cur = cur // the caller picks who runs next, and tells the watchdog
-	s.wd.note(s)
-	return !s.runq.empty() && !s.stopReq.Load() && !s.inboxReady()
 }
 
 // pollWorker is pollHere on a worker whose task has ended (Work): with no
