@@ -751,8 +751,16 @@ func TestStatsAndDump(t *testing.T) {
 	s.Go(func() { sched.Yield(); sched.Sleep(time.Hour) })
 	errc := make(chan error)
 	go func() { errc <- s.Run() }()
-	time.Sleep(20 * time.Millisecond)
-	st := s.Stats() // from a plain goroutine: handed to the thread
+	// Both tasks have run up to their Sleep once Stats (from a plain
+	// goroutine: handed to the thread) counts two blocked tasks and their
+	// two timers: a fixed 20 ms wait for that is too short on a loaded
+	// machine or under qemu.
+	var st sched.Stats
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		if st = s.Stats(); st.Blocked == 2 && st.Timers == 2 || time.Now().After(deadline) {
+			break
+		}
+	}
 	var dump bytes.Buffer
 	s.Dump(&dump)
 	s.Stop()
