@@ -531,43 +531,67 @@ func TestServerReset(t *testing.T) {
 }
 
 // Backpressure: a peer that never reads parks the writer with bounded
-// memory, other sessions stay responsive, and WriteTimeout fires.
+// memory, other sessions stay responsive, and WriteTimeout ends a parked
+// write.
+//
+// That the writer is parked is read from the scheduler (its task blocked
+// on write in Dump), not guessed from a pause in its progress: a count
+// that had not grown for 20 ms may only mean that the scheduler's thread
+// did not run (a loaded machine, arm64 under qemu), and the test then
+// failed when the writer went on. The writer the other sessions run
+// beside, and those sessions, clear the write deadline: their waits end
+// when the test says, not at a time a slow machine could reach midway
+// through the checks (a deadline that fired there ended the parked Write,
+// whose bytes then counted as growth). A second flooder keeps the
+// server's WriteTimeout and checks it, timed from before its dial (the
+// deadline is set at accept, later) to its Write's return.
 func TestServerBackpressure(t *testing.T) {
 	const writeTimeout = 1500 * time.Millisecond
-	var written atomic.Int64
-	floodErr := make(chan error, 1)
+	type result struct {
+		err error     // the Write that failed
+		at  time.Time // when it returned
+	}
+	var written atomic.Int64 // by the parked flooder's completed Writes
+	parked, timed := make(chan result, 1), make(chan result, 1)
 	srv := &netio.Server{WriteTimeout: writeTimeout, Handler: func(c *netio.Conn) {
 		var role [1]byte
 		if _, err := io.ReadFull(c, role[:]); err != nil {
 			return
 		}
-		if role[0] != 'F' {
+		out := timed
+		switch role[0] {
+		case 'E':
+			c.SetWriteDeadline(time.Time{})
 			echoTask(c)
 			return
+		case 'P':
+			c.SetWriteDeadline(time.Time{})
+			out = parked
 		}
 		chunk := make([]byte, 64<<10)
 		for {
 			n, err := c.Write(chunk)
-			written.Add(int64(n))
 			if err != nil {
-				floodErr <- err
+				out <- result{err, time.Now()}
 				return
+			}
+			if out == parked {
+				written.Add(int64(n))
 			}
 		}
 	}}
 	ts := startServer(t, srv)
 	flood := dialT(t, ts.addr)
-	flood.Write([]byte("F"))
-	start := time.Now()
-	// Parked: the count stops growing once the socket buffers are full.
-	var last int64 = -1
-	waitFor(t, writeTimeout/2, "the writer to park", func() bool {
-		time.Sleep(20 * time.Millisecond)
-		n := written.Load()
-		parked := n == last && n > 0
-		last = n
-		return parked
+	flood.Write([]byte("P"))
+	// Parked: the flooder's task waits for its socket to be writable,
+	// which it will not be until the peer reads.
+	var dump bytes.Buffer
+	waitFor(t, 30*time.Second, "the writer to park", func() bool {
+		dump.Reset()
+		ts.s.Dump(&dump)
+		return written.Load() > 0 && strings.Contains(dump.String(), ": blocked on write")
 	})
+	last := written.Load()
 	var m0, m1 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&m0)
@@ -589,19 +613,36 @@ func TestServerBackpressure(t *testing.T) {
 	if grow := int64(m1.HeapInuse) - int64(m0.HeapInuse); grow > 4<<20 {
 		t.Errorf("heap grew by %d bytes while the writer was parked", grow)
 	}
-	t.Logf("writer parked after %d bytes (the sockets' buffers)", last)
-	select {
-	case err := <-floodErr:
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Errorf("parked write ended with %v, want os.ErrDeadlineExceeded", err)
-		}
-		if d := time.Since(start); d < writeTimeout-100*time.Millisecond || d > writeTimeout+2*time.Second {
-			t.Errorf("write deadline fired after %v, want about %v", d, writeTimeout)
-		}
-	case <-time.After(writeTimeout + 5*time.Second):
-		t.Fatal("WriteTimeout did not fire")
-	}
 	if last > 64<<20 {
 		t.Errorf("%d bytes accepted by a peer that never reads", last)
+	}
+	t.Logf("writer parked after %d bytes (the sockets' buffers)", last)
+	// The peer's reset ends the parked write.
+	flood.(*net.TCPConn).SetLinger(0)
+	flood.Close()
+	select {
+	case r := <-parked:
+		if !errors.Is(r.err, syscall.ECONNRESET) && !errors.Is(r.err, syscall.EPIPE) {
+			t.Errorf("parked write after the peer's reset: %v, want ECONNRESET or EPIPE", r.err)
+		}
+	case <-time.After(30 * time.Second):
+		ts.s.Dump(os.Stderr)
+		t.Fatal("the peer's reset did not end the parked write")
+	}
+
+	// WriteTimeout ends a parked write.
+	start := time.Now()
+	dialT(t, ts.addr).Write([]byte("F"))
+	select {
+	case r := <-timed:
+		if !errors.Is(r.err, os.ErrDeadlineExceeded) {
+			t.Errorf("parked write ended with %v, want os.ErrDeadlineExceeded", r.err)
+		}
+		if d := r.at.Sub(start); d < writeTimeout-100*time.Millisecond || d > writeTimeout+2*time.Second {
+			t.Errorf("write deadline fired after %v, want about %v", d, writeTimeout)
+		}
+	case <-time.After(writeTimeout + 30*time.Second):
+		ts.s.Dump(os.Stderr)
+		t.Fatal("WriteTimeout did not fire")
 	}
 }
