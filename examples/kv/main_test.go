@@ -568,14 +568,31 @@ func TestExpiry(t *testing.T) {
 			}
 			return strings.TrimRight(line, "\r\n")
 		}
-		if got := do("SET", "short", "v", "PX", "100"); got != "+OK" {
+		// Before expiry, a key with a time to live that no machine
+		// outlasts: a 100 ms one expired before its PTTL and GET on a
+		// slow one (arm64 under qemu, a loaded -race run). Its PTTL, in
+		// milliseconds, is at most the TTL and at least the TTL less the
+		// time the test has taken since it sent the SET (the server set
+		// the TTL after that), give or take the clock's millisecond.
+		const ttl = 600_000
+		sent := time.Now()
+		if got := do("SET", "long", "v", "PX", strconv.Itoa(ttl)); got != "+OK" {
 			t.Fatal(got)
 		}
-		if got, _ := strconv.Atoi(strings.TrimPrefix(do("PTTL", "short"), ":")); got < 1 || got > 100 {
-			t.Errorf("PTTL = %d", got)
+		got, _ := strconv.Atoi(strings.TrimPrefix(do("PTTL", "long"), ":"))
+		if took := int(time.Since(sent).Milliseconds()); got > ttl || got < ttl-took-2 {
+			t.Errorf("PTTL = %d, %d ms after a SET with PX %d", got, took, ttl)
 		}
-		if got := do("GET", "short"); got != "v" {
+		if got := do("GET", "long"); got != "v" {
 			t.Errorf("GET before expiry = %s", got)
+		}
+		if got := do("DEL", "long"); got != ":1" {
+			t.Errorf("DEL = %s", got)
+		}
+		// After expiry: the server set the 100 ms when it answered at
+		// the latest.
+		if got := do("SET", "short", "v", "PX", "100"); got != "+OK" {
+			t.Fatal(got)
 		}
 		time.Sleep(150 * time.Millisecond)
 		for _, q := range [][2]string{{"GET", "$-1"}, {"EXISTS", ":0"}, {"TTL", ":-2"}} {
@@ -595,14 +612,17 @@ func TestExpiry(t *testing.T) {
 				t.Fatalf("SET: %q, %v", line, err)
 			}
 		}
-		deadline := time.Now().Add(3 * time.Second)
+		// A cycle every 100 ms reclaims 20 keys at least and, within its
+		// 1 ms budget, all of them on a fast machine: up to 25 cycles on a
+		// slow one, plus the scheduler's delays; 3 s was close to that.
+		deadline := time.Now().Add(30 * time.Second)
 		for {
 			got := do("DBSIZE")
 			if got == ":0" {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("DBSIZE = %s 3s after the keys expired", got)
+				t.Fatalf("DBSIZE = %s 30 s after the keys expired", got)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
