@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/coopgo/coop/examples/internal/exampletest"
+	"github.com/coopgo/coop/internal/proctest"
 )
 
 // A realClient is an IRC client program nobody here wrote, driven by the
@@ -103,12 +104,12 @@ func startIrssi(t *testing.T, addr, nick string) *irssi {
 			return
 		}
 		killed := false
-		for end := time.Now().Add(5 * time.Second); running(pid); time.Sleep(10 * time.Millisecond) {
+		for end := time.Now().Add(5 * time.Second); proctest.Running(pid); time.Sleep(10 * time.Millisecond) {
 			if time.Now().Before(end) {
 				continue
 			}
 			if killed {
-				t.Errorf("irssi (pid %d) still running 5 s after SIGKILL: %s", pid, procStat(pid))
+				t.Errorf("irssi (pid %d) still running 5 s after SIGKILL: %s", pid, proctest.Stat(pid))
 				return
 			}
 			syscall.Kill(pid, syscall.SIGKILL)
@@ -116,37 +117,6 @@ func startIrssi(t *testing.T, addr, nick string) *irssi {
 		}
 	})
 	return c
-}
-
-// running reports whether process pid has not exited yet. A zombie has
-// exited: its files are closed, and it only waits for its parent to
-// collect its status. irssi's parent, the tmux server, goes at
-// kill-server, and init inherits irssi, to reap it when init gets round
-// to it: PID 1 of the development machine reaps every 2 s or so, and in a
-// loaded run irssi was still a zombie (kill(pid, 0) succeeds on one) 10 s
-// after kill-server, which failed TestInterop with "still there 5 s after
-// SIGKILL".
-func running(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	st := procStat(pid)
-	// pid (comm) state ...: comm may hold spaces and parentheses.
-	i := strings.LastIndexByte(st, ')')
-	if i < 0 || i+2 >= len(st) {
-		return true // no /proc: kill's answer stands
-	}
-	state := st[i+2]
-	return state != 'Z' && state != 'X'
-}
-
-// procStat is the /proc/<pid>/stat line of a process, or what failed.
-func procStat(pid int) string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return err.Error()
-	}
-	return strings.TrimSpace(string(b))
 }
 
 func (c *irssi) tmux(args ...string) (string, error) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coopgo/coop/internal/proctest"
 	"github.com/coopgo/coop/netio/prefork"
 )
 
@@ -67,7 +68,7 @@ func TestKillMaster(t *testing.T) {
 	for time.Since(killed) < 5*time.Second {
 		alive := 0
 		for pid := range workers {
-			if syscall.Kill(pid, 0) == nil && !zombie(pid) {
+			if proctest.Running(pid) {
 				alive++
 			}
 		}
@@ -81,17 +82,6 @@ func TestKillMaster(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatalf("workers outlived their master by 5s")
-}
-
-// zombie reports whether pid is a zombie (dead, waiting for init).
-func zombie(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && i+2 < len(s) && s[i+2] == 'Z'
 }
 
 // TestHang: a worker stopped with SIGSTOP, and one whose task holds its

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coopgo/coop/internal/proctest"
 	"github.com/coopgo/coop/internal/syncbuf"
 	"github.com/coopgo/coop/netio/prefork"
 )
@@ -110,7 +111,7 @@ func upgrade(t *testing.T, p *pool, before *prefork.Status) *prefork.Status {
 		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for !zombie(before.PID) {
+	for proctest.Running(before.PID) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the old master %d did not exit", before.PID)
 		}

@@ -1,0 +1,42 @@
+// Package proctest tells tests whether a process has exited: the
+// examples' tests and netio/prefork's wait for processes (a client under
+// tmux, a pool's workers, an upgraded master) to be gone.
+package proctest
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// Running reports whether process pid has not exited yet. A zombie has
+// exited: its files are closed, and it only waits for its parent to
+// collect its status, while kill(pid, 0) still succeeds on it. An
+// orphan's new parent, init, reaps it when it gets round to it: PID 1 of
+// the development machine reaps every 2 s or so, and in a loaded run a
+// process was still a zombie 10 s after it had died. Where /proc cannot
+// tell, kill's answer stands.
+func Running(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	st := Stat(pid)
+	// pid (comm) state ...: comm may hold spaces and parentheses.
+	i := strings.LastIndexByte(st, ')')
+	if i < 0 || i+2 >= len(st) {
+		return true
+	}
+	state := st[i+2]
+	return state != 'Z' && state != 'X'
+}
+
+// Stat returns the /proc/<pid>/stat line of a process, or what failed,
+// for a test's messages.
+func Stat(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return err.Error()
+	}
+	return strings.TrimSpace(string(b))
+}
