@@ -9,3 +9,7 @@ func ClockReads(s *Scheduler) uint64 { return s.stats.clockReads }
 // anything: a Do's own wake-up is counted by the time the Do returns,
 // but may not be yet when the Do's function reads Stats on the thread.
 func Wakeups(s *Scheduler) uint64 { return s.wakeups.Load() }
+
+// Asleep reports whether s is asleep in its poller, or about to be, and
+// no hand-off has woken it yet: the next one writes a wake-up.
+func Asleep(s *Scheduler) bool { return s.sleeping.Load() == sleepAsleep }
