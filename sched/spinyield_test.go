@@ -24,6 +24,9 @@ func (y yielded) met() bool { return *y.first != 0 }
 // sees the early yield.
 func TestXChanWaitYieldsEarly(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	// procs caches GOMAXPROCS for 100 ms: a reading taken just before,
+	// at another test's GOMAXPROCS=1, would refuse every try's spin.
+	procsAt.Store(0)
 	me := asm.G()
 	var first int64 // monotime of this goroutine's first yield in a try; 0: none yet
 	seen := func(now int64) {
