@@ -6,6 +6,7 @@ package exampletest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -126,14 +127,47 @@ type Server struct {
 // until the port accepts connections, and stops the process (SIGTERM, then
 // SIGKILL) when the test ends. Its output is logged if the test fails; a
 // data race it reports (a race-built server) fails the test.
+//
+// The port was free when FreeAddr looked, and may not be by the time the
+// server binds it: anything on the machine that binds port 0 meanwhile (a
+// parallel test's listener, another package's test server) can be given
+// it. Start then tries again on another port, a few times at most.
 func Start(t testing.TB, bin string, args ...string) *Server {
 	t.Helper()
-	addr := FreeAddr(t)
-	return StartAt(t, addr, bin, append([]string{"-addr", addr}, args...)...)
+	for try := 1; ; try++ {
+		addr := FreeAddr(t)
+		s, err := start(t, addr, bin, append([]string{"-addr", addr}, args...)...)
+		if err == nil {
+			return s
+		}
+		if !errors.Is(err, errPortTaken) || try == 5 {
+			t.Fatal(err)
+		}
+		t.Logf("try %d: %v; trying another port", try, err)
+	}
 }
 
 // StartAt runs bin with exactly args and waits until addr accepts.
 func StartAt(t testing.TB, addr, bin string, args ...string) *Server {
+	t.Helper()
+	s, err := start(t, addr, bin, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// errPortTaken: the port given to a server was taken by someone else.
+var errPortTaken = errors.New("port taken by another process")
+
+// start runs bin with args and waits until addr accepts, on a listening
+// socket of the server's own: a probe that connects proves nothing alone,
+// since another process may listen there (the server then fails to bind,
+// or with SO_REUSEPORT shares the port, and the test would talk to the
+// other process, or to nothing once it is gone). On Linux the listening
+// sockets on addr's port are looked up in /proc; elsewhere the probe's
+// answer stands.
+func start(t testing.TB, addr, bin string, args ...string) (*Server, error) {
 	t.Helper()
 	s := &Server{Addr: addr, out: new(syncbuf.Buffer), done: make(chan error, 1)}
 	s.cmd = Command(bin, args...)
@@ -141,7 +175,7 @@ func StartAt(t testing.TB, addr, bin string, args ...string) *Server {
 	s.cmd.Stderr = s.out
 	s.cmd.SysProcAttr = dieWithParent()
 	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
+		return nil, fmt.Errorf("start %s: %v", bin, err)
 	}
 	go func() { s.done <- s.cmd.Wait() }()
 	t.Cleanup(func() {
@@ -160,16 +194,23 @@ func StartAt(t testing.TB, addr, bin string, args ...string) *Server {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			return s
+			if ours, others := listeners(addr, s.Pid()); others > 0 {
+				s.Stop()
+				return nil, fmt.Errorf("%s on %s: %w (%d listening socket(s) of another process, %d of the server's)", bin, addr, errPortTaken, others, ours)
+			}
+			return s, nil
 		}
 		select {
 		case err := <-s.done:
 			s.done <- err
-			t.Fatalf("%s exited before listening: %v\n%s", bin, err, s.Output())
+			if strings.Contains(strings.ToLower(s.Output()), "address already in use") {
+				return nil, fmt.Errorf("%s exited before listening on %s: %w: %v\n%s", bin, addr, errPortTaken, err, s.Output())
+			}
+			return nil, fmt.Errorf("%s exited before listening: %v\n%s", bin, err, s.Output())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s did not listen on %s within 10s: %v\n%s", bin, addr, err, s.Output())
+			return nil, fmt.Errorf("%s did not listen on %s within 10s: %v\n%s", bin, addr, err, s.Output())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
