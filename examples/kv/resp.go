@@ -51,6 +51,9 @@ type span struct{ off, len int }
 type parser struct {
 	maxArgs int // longest multibulk; longer is "invalid multibulk length"
 	maxBulk int // longest bulk argument; longer is "invalid bulk length"
+	// slowOnly turns the fast path (whole) off, for tests that compare
+	// it with the general parser.
+	slowOnly bool
 
 	pos   int    // next byte of the command to look at
 	left  int    // multibulk: arguments still to read; 0 before the header
@@ -75,6 +78,11 @@ func (p *parser) next(b []byte) (n int, args [][]byte, err error) {
 	}
 	if b[0] != '*' {
 		return p.inline(b)
+	}
+	if p.left == 0 && !p.slowOnly {
+		if n, args, ok := p.whole(b); ok {
+			return n, args, nil
+		}
 	}
 	if p.left == 0 {
 		i := bytes.IndexByte(b, '\r')
@@ -138,6 +146,66 @@ func (p *parser) next(b []byte) (n int, args [][]byte, err error) {
 	n = p.pos
 	p.reset()
 	return n, args, nil
+}
+
+// whole is next's fast path for a multibulk command that is all in b
+// and well formed, as a pipelined client sends them: one pass, lengths
+// parsed as they are scanned, the arguments sliced out at once. It gives
+// up (ok false, nothing changed) on anything else — an incomplete
+// command, a malformed or unusual header, a limit crossed — and next
+// then parses the command from its start the general way, which gives
+// the same result as Redis for every input (FuzzParse and
+// TestParseFastPath compare the two).
+func (p *parser) whole(b []byte) (n int, args [][]byte, ok bool) {
+	left, i, ok := header(b, 1)
+	if !ok || left == 0 || left > p.maxArgs {
+		return 0, nil, false
+	}
+	args = p.args[:0]
+	for ; left > 0; left-- {
+		if i >= len(b) || b[i] != '$' {
+			return 0, nil, false
+		}
+		var l int
+		if i+4 <= len(b) && b[i+2] == '\r' && b[i+1]-'0' <= 9 {
+			// One digit, the common case, without a call.
+			l, i = int(b[i+1]-'0'), i+4
+		} else if l, i, ok = header(b, i+1); !ok {
+			return 0, nil, false
+		}
+		if l > p.maxBulk || len(b)-i < l+2 {
+			return 0, nil, false
+		}
+		args = append(args, b[i:i+l:i+l])
+		i += l + 2 // the "\r\n" after a bulk is not checked, as in Redis
+	}
+	p.args = args
+	return i, args, true
+}
+
+// header parses the length of a multibulk or bulk header in b from i:
+// digits then "\r" and one more byte (the "\n", not checked, as Redis
+// does not). It returns the length and the index after the header, or
+// ok false for what the general parser must handle: no digits, a leading
+// zero (but "0" itself), a sign, more than 9 digits, or the header not
+// all in b. The lengths it accepts are those string2ll accepts, read the
+// same.
+func header(b []byte, i int) (v, next int, ok bool) {
+	start := i
+	for ; i < len(b) && i-start < 10; i++ {
+		c := b[i]
+		if c == '\r' {
+			if i == start || b[start] == '0' && i-start > 1 || i+2 > len(b) {
+				return 0, 0, false
+			}
+			return v, i + 2, true
+		}
+		if c < '0' || c > '9' {
+			return 0, 0, false
+		}
+		v = v*10 + int(c-'0')
+	}
+	return 0, 0, false
 }
 
 // fail resets the parser and returns err.

@@ -19,7 +19,11 @@ type event struct {
 // low for testing, and returns the events up to the first error or the
 // end of the complete commands, and the bytes left unconsumed.
 func parseStream(t testing.TB, data []byte, chunk int) (events []event, rest int) {
-	p := newParser(1024, 1<<20)
+	return parseStreamWith(t, newParser(1024, 1<<20), data, chunk)
+}
+
+// parseStreamWith is parseStream with the parser p.
+func parseStreamWith(t testing.TB, p *parser, data []byte, chunk int) (events []event, rest int) {
 	var buf []byte // unconsumed input, as the client's buffer
 	fed := 0
 	for steps := 0; ; steps++ {
@@ -118,6 +122,65 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// slowParser is the parser of parseStream with its fast path off.
+func slowParser() *parser {
+	p := newParser(1024, 1<<20)
+	p.slowOnly = true
+	return p
+}
+
+// TestParseFastPath checks that the fast path for a whole multibulk
+// command takes what pipelined clients send, and that where it gives up
+// — or on input that looks like a command but is not — the result is the
+// general parser's.
+func TestParseFastPath(t *testing.T) {
+	for _, in := range []string{
+		"*3\r\n$3\r\nSET\r\n$16\r\nkey:__rand_int__\r\n$3\r\nxxx\r\n",
+		"*2\r\n$3\r\nGET\r\n$0\r\n\r\n",
+		"*1\r\n$1048576\r\n" + strings.Repeat("v", 1<<20) + "\r\n", // at maxBulk
+	} {
+		p := newParser(1024, 1<<20)
+		if n, args, ok := p.whole([]byte(in)); !ok || n != len(in) || len(args) == 0 {
+			t.Errorf("whole(%.40q) = %d, %d args, %v; want the whole command", in, n, len(args), ok)
+		}
+	}
+	for _, in := range []string{
+		"*1\r\n$4\r\nPING\r\n",
+		"*1\r\n$4\r\nPINGxx",            // trailer not checked
+		"*1\r\n$4\r\nPING\r",            // trailer cut short: incomplete
+		"*1\r\n$4\r\nPIN",               // incomplete bulk
+		"*1\r\n$4\r",                    // header without its "\n" yet
+		"*1\r",                          // count without its "\n" yet
+		"*1\rx$4\rxPING\r\n",            // the byte after "\r" not checked
+		"*0\r\n*1\r\n$1\r\na\r\n",       // empty multibulk
+		"*01\r\n$1\r\na\r\n",            // leading zero in the count
+		"*1\r\n$01\r\na\r\n",            // leading zero in a length
+		"*1\r\n$00\r\n\r\n",             // "00"
+		"*1\r\n$-1\r\n",                 // negative length
+		"*-1\r\n*1\r\n$1\r\na\r\n",      // negative count
+		"*+1\r\n", "*1\r\n$+1\r\na\r\n", // signs
+		"*1\r\n$\r\n\r\n", "*\r\n", // no digits
+		"*1\r\n$1 \r\na\r\n",                 // a space after the digits
+		"*1\r\nx1\r\na\r\n",                  // no '$'
+		"*1025\r\n",                          // over maxArgs
+		"*1024\r\n",                          // at maxArgs, incomplete
+		"*1\r\n$1048577\r\n",                 // over maxBulk
+		"*1\r\n$999999999\r\n",               // 9 digits, over maxBulk
+		"*1\r\n$1000000000\r\n",              // 10 digits
+		"*1\r\n$0000000001\r\na\r\n",         // 10 digits, leading zeros
+		"*2147483648\r\n",                    // over int32
+		"*2\r\n$1\r\na\r\n*1\r\n$1\r\nb\r\n", // a command where an argument should be
+	} {
+		for _, chunk := range []int{0, 1} {
+			fast, restF := parseStream(t, []byte(in), chunk)
+			slow, restS := parseStreamWith(t, slowParser(), []byte(in), chunk)
+			if diff := cmp.Diff(slow, fast); diff != "" || restF != restS {
+				t.Errorf("parse %q, chunk %d: fast path and general parser differ (-general +fast):\n%s\n%d vs %d bytes left", in, chunk, diff, restS, restF)
+			}
+		}
+	}
+}
+
 func TestString2ll(t *testing.T) {
 	for in, want := range map[string]any{
 		"0": int64(0), "1": int64(1), "-1": int64(-1), "10": int64(10),
@@ -200,6 +263,7 @@ func FuzzParse(f *testing.F) {
 		"PING\r\nSET k \"v\\x41\" 'q'\r\n",
 		"*1\r\n$-1\r\n", "*x\r\n", "*1\r\nx\r\n", "*0\r\n\n\r\n",
 		"*2\r\n$1\r\na\r\n$10\r\nab", "ECHO \"unterminated\r\n",
+		"*1\r\n$01\r\na\r\n", "*1\r\n$4\r\nPINGxx*1\r\n$1\r\nb\r", "*2\r\n$0\r\n\r\n$999999999\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -216,6 +280,12 @@ func FuzzParse(f *testing.F) {
 		}
 		if restW != restB {
 			t.Fatalf("parse %q: %d bytes left whole, %d byte by byte", data, restW, restB)
+		}
+		// Whole, the fast path parses most commands: the general
+		// parser must agree.
+		slow, restS := parseStreamWith(t, slowParser(), data, 0)
+		if diff := cmp.Diff(slow, whole); diff != "" || restS != restW {
+			t.Fatalf("parse %q: fast path and general parser differ (-general +fast):\n%s\n%d vs %d bytes left", data, diff, restS, restW)
 		}
 		for _, ev := range whole {
 			if ev.Err != "" {
