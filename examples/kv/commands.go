@@ -63,23 +63,76 @@ func init() {
 	} {
 		commands[c.name] = c
 		commandNames = append(commandNames, c.name)
+		n, l := slot(len(c.name), c.name[0])
+		byShape[n][l] = append(byShape[n][l], shape(c))
 	}
+}
+
+// byShape is the command table again, by length and first letter: the
+// few names of a length that start alike (most often one) are compared,
+// each as one word, where a map would hash every command's name.
+var byShape [maxName + 1][26][]shaped
+
+// A shaped command is a command with its name packed into a word, as
+// pack packs it, and the case bits of its letters, which lookup sets in
+// the name it looks for: a letter with its case bit set is the lower-case
+// letter whatever its case, and no other byte becomes a letter so.
+type shaped struct {
+	name, fold uint64
+	cmd        *command
+}
+
+// maxName is the length of the longest command name: one word.
+const maxName = 8
+
+// slot returns the index in byShape of a name of length n starting
+// with c, or -1 if no command name could be so (not a letter, too long).
+func slot(n int, c byte) (int, int) {
+	c |= 'a' - 'A' // lower-case a letter; anything else stays no letter
+	if n > maxName || c < 'a' || c > 'z' {
+		return -1, 0
+	}
+	return n, int(c - 'a')
+}
+
+// pack packs a name of at most 8 bytes into a word, its first byte
+// lowest.
+func pack[T string | []byte](name T) uint64 {
+	var v uint64
+	for i := len(name) - 1; i >= 0; i-- {
+		v = v<<8 | uint64(name[i])
+	}
+	return v
+}
+
+// shape returns cmd's entry of byShape.
+func shape(cmd *command) shaped {
+	var fold uint64
+	for i := range len(cmd.name) {
+		if c := cmd.name[i]; 'a' <= c && c <= 'z' {
+			fold |= uint64('a'-'A') << (8 * i)
+		}
+	}
+	return shaped{name: pack(cmd.name), fold: fold, cmd: cmd}
 }
 
 // lookup finds the command named by name, in any case, without
 // allocating.
 func lookup(name []byte) *command {
-	var buf [16]byte
-	if len(name) > len(buf) {
+	if len(name) == 0 {
 		return nil
 	}
-	for i, c := range name {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		buf[i] = c
+	n, c := slot(len(name), name[0])
+	if n < 0 {
+		return nil
 	}
-	return commands[string(buf[:len(name)])]
+	v := pack(name)
+	for _, e := range byShape[n][c] {
+		if v|e.fold == e.name {
+			return e.cmd
+		}
+	}
+	return nil
 }
 
 // exec runs one command and appends its reply.
