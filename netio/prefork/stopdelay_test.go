@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -99,4 +101,123 @@ func roundTrip(t *testing.T, c net.Conn, r *bufio.Reader) *http.Response {
 		t.Fatal(err)
 	}
 	return resp
+}
+
+// When the pool stops, its workers report Draining together, not each
+// when it reads its order: a worker that has not read its order yet
+// (here it is stopped, SIGSTOP, while the master sends the orders)
+// already tells a kept-alive request to close once another worker has
+// told one. Before the master marked the workers' pages ahead of the
+// orders, a health check could fail on one worker while a kept-alive
+// request to another was answered as if nothing stopped (examples/http's
+// TestDrainDelay/workers, 4 runs in 100 under -race: the two workers read
+// their orders 100 µs to 11 ms apart). Then a stopped worker, let go
+// with the request waiting, answered it before it read its order about
+// 1 time in 4: the test runs three pools of four workers at once, nine
+// such chances, and failed 22 runs in 25 (13 of 15, 9 of 10 under -race).
+func TestStopDelayTogether(t *testing.T) {
+	t.Parallel()
+	for i := range 3 {
+		t.Run(strconv.Itoa(i), func(t *testing.T) {
+			t.Parallel()
+			testStopDelayTogether(t)
+		})
+	}
+}
+
+func testStopDelayTogether(t *testing.T) {
+	const workers = 4
+	p := startPool(t, poolConfig{Workers: workers, StopDelayMs: 500})
+	type kept struct {
+		c net.Conn
+		r *bufio.Reader
+	}
+	conns := map[int]kept{} // a kept-alive connection to each worker
+	for range 200 {
+		if len(conns) == workers {
+			break
+		}
+		c, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := bufio.NewReader(c)
+		pid := pidOf(t, c, r)
+		if conns[pid].c != nil {
+			c.Close() // an idle kept-alive connection would hold its worker's drain
+			continue
+		}
+		conns[pid] = kept{c, r}
+		defer c.Close()
+	}
+	if len(conns) != workers {
+		t.Fatalf("connections to %d workers of %d in 200 dials", len(conns), workers)
+	}
+	var first int // the worker that goes on; the others are stopped
+	var stopped []int
+	for pid := range conns {
+		if first == 0 {
+			first = pid
+			continue
+		}
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		defer syscall.Kill(pid, syscall.SIGCONT)
+		stopped = append(stopped, pid)
+	}
+	start := time.Now()
+	p.signal(syscall.SIGTERM)
+	for k := conns[first]; !roundTrip(t, k.c, k.r).Close; {
+		if time.Since(start) > 250*time.Millisecond {
+			t.Fatalf("worker %d: no Connection: close %v after SIGTERM", first, time.Since(start))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// The stopped workers have not run since the stop began: the order
+	// waits in each one's socket, and the request below in its
+	// connection, when it goes on.
+	for _, pid := range stopped {
+		k := conns[pid]
+		k.c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(k.c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(k.r, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if !resp.Close {
+			t.Errorf("worker %d told a kept-alive connection to close, then worker %d did not", first, pid)
+		}
+	}
+	if err := p.wait(10 * time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+}
+
+// pidOf sends GET /pid on c and returns the worker's pid.
+func pidOf(t *testing.T, c net.Conn, r *bufio.Reader) int {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, "GET /pid HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || resp.Close {
+		t.Fatalf("GET /pid: %q, close %v", b, resp.Close)
+	}
+	return pid
 }

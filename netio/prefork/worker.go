@@ -78,8 +78,14 @@ func (w *Worker) Done() <-chan struct{} { return w.done }
 // so that no request of the client races the close; a health endpoint
 // fails. With Config.StopDelay, a stopping pool's workers report true
 // for that long before they stop accepting (and before the server's own
-// Draining does). It costs one atomic load.
-func (w *Worker) Draining() bool { return w.draining.Load() }
+// Draining does). When the pool stops, the master marks every worker
+// (in the memory they share) before it sends any worker its order, so
+// the workers report true together rather than each when it reads its
+// order: once one has failed a health check, a kept-alive request to any
+// other is told to close. It costs one or two atomic loads.
+func (w *Worker) Draining() bool {
+	return w.draining.Load() || (w.page != nil && w.page.stopping.Load() != 0)
+}
 
 // ConnOpened and ConnClosed count a connection of an accept loop of the
 // worker's own, for the status, the recycling by connections and the
