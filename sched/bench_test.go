@@ -2,7 +2,6 @@ package sched_test
 
 import (
 	"iter"
-	"runtime"
 	"testing"
 	"time"
 
@@ -82,7 +81,7 @@ func iterPullRoundTrip(n int) time.Duration {
 // chanHandoff: two goroutines hand a token back and forth over unbuffered
 // channels with GOMAXPROCS=1; one op is one hand-off.
 func chanHandoff(n int) time.Duration {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	defer sched.SetGOMAXPROCS(sched.SetGOMAXPROCS(1))
 	ping, pong := make(chan struct{}), make(chan struct{})
 	go func() {
 		for range ping {

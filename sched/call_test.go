@@ -2,7 +2,6 @@ package sched_test
 
 import (
 	"errors"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -173,7 +172,7 @@ func TestDoStopWithCallsInFlight(t *testing.T) {
 // Do still completes.
 func TestDoAtGOMAXPROCS1(t *testing.T) {
 	checkLeaks(t)
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	defer sched.SetGOMAXPROCS(sched.SetGOMAXPROCS(1))
 	s := sched.New(sched.WithKeepAlive())
 	errc := make(chan error, 1)
 	go func() { errc <- s.Run() }()

@@ -3,7 +3,6 @@
 package sched_test
 
 import (
-	"runtime"
 	"testing"
 	"time"
 
@@ -29,7 +28,7 @@ func BenchmarkNullSyscall(b *testing.B) {
 // atProcs runs w with GOMAXPROCS set to n.
 func atProcs(n int, w workload) workload {
 	return func(k int) time.Duration {
-		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n))
+		defer sched.SetGOMAXPROCS(sched.SetGOMAXPROCS(n))
 		return w(k)
 	}
 }

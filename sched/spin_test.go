@@ -3,7 +3,6 @@
 package sched_test
 
 import (
-	"runtime"
 	"runtime/debug"
 	"sync"
 	"testing"
@@ -20,7 +19,7 @@ import (
 // second after it ends: the spin stops with the traffic.
 func TestIdleAfterBurstUsesNoCPU(t *testing.T) {
 	checkLeaks(t)
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	defer sched.SetGOMAXPROCS(sched.SetGOMAXPROCS(2))
 	g := sched.NewGroup(2, sched.WithKeepAlive())
 	s0, s1 := g.Scheduler(0), g.Scheduler(1)
 	errc := make(chan error, 1)

@@ -1,7 +1,6 @@
 package sched
 
 import (
-	"runtime"
 	"testing"
 	"time"
 
@@ -23,10 +22,7 @@ func (y yielded) met() bool { return *y.first != 0 }
 // (other schedulers awake), so the test passes if any of twenty tries
 // sees the early yield.
 func TestXChanWaitYieldsEarly(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
-	// procs caches GOMAXPROCS for 100 ms: a reading taken just before,
-	// at another test's GOMAXPROCS=1, would refuse every try's spin.
-	procsAt.Store(0)
+	defer SetGOMAXPROCS(SetGOMAXPROCS(2))
 	me := asm.G()
 	var first int64 // monotime of this goroutine's first yield in a try; 0: none yet
 	seen := func(now int64) {

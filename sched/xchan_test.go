@@ -627,7 +627,7 @@ func TestXChanStopWithMessagesInFlight(t *testing.T) {
 // side could not run meanwhile), and hand-offs still complete.
 func TestXChanAtGOMAXPROCS1(t *testing.T) {
 	checkLeaks(t)
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	defer sched.SetGOMAXPROCS(sched.SetGOMAXPROCS(1))
 	g := sched.NewGroup(2)
 	a, b := sched.NewXChan[int](1), sched.NewXChan[int](0)
 	const n = 2000
