@@ -810,7 +810,7 @@ func (m *master) tick(now time.Time) {
 	}
 	if m.stopping && now.After(m.stopBy) {
 		for w := range m.workers {
-			if w.killed == "" {
+			if w.killed == "" && !w.ended() {
 				w.killed = "killed: the stop timed out"
 				w.signal(syscall.SIGKILL)
 			}
@@ -841,6 +841,12 @@ func (m *master) watch(w *wproc, now time.Time) {
 		w.signal(syscall.SIGKILL)
 		return
 	case !w.killAt.IsZero() && now.After(w.killAt):
+		if w.ended() {
+			// It stopped; only the news is late (see proc.ended). A
+			// SIGKILL would do nothing, and "killed: did not stop in
+			// time" would say what did not happen.
+			return
+		}
 		if w.hung {
 			w.killed = "killed: hung"
 		} else {

@@ -58,6 +58,31 @@ func (p *proc) signal(sig syscall.Signal) error {
 	return syscall.Kill(p.pid, sig)
 }
 
+// ended reports whether p has exited (or been killed), without reaping
+// it: a zombie, or a process that wait is reaping now. The master asks
+// before it kills a worker late to stop: wait may return seconds after
+// the process ended, because reaping it also drops the kernel's /proc
+// entries for it, and that can wait on the dentry cache (seen on a busy
+// 2-vCPU VM: wait blocked in waitid → release_task →
+// proc_invalidate_siblings_dcache → shrink_dcache_parent for 2 to 10 s
+// after the worker had exited with status 0).
+func (p *proc) ended() bool {
+	if p == nil {
+		return false
+	}
+	if p.pidfd >= 0 {
+		// Readable once the process has ended; readable and hung up once
+		// it has been reaped.
+		fds := []unix.PollFd{{Fd: int32(p.pidfd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 0)
+		return err == nil && n > 0 && fds[0].Revents&(unix.POLLIN|unix.POLLHUP) != 0
+	}
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	// ECHILD: reaped already (wait4 is about to return).
+	return err == unix.ECHILD || (err == nil && (*siginfoChld)(unsafe.Pointer(&info)).pid != 0)
+}
+
 // release closes the pidfd; p must have been waited for.
 func (p *proc) release() {
 	if p.pidfd >= 0 {
