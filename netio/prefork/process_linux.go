@@ -65,7 +65,8 @@ func (p *proc) signal(sig syscall.Signal) error {
 // entries for it, and that can wait on the dentry cache (seen on a busy
 // 2-vCPU VM: wait blocked in waitid → release_task →
 // proc_invalidate_siblings_dcache → shrink_dcache_parent for 2 to 10 s
-// after the worker had exited with status 0).
+// after the worker had exited with status 0). A process whose threads
+// the kernel is still ending has not ended yet here.
 func (p *proc) ended() bool {
 	if p == nil {
 		return false

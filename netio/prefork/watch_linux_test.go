@@ -3,6 +3,7 @@ package prefork
 import (
 	"os"
 	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -63,5 +64,26 @@ func TestWatchEndedNotKilled(t *testing.T) {
 	}
 	if !p.ended() {
 		t.Error("a reaped process: ended reports false")
+	}
+}
+
+// TestClassifyKilledLate: a worker the master sent SIGKILL is said to be
+// killed only if its status says SIGKILL; one that exited by itself (it
+// was exiting already when the signal came, and the kernel took seconds
+// to finish it: the farm's rolling restart, workers that exited 1 s
+// after SIGTERM, reaped 5.7 s later) is said to have exited.
+func TestClassifyKilledLate(t *testing.T) {
+	m := &master{oomCount: func() uint64 { return 0 }}
+	w := &wproc{killed: "killed: did not stop in time"}
+	for _, tc := range []struct {
+		st   exitStatus
+		want string
+	}{
+		{exitStatus{exited: true}, "exited with status 0 (past its stop time: the master's SIGKILL found it exiting already)"},
+		{exitStatus{signal: syscall.SIGKILL}, "killed: did not stop in time (killed by signal 9 (SIGKILL))"},
+	} {
+		if got := m.classify(w, tc.st, nil); got != tc.want {
+			t.Errorf("%v after the master's SIGKILL: %q; want %q", tc.st, got, tc.want)
+		}
 	}
 }
