@@ -69,6 +69,7 @@ import (
 
 	"github.com/coopgo/coop/bench/internal/child"
 	"github.com/coopgo/coop/bench/internal/irc"
+	"github.com/coopgo/coop/bench/internal/loadgen"
 	"github.com/coopgo/coop/bench/internal/report"
 )
 
@@ -87,6 +88,8 @@ func run() (code int) {
 	modelsFlag := flag.String("models", "", "comma-separated server models to run (default: all; in quick mode all but the -full-only references, such as epoll-2)")
 	rate := flag.Float64("rate", 0, "equal-load rate in requests/s, the same for every model and count (default: chosen per count from the slowest model's closed-loop throughput)")
 	connsFlag := flag.String("conns", "", "comma-separated session counts of the sweep, e.g. 100,10000 (default: the mode's)")
+	orderFlag := flag.String("order", "rotation", "the order in which the load generator's connections send in the sweep's closed-loop and equal-load rows: rotation (the order they were opened in, round-robin) or random (a new random order every round; the closed loop starts in a random order and keeps it)")
+	seed := flag.Uint64("seed", 1, "the seed of -order random (the same seed, the same order)")
 	respConns := flag.Int("resp-conns", 0, "redis-benchmark's connections (-c) (default: the mode's, 50)")
 	ergo := flag.String("ergo", os.Getenv(irc.ErgoEnv), "the Ergo IRC server's binary, which no package provides (default: $"+irc.ErgoEnv+"; empty: Ergo's row is skipped)")
 	flag.Parse()
@@ -133,11 +136,16 @@ func run() (code int) {
 			fmt.Fprintln(os.Stderr, "bench: -conns:", err)
 			return 2
 		}
+		order, err := loadgen.ParseOrder(*orderFlag)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -order:", err)
+			return 2
+		}
 		if *respConns < 0 {
 			fmt.Fprintln(os.Stderr, "bench: -resp-conns must not be negative (0: the mode's)")
 			return 2
 		}
-		cfg := studyConfig{mode: mode, parts: split(*only), models: split(*modelsFlag), rate: *rate, conns: conns, respConns: *respConns, ergo: *ergo, command: "go -C bench run . " + strings.Join(os.Args[1:], " ")}
+		cfg := studyConfig{mode: mode, parts: split(*only), models: split(*modelsFlag), rate: *rate, order: order, seed: *seed, conns: conns, respConns: *respConns, ergo: *ergo, command: "go -C bench run . " + strings.Join(os.Args[1:], " ")}
 		if r, err = runStudy(cfg); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			return 1

@@ -14,6 +14,7 @@ import (
 	"github.com/coopgo/coop/bench/internal/harness"
 	"github.com/coopgo/coop/bench/internal/irc"
 	"github.com/coopgo/coop/bench/internal/ladder"
+	"github.com/coopgo/coop/bench/internal/loadgen"
 	"github.com/coopgo/coop/bench/internal/models"
 	"github.com/coopgo/coop/bench/internal/rawsys"
 	"github.com/coopgo/coop/bench/internal/report"
@@ -21,11 +22,13 @@ import (
 )
 
 type studyConfig struct {
-	mode   string   // quick, full, smoke
-	parts  []string // ladder, spawn, servers, clients, front, irc, reload, shared; nil: all
-	models []string // nil: all
-	rate   float64  // equal-load rate at every count; 0: chosen per count (see harness.EqualRate)
-	conns  []int    // the sweep's session counts; nil: the mode's
+	mode   string        // quick, full, smoke
+	parts  []string      // ladder, spawn, servers, clients, front, irc, reload, shared; nil: all
+	models []string      // nil: all
+	rate   float64       // equal-load rate at every count; 0: chosen per count (see harness.EqualRate)
+	order  loadgen.Order // the sweep's send order (harness.Plan.Order)
+	seed   uint64        // seeds a random order
+	conns  []int         // the sweep's session counts; nil: the mode's
 	// respConns, if not 0, is redis-benchmark's connection count (-c) in
 	// place of the mode's.
 	respConns int
@@ -161,6 +164,7 @@ func runStudy(cfg studyConfig) (*report.Run, error) {
 		}
 	}
 	mp.servers.RateFraction, mp.servers.FixedRate = rateFraction, cfg.rate
+	mp.servers.Order, mp.servers.Seed = cfg.order, cfg.seed
 	// Room for the largest count's descriptors in every process the study
 	// starts (they inherit the limit); root may raise the hard limit.
 	// Counts that do not fit say why instead of failing.
@@ -328,6 +332,14 @@ func measureNullSyscall(mp modePlan) *ladder.Result {
 
 func fmtNS(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
 
+// orderNote says in which order the load generator's connections sent.
+func orderNote(p harness.Plan) string {
+	if p.Order == loadgen.Random {
+		return fmt.Sprintf("send order: random (-order random -seed %d): the open loop visits every connection once per round, in a new random order each round; the closed loop starts its connections in a random order and keeps it; so consecutive requests reach connections the server did not accept, and allocate, one after the other", p.Seed)
+	}
+	return "send order: rotation (-order rotation, the default): the open loop visits the connections round-robin in the order they were opened, and the closed loop starts them in that order and keeps it; the server accepted them, and allocated their state, in about that order (-order random draws a random order)"
+}
+
 // serverNotes states what the server rows rest on.
 func serverNotes(r *report.Run) []string {
 	p := r.Plan
@@ -335,6 +347,7 @@ func serverNotes(r *report.Run) []string {
 		fmt.Sprintf("every model reads at most %d bytes per read, sets TCP_NODELAY, listens with backlog %d, and was checked byte-exact (%d connections, streaming, odd sizes to 1 MiB) before it was timed; the load generator checks every byte of every reply",
 			16<<10, models.Backlog, p.CheckConns),
 		fmt.Sprintf("medians over %d measured intervals of %v per row (min–max in brackets), after %v of warm-up", p.Intervals, p.Interval, p.Warmup),
+		orderNote(p),
 		"sweep: at each count every model gets a fresh server and its connections are opened once, for the memory reading and both rows; each row (closed loop, then equal load) is measured for all models back to back, seconds apart, so that the machine's drift over minutes hits them alike, and with every model's connections open, so that all rows of a count share the same machine",
 	}
 	if full := plans["full"].servers; r.Mode == "quick" {

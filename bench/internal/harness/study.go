@@ -26,6 +26,11 @@ type Plan struct {
 	// FixedRate, if not 0, is the equal-load rate at every count instead
 	// (the -rate flag).
 	FixedRate float64 `json:"fixed_rate,omitempty"`
+	// Order is the order in which the load generator's connections send
+	// in the sweep's closed-loop and equal-load rows (loadgen.Config.Order;
+	// "" is rotation, the default), and Seed seeds a random order.
+	Order loadgen.Order `json:"order,omitempty"`
+	Seed  uint64        `json:"seed,omitempty"`
 	// Rates are the equal-load rates the run chose, one per count.
 	Rates   []Rate `json:"rates,omitempty"`
 	PoolCap int    `json:"pool_cap"` // most worker processes a pool model may start; 0: its own limit

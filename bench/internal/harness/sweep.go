@@ -195,7 +195,7 @@ func pointRow(pt *point, p Plan, c int, mode loadgen.Mode, rate float64, r *Mode
 		l.Limit = "no equal-load rate: no closed-loop row at this count served a request"
 		return l
 	}
-	cfg := loadgen.Config{Mode: mode, Conns: c, Rate: rate, Warmup: p.Warmup, Interval: p.Interval, Intervals: p.Intervals}
+	cfg := loadgen.Config{Mode: mode, Conns: c, Rate: rate, Order: p.Order, Seed: p.Seed, Warmup: p.Warmup, Interval: p.Interval, Intervals: p.Intervals}
 	err := pt.s.Alive()
 	var res loadgen.Result
 	if err == nil {

@@ -10,7 +10,8 @@
 //     Measures throughput and, with the server's own CPU clock, server CPU
 //     time per request.
 //   - open: requests leave at a fixed total rate, round-robin over the
-//     connections, at send times fixed in advance; latency runs from the
+//     connections (or once per round in a random order: Config.Order), at
+//     send times fixed in advance; latency runs from the
 //     scheduled send time, not the actual one, so a slow reply that delays
 //     later sends is still charged to them (no coordinated omission). A
 //     request due while its connection still waits for a reply is sent

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"runtime"
@@ -34,6 +35,40 @@ const (
 	Session Mode = "session"
 )
 
+// Order is the order in which a measurement's connections send (see
+// Config.Order).
+type Order string
+
+// The orders.
+const (
+	// Rotation sends in the order the connections were opened: the open
+	// loop visits them round-robin, and the closed loop starts them in
+	// that order and keeps it. The server accepted them, and allocated
+	// their state, in about that order too, so consecutive requests touch
+	// consecutive objects: an order a hardware prefetcher can follow,
+	// which real clients do not keep.
+	Rotation Order = "rotation"
+	// Random sends in an order drawn from Config.Seed: the open loop
+	// visits every connection once per round, in a new random order each
+	// round; the closed loop starts the connections in a random order,
+	// which it keeps (each request leaves when its reply is back, so the
+	// order at the start is the order the server sees). Consecutive
+	// requests then touch unrelated connections, as a population of
+	// independent clients would.
+	Random Order = "random"
+)
+
+// ParseOrder parses an order's name; "" is Rotation.
+func ParseOrder(s string) (Order, error) {
+	switch o := Order(s); o {
+	case "":
+		return Rotation, nil
+	case Rotation, Random:
+		return o, nil
+	}
+	return "", fmt.Errorf("loadgen: unknown order %q (want %s or %s)", s, Rotation, Random)
+}
+
 // Config is one run of the client.
 type Config struct {
 	Mode  Mode   `json:"mode"`
@@ -42,6 +77,12 @@ type Config struct {
 
 	// Rate is the open mode's total request rate, per second.
 	Rate float64 `json:"rate,omitempty"`
+
+	// Order is the order in which the connections send in closed and open
+	// mode: Rotation ("" too) or Random, drawn from Seed (the same seed,
+	// the same order).
+	Order Order  `json:"order,omitempty"`
+	Seed  uint64 `json:"seed,omitempty"`
 
 	// The run: Warmup, then Intervals intervals of Interval each, each
 	// reported on its own. An interval runs from one snapshot of the
@@ -98,6 +139,9 @@ func (c *Config) check() error {
 	case c.PerAddr < 0:
 		return fmt.Errorf("loadgen: %d connections per source address", c.PerAddr)
 	}
+	if _, err := ParseOrder(string(c.Order)); err != nil {
+		return err
+	}
 	if c.Mode != Idle && c.Mode != Session {
 		return c.checkRun()
 	}
@@ -114,7 +158,8 @@ func (c *Config) checkRun() error {
 	case c.Intervals < 1 || c.Interval <= 0:
 		return fmt.Errorf("loadgen: %d intervals of %v", c.Intervals, c.Interval)
 	}
-	return nil
+	_, err := ParseOrder(string(c.Order))
+	return err
 }
 
 // Interval is what one measurement interval recorded.
@@ -213,11 +258,33 @@ type client struct {
 
 	cpus string // the client's CPU affinity
 
+	// The measurement's send order: the connections in the order they
+	// start (closed) or send in this round (open), and the source of a
+	// random order's shuffles.
+	order []*conn
+	rng   *rand.Rand
+
 	// open mode schedule
 	inFlight int    // requests sent and not answered, all connections
 	next     uint64 // index of the next request to send
 	t0       int64
 	period   float64
+}
+
+// setOrder sets the measurement's send order: the connections as opened
+// (Rotation), or shuffled with a generator seeded from the configuration
+// (Random).
+func (c *client) setOrder() {
+	c.order = append(c.order[:0], c.conns...)
+	c.rng = nil
+	if c.cfg.Order == Random {
+		c.rng = rand.New(rand.NewPCG(c.cfg.Seed, 0x636f6f70)) // "coop"
+		c.shuffle()
+	}
+}
+
+func (c *client) shuffle() {
+	c.rng.Shuffle(len(c.order), func(i, j int) { c.order[i], c.order[j] = c.order[j], c.order[i] })
 }
 
 func (c *client) now() int64 { return int64(time.Since(c.base)) }
@@ -299,6 +366,7 @@ func Dial(cfg Config) (*Client, error) {
 		return fail(err)
 	}
 	cl.connect = time.Duration(c.now() - start)
+	c.setOrder() // each measurement sets its own; until then, as opened
 	return cl, nil
 }
 
@@ -334,16 +402,17 @@ func (cl *Client) Result() Result {
 }
 
 // Measure runs one measurement on the open connections: run's Mode (closed,
-// open or stream), Rate, Warmup, Interval and Intervals; its other fields
-// are ignored. Every reply is checked and every request drained before it
-// returns. After an error the connections are in an unknown state: Close
-// them.
+// open or stream), Rate, Order, Seed, Warmup, Interval and Intervals; its
+// other fields are ignored. Every reply is checked and every request
+// drained before it returns. After an error the connections are in an
+// unknown state: Close them.
 func (cl *Client) Measure(run Config) (Result, error) {
 	c := cl.c
 	if err := run.checkRun(); err != nil {
 		return cl.Result(), err
 	}
 	c.cfg.Mode, c.cfg.Rate, c.cfg.Warmup, c.cfg.Interval, c.cfg.Intervals = run.Mode, run.Rate, run.Warmup, run.Interval, run.Intervals
+	c.cfg.Order, c.cfg.Seed = run.Order, run.Seed
 	res := cl.Result()
 	before := c.requests + c.bytes
 	err := c.measure(&res)
@@ -717,7 +786,8 @@ func (c *client) measure(res *Result) error {
 	c.lag.Reset()
 	c.latAll.Reset()
 	c.running = true
-	for _, k := range c.conns {
+	c.setOrder()
+	for _, k := range c.order {
 		if err := c.start(k); err != nil {
 			return err
 		}
@@ -843,7 +913,11 @@ func (c *client) sendDue(now int64) (int64, error) {
 		if s > now {
 			return s, nil
 		}
-		k := c.conns[c.next%n]
+		i := c.next % n
+		if i == 0 && c.next > 0 && c.rng != nil {
+			c.shuffle() // a new round, a new order
+		}
+		k := c.order[i]
 		if len(k.sched)-k.head >= maxQueued {
 			return 0, fmt.Errorf("loadgen: connection %d has %d requests outstanding at %.0f/s: the server is not keeping up (%w)", k.id, maxQueued, c.cfg.Rate, ErrOverCapacity)
 		}

@@ -292,7 +292,7 @@ func equalTable(r *Run) *table {
 		}
 	}
 	t.notes = append(t.notes,
-		"send times are fixed in advance, round-robin over the connections; a request sent late (client lag) or queued behind a slow reply is charged from its scheduled time (no coordinated omission)",
+		"send times are fixed in advance, over the connections in the run's send order (see the notes); a request sent late (client lag) or queued behind a slow reply is charged from its scheduled time (no coordinated omission)",
 		"client lag p99: how late the client itself sent; latencies below it are not the server's",
 		nullNote(r))
 	if n := loadgenNote(r); n != "" {
