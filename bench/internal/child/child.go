@@ -70,10 +70,17 @@ func Command(role string, group bool, env []string, args ...string) (*exec.Cmd, 
 	if err != nil {
 		return nil, fmt.Errorf("child: own executable: %w", err)
 	}
+	return CommandFrom(exe, role, group, env, args...), nil
+}
+
+// CommandFrom is Command with another build of the study's binary, exe:
+// one that registers role (cmd/pairs runs a branch's server models beside
+// this build's that way).
+func CommandFrom(exe, role string, group bool, env []string, args ...string) *exec.Cmd {
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(append(os.Environ(), roleEnv+"="+role), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: group}
-	return cmd, nil
+	return cmd
 }
 
 // External returns a command that runs an installed program — a server

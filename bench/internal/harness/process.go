@@ -84,6 +84,13 @@ func FreeAddr() (string, error) {
 // StartServer starts model m in a server process sized for conns
 // connections and waits until it accepts connections.
 func StartServer(m models.Model, conns int) (*Server, error) {
+	return StartServerFrom("", m, conns)
+}
+
+// StartServerFrom is StartServer with the server process run from exe,
+// another build of the study's binary (a branch's), or from this binary
+// if exe is "".
+func StartServerFrom(exe string, m models.Model, conns int) (*Server, error) {
 	addr, err := FreeAddr()
 	if err != nil {
 		return nil, err
@@ -92,8 +99,11 @@ func StartServer(m models.Model, conns int) (*Server, error) {
 	if m.MultiCore {
 		cpus = nil
 	}
-	cmd, err := child.Command(models.ServeRole, true, []string{fmt.Sprintf("GOMAXPROCS=%d", m.GOMAXPROCS)}, models.ServeArgs(m.Name, addr, conns, cpus)...)
-	if err != nil {
+	env, args := []string{fmt.Sprintf("GOMAXPROCS=%d", m.GOMAXPROCS)}, models.ServeArgs(m.Name, addr, conns, cpus)
+	var cmd *exec.Cmd
+	if exe != "" {
+		cmd = child.CommandFrom(exe, models.ServeRole, true, env, args...)
+	} else if cmd, err = child.Command(models.ServeRole, true, env, args...); err != nil {
 		return nil, err
 	}
 	s := &Server{Model: m, cmd: cmd, err: new(Tail), done: make(chan error, 1)}
