@@ -29,7 +29,11 @@
 //     request in closed loop and at equal load (an open loop at the same
 //     rate for every model), open-loop latency, memory per session, and a
 //     streaming row (the reference rows marked FullOnly, such as epoll-2,
-//     only with -full or -smoke, or when -models names them);
+//     only with -full or -smoke, or when -models names them); the load
+//     generator's connections send in the order they were opened
+//     (-order rotation, the default) or in a random order (-order random);
+//     for interleaved rounds of a few models against a baseline, see
+//     cmd/pairs;
 //   - real clients and C references (package internal/clients): wrk
 //     against examples/http on coop, net/http and nginx; redis-benchmark
 //     against examples/kv on coop, a minimal RESP server on package net
