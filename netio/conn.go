@@ -237,9 +237,11 @@ func (c *Conn) Write(b []byte) (int, error) {
 // returns how much it wrote; fewer than len(b) bytes with a nil error
 // means the send buffer is full (or another Write is parked midway, whose
 // bytes must not be interleaved): write the rest later, after WaitWrite on
-// c.FD() or with Write. Off c's scheduler thread it is handed to it.
+// c.FD() or with Write. It writes directly from a task of c's scheduler
+// and from a descriptor hook on its thread (a state machine's write);
+// from anywhere else it is handed to that thread.
 func (c *Conn) TryWrite(b []byte) (int, error) {
-	if c.s.Current() == nil {
+	if !c.s.OnThread() {
 		var n int
 		var err error
 		if derr := c.s.Do(func() { n, err = c.TryWrite(b) }); derr != nil {

@@ -394,3 +394,48 @@ func TestTryWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TryWrite from a descriptor hook, on the scheduler's thread outside any
+// task (how a hand-written state machine answers), writes at once rather
+// than handing itself to the thread with Do, which a hook cannot call;
+// on a closed connection it fails as a task's would.
+func TestTryWriteFromHook(t *testing.T) {
+	runTasks(t, func(s *sched.Scheduler) {
+		a, b := tcpPairOn(t, s)
+		defer b.Close()
+		var n int
+		var werr, cerr error
+		ran := false
+		a.FD().SetReadHook(func(err error) {
+			ran = true
+			if err != nil {
+				werr = err
+				return
+			}
+			n, werr = a.TryWrite([]byte("answered from a hook"))
+			a.Close()
+			_, cerr = a.TryWrite([]byte("x"))
+		})
+		if _, err := b.Write([]byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 64)
+		got, err := io.ReadFull(b, buf[:len("answered from a hook")])
+		if err != nil || string(buf[:got]) != "answered from a hook" {
+			t.Errorf("peer read %q, %v", buf[:got], err)
+		}
+		if !ran {
+			t.Fatal("the peer read an answer, but the hook did not run")
+		}
+		if n != len("answered from a hook") || werr != nil {
+			t.Errorf("TryWrite from the hook: %d, %v", n, werr)
+		}
+		if !errors.Is(cerr, net.ErrClosed) {
+			t.Errorf("TryWrite after Close: %v, want net.ErrClosed", cerr)
+		}
+		var oe *net.OpError
+		if !errors.As(cerr, &oe) || oe.Op != "write" {
+			t.Errorf("TryWrite after Close: %#v, want a *net.OpError for write", cerr)
+		}
+	})
+}

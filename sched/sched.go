@@ -650,6 +650,13 @@ func (s *Scheduler) stopAll() {
 	}
 }
 
+// OnThread reports whether the caller runs on s's thread with s's state
+// at its disposal: a task of s, or s's host loop running a descriptor
+// hook (FD.SetReadHook). Code that does not block, such as netio's
+// TryWrite, may then act at once instead of handing its work to the
+// thread with Do, which a hook must not call.
+func (s *Scheduler) OnThread() bool { return s.onThread() }
+
 // onThread reports whether the caller runs on s's thread: a task of s,
 // the goroutine in s.Run, or a ucontext context hosted by either. It reads
 // nothing another thread writes unsynchronized: s.cur must not be
