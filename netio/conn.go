@@ -22,10 +22,11 @@ import (
 type Conn struct {
 	// A Conn is 192 bytes, a size class whose objects Go places on 64-byte
 	// boundaries: the first cache line holds everything a Read, a Write
-	// and a ready-mode call touch, so that a session at thousands of
-	// connections, which finds its Conn cold on every request, pays one
-	// line for it. The rest is for errors, addresses and the server.
-	wlock   writeLock // a Write that parks midway keeps others out
+	// and a ready-mode call touch, the server's return of the connection
+	// to idle included, so that a session at thousands of connections,
+	// which finds its Conn cold on every request, pays one line for it.
+	// The rest is for errors, addresses and the server.
+	wslow   *writeWait // the write lock's queue, made by the first Write that waits (writelock.go)
 	s       *sched.Scheduler
 	fd      *sched.FD
 	value   any // the user's (SetValue)
@@ -33,6 +34,8 @@ type Conn struct {
 	readers int32 // tasks parked in Read (task-mode Shutdown, see Server)
 	stream  bool
 	reset   bool // rerr is set
+	wbusy   bool // a Write holds the write lock: one that parks midway keeps others out
+	hasRd   bool // rd is set: the server's re-arm looks at rd, in the second line, only then
 
 	// Task-mode Shutdown (see Server), on the scheduler thread.
 	reqOpen  bool // a byte was read since the last write: a request has begun
@@ -196,10 +199,10 @@ func (c *Conn) Write(b []byte) (int, error) {
 	if c.s.Current() == nil {
 		return c.writeForeign(b)
 	}
-	if err := c.wlock.lock(); err != nil {
+	if err := c.lockWrite(); err != nil {
 		return 0, c.opError("write", err)
 	}
-	defer c.wlock.unlock()
+	defer c.unlockWrite()
 	fd := c.fd
 	if err := fd.CheckWrite(); err != nil {
 		return 0, c.opError("write", err)
@@ -253,7 +256,7 @@ func (c *Conn) TryWrite(b []byte) (int, error) {
 	if err := fd.CheckWrite(); err != nil {
 		return 0, c.opError("write", err)
 	}
-	if len(b) == 0 || !fd.Writable() || c.wlock.busy {
+	if len(b) == 0 || !fd.Writable() || c.wbusy {
 		return 0, nil
 	}
 	for {
@@ -425,7 +428,7 @@ func (c *Conn) SetWriteBuffer(bytes int) error {
 // request moves to a buffer of its size. It runs on the scheduler thread
 // (a task or a hook).
 func (c *Conn) releaseReader() {
-	if c.rd != nil {
+	if c.hasRd {
 		c.rd.park()
 	}
 }

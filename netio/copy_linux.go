@@ -98,10 +98,10 @@ func (c *Conn) sendFile(r io.Reader, remain int64) (written int64, handled bool,
 }
 
 func (c *Conn) sendFileOnThread(src int, remain int64) (written int64, handled bool, err error) {
-	if err := c.wlock.lock(); err != nil {
+	if err := c.lockWrite(); err != nil {
 		return 0, true, err
 	}
-	defer c.wlock.unlock()
+	defer c.unlockWrite()
 	fd := c.fd
 	c.reqOpen = false // see Write
 	var y yielder
@@ -169,10 +169,10 @@ func (c *Conn) spliceFrom(src *Conn, remain int64) (written int64, handled bool,
 // the pump only that dst's send buffer is full: each side waits on its own
 // socket, never on the pipe, which is not registered with the poller.
 func spliceConns(dst, src *Conn, remain int64) (written int64, handled bool, err error) {
-	if err := dst.wlock.lock(); err != nil {
+	if err := dst.lockWrite(); err != nil {
 		return 0, true, err
 	}
-	defer dst.wlock.unlock()
+	defer dst.unlockWrite()
 	if err := dst.fd.CheckWrite(); err != nil {
 		return 0, true, err
 	}

@@ -9,7 +9,8 @@ import (
 
 // TestConnLayout pins Conn's layout (see Conn): 192 bytes, a size class Go
 // allocates on 64-byte boundaries, with what Read, Write and a ready-mode
-// call touch in its first cache line.
+// call touch in its first cache line, the server's re-arm included (it
+// reads hasRd, and rd only when a Reader was made).
 func TestConnLayout(t *testing.T) {
 	if unsafe.Sizeof(uintptr(0)) != 8 {
 		t.Skip("the layout is planned for 64-bit platforms")
@@ -19,7 +20,9 @@ func TestConnLayout(t *testing.T) {
 		t.Errorf("Conn is %d bytes, want 192", got)
 	}
 	hot := map[string]uintptr{
-		"wlock":    unsafe.Offsetof(c.wlock) + unsafe.Sizeof(c.wlock),
+		"wslow":    unsafe.Offsetof(c.wslow) + unsafe.Sizeof(c.wslow),
+		"wbusy":    unsafe.Offsetof(c.wbusy) + unsafe.Sizeof(c.wbusy),
+		"hasRd":    unsafe.Offsetof(c.hasRd) + unsafe.Sizeof(c.hasRd),
 		"s":        unsafe.Offsetof(c.s) + unsafe.Sizeof(c.s),
 		"fd":       unsafe.Offsetof(c.fd) + unsafe.Sizeof(c.fd),
 		"value":    unsafe.Offsetof(c.value) + unsafe.Sizeof(c.value),

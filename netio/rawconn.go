@@ -21,7 +21,7 @@ type rawConn struct {
 	sysfd    int
 	net      string
 	laddr    net.Addr
-	wlock    *writeLock // the Conn's write lock; nil for a PacketConn
+	wc       *Conn // the Conn, whose write lock Write takes; nil for a PacketConn
 	datagram bool
 }
 
@@ -30,7 +30,7 @@ type rawConn struct {
 // scheduler thread (see rawConn); Read and Write wait, parking the task,
 // for readiness between tries.
 func (c *Conn) SyscallConn() (syscall.RawConn, error) {
-	return &rawConn{s: c.s, fd: c.fd, sysfd: c.sysfd, net: c.net, laddr: c.LocalAddr(), wlock: &c.wlock}, nil
+	return &rawConn{s: c.s, fd: c.fd, sysfd: c.sysfd, net: c.net, laddr: c.LocalAddr(), wc: c}, nil
 }
 
 // run runs fn on the scheduler thread.
@@ -91,11 +91,11 @@ func (rc *rawConn) Read(f func(fd uintptr) bool) error {
 // tries, up to the write deadline. Writes of the Conn wait meanwhile.
 func (rc *rawConn) Write(f func(fd uintptr) bool) error {
 	return rc.run("raw-write", func() error {
-		if rc.wlock != nil {
-			if err := rc.wlock.lock(); err != nil {
+		if rc.wc != nil {
+			if err := rc.wc.lockWrite(); err != nil {
 				return err
 			}
-			defer rc.wlock.unlock()
+			defer rc.wc.unlockWrite()
 		}
 		fd := rc.fd
 		for {

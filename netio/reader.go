@@ -66,7 +66,7 @@ func NewReader(c *Conn) *Reader { return NewReaderSize(c, DefaultReadSize) }
 // ready mode, and when it ends.
 func NewReaderSize(c *Conn, size int) *Reader {
 	r := &Reader{c: c, pool: c.s.Buffers(), size: min(max(size, 16), maxLentBuffer)}
-	c.onThreadDo(func() error { c.rd = r; return nil })
+	c.onThreadDo(func() error { c.rd, c.hasRd = r, true; return nil })
 	return r
 }
 

@@ -30,10 +30,10 @@ func (c *Conn) WriteBuffers(v *net.Buffers) (int64, error) {
 }
 
 func (c *Conn) writeBuffers(v *net.Buffers) (int64, error) {
-	if err := c.wlock.lock(); err != nil {
+	if err := c.lockWrite(); err != nil {
 		return 0, c.opError("writev", err)
 	}
-	defer c.wlock.unlock()
+	defer c.unlockWrite()
 	fd := c.fd
 	if err := fd.CheckWrite(); err != nil {
 		return 0, c.opError("writev", err)
