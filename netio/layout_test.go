@@ -48,3 +48,23 @@ func TestConnLayout(t *testing.T) {
 }
 
 var layoutSink []*Conn
+
+// TestSessionLayout: a server's session is one cache line (see session),
+// and its allocations land on line boundaries.
+func TestSessionLayout(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("the layout is planned for 64-bit platforms")
+	}
+	if got := unsafe.Sizeof(session{}); got != 64 {
+		t.Errorf("session is %d bytes, want 64", got)
+	}
+	for range 100 {
+		ss := &session{}
+		sessionSink = append(sessionSink, ss) // on the heap
+		if a := uintptr(unsafe.Pointer(ss)); a%64 != 0 {
+			t.Fatalf("a session allocated at %#x, not on a cache line", a)
+		}
+	}
+}
+
+var sessionSink []*session

@@ -328,8 +328,7 @@ func (ss *session) onProxyReadable(err error) {
 		ss.end()
 		return
 	}
-	ss.busy = true
-	ss.sh.s.Spawn(ss.run)
+	ss.sh.queueReady(ss)
 }
 
 // proxyLog logs a refused connection or a failed header, at most once a

@@ -458,6 +458,7 @@ func (srv *Server) register(l *Listener) (*shard, *servedListener) {
 	sh := srv.shards[s]
 	if sh == nil {
 		sh = &shard{srv: srv, s: s, done: make(chan struct{}), kick: sched.NewChan[struct{}](1)}
+		sh.runReady = sh.serveNextReady
 		srv.shards[s] = sh
 		srv.order = append(srv.order, sh)
 	}
@@ -498,6 +499,13 @@ type shard struct {
 	kick       *sched.Chan[struct{}] // wakes the keeper when the last connection ends
 	lastLog    time.Time             // last accept error logged
 	unlogged   int                   // accept errors not logged since
+
+	// Ready mode: readable connections waiting for their task, in the
+	// order they became readable (queueReady), and the function of those
+	// tasks, made once for the shard (runReady).
+	readyHead, readyTail *session
+	runReady             func()
+	peek                 [1]byte // moreInput's buffer
 
 	// Closed when the shard has drained after Shutdown began.
 	done     chan struct{}
@@ -653,7 +661,6 @@ func (sh *shard) start(c *Conn, base context.Context) {
 	sh.setState(c, StateNew)
 	if sh.srv.Ready != nil {
 		ss.hook = ss.onReadable
-		ss.run = ss.serveReady
 		if ctx != nil {
 			ss.run = func() { underContext(ctx, ss.serveReady) }
 		}
@@ -761,20 +768,23 @@ func (sh *shard) checkDone() {
 
 func (sh *shard) markDone() { sh.doneOnce.Do(func() { close(sh.done) }) }
 
-// A session is one connection served by a shard.
+// A session is one connection served by a shard. It is 64 bytes, one
+// cache line: a ready-mode request finds it cold at thousands of
+// connections (TestSessionLayout).
 type session struct {
 	sh         *shard
 	c          *Conn
 	prev, next *session
-	busy       bool // ready mode: a task runs Ready or is about to
+	rnext      *session // ready mode: the next in the shard's queue of readable connections
+	busy       bool     // ready mode: a task runs Ready or is about to
 	ended      bool
 	needProxy  bool // a PROXY header is to be read first
 
-	// Ready mode: the hook and task functions, made once per connection
-	// so that arming and running allocate nothing.
+	// Ready mode: the read hook, made once per connection so that arming
+	// allocates nothing, and, for a connection with a context, what its
+	// task runs (else serveReady).
 	hook func(error)
 	run  func()
-	peek [1]byte // moreInput's buffer
 }
 
 // serveTask is a task-mode connection's task. The handler's panic is
@@ -864,8 +874,45 @@ func (ss *session) onReadable(err error) {
 		ss.end()
 		return
 	}
+	ss.sh.queueReady(ss)
+}
+
+// queueReady starts the task of a readable ready-mode connection: the
+// connection joins the shard's queue, and the task, a recycled one that
+// runs the shard's runReady (one function for all the shard's
+// connections), takes the first in the queue. A closure per connection
+// would be one more cold cache line per request at thousands of
+// connections; the queue's links are in the session, which the hook has
+// just touched. Every queued connection has a task of its own: one whose
+// Ready call blocks holds up no other.
+func (sh *shard) queueReady(ss *session) {
 	ss.busy = true
-	ss.sh.s.Spawn(ss.run) // a recycled task: a request allocates no task
+	if sh.readyTail == nil {
+		sh.readyHead = ss
+	} else {
+		sh.readyTail.rnext = ss
+	}
+	sh.readyTail = ss
+	sh.s.Spawn(sh.runReady) // a recycled task: a request allocates no task
+}
+
+// serveNextReady is the task queueReady started: it serves the first
+// connection in the queue. There are as many such tasks not yet started
+// as connections in the queue, and each takes one.
+func (sh *shard) serveNextReady() {
+	ss := sh.readyHead
+	if ss == nil {
+		return // cannot happen: one task per queued connection
+	}
+	sh.readyHead, ss.rnext = ss.rnext, nil
+	if sh.readyHead == nil {
+		sh.readyTail = nil
+	}
+	if ss.run != nil {
+		ss.run()
+		return
+	}
+	ss.serveReady()
 }
 
 // serveReady is the task a readable ready-mode connection gets.
@@ -926,7 +973,7 @@ func (ss *session) moreInput() bool {
 	if !fd.Readable() {
 		return false
 	}
-	if !peekEmpty(ss.c.sysfd, ss.peek[:]) {
+	if !peekEmpty(ss.c.sysfd, ss.sh.peek[:]) {
 		return true // data, end of stream or an error: Ready sees which
 	}
 	fd.ClearReadable()
