@@ -62,6 +62,11 @@ type fdDir struct {
 	ready   bool
 	hup     bool // reading: the peer hung up; readable from now on
 	expired bool // the deadline has passed
+	// timed: this direction's deadline timer was set and not stopped
+	// since (it may have fired). Clearing a deadline stops the timer only
+	// then: a ready-mode server clears the read deadline each time a
+	// connection goes back to idle, and f.tm is in the second cache line.
+	timed bool
 }
 
 // fdTimers are an FD's deadlines.
@@ -252,7 +257,7 @@ func (f *FD) fire(arg uint8) {
 	if arg == fdTimerWrite {
 		d = &f.wr
 	}
-	d.expired = true
+	d.expired, d.timed = true, false
 	f.s.wakeAll(d, os.ErrDeadlineExceeded)
 	f.runHook(d, os.ErrDeadlineExceeded)
 }
@@ -360,11 +365,13 @@ func (s *Scheduler) setFDDeadline(f *FD, d *fdDir, when int64) {
 	switch {
 	case when == 0:
 		d.expired = false
-		if f.tm != nil {
+		if d.timed {
+			d.timed = false
 			s.timers.stop(f.timer(d))
 		}
 	case when <= s.freshenedNanotime():
-		if f.tm != nil {
+		if d.timed {
+			d.timed = false
 			s.timers.stop(f.timer(d))
 		}
 		d.expired = true
@@ -372,6 +379,7 @@ func (s *Scheduler) setFDDeadline(f *FD, d *fdDir, when int64) {
 		f.runHook(d, os.ErrDeadlineExceeded)
 	default:
 		d.expired = false
+		d.timed = true
 		s.timers.set(f.timer(d), when)
 	}
 }
