@@ -1305,3 +1305,88 @@ func TestRegisterOnShutdown(t *testing.T) {
 		t.Errorf("Serve: %v", err)
 	}
 }
+
+// Ready mode: connections that become readable together, while the
+// thread is held, are all served from the one poll that finds them, each
+// by a task of its own. The first connection's Ready call holds the
+// thread while every other client writes (so the next poll queues them
+// all at once), then blocks until the last connection's Ready call has
+// run: a connection left in the shard's queue without a task, or one
+// that waits for the blocked call to end, gets no reply.
+func TestServerReadyBurstServed(t *testing.T) {
+	for _, withCtx := range []bool{false, true} {
+		t.Run(fmt.Sprintf("context=%v", withCtx), func(t *testing.T) {
+			const conns = 200
+			const reqLen = 8
+			holding := make(chan struct{}, 1)
+			release := sched.NewChan[struct{}](1)
+			srv := &netio.Server{Ready: func(c *netio.Conn) error {
+				var req [reqLen]byte
+				if _, err := io.ReadFull(c, req[:]); err != nil {
+					return err
+				}
+				switch req[0] {
+				case 'H': // hold the thread while the others write, then wait for 'R'
+					holding <- struct{}{}
+					time.Sleep(50 * time.Millisecond)
+					if _, err := release.Recv(); err != nil {
+						return err
+					}
+				case 'R':
+					release.TrySend(struct{}{})
+				}
+				_, err := c.Write(bytes.ToLower(req[:]))
+				return err
+			}}
+			if withCtx {
+				// A connection with a context runs its own function (session.run).
+				srv.ConnContext = func(ctx context.Context, c *netio.Conn) context.Context { return ctx }
+			}
+			ts := startServer(t, srv)
+			base := ts.s.Stats()
+			cs := make([]net.Conn, conns)
+			for i := range cs {
+				cs[i] = dialT(t, ts.addr)
+			}
+			waitFor(t, 10*time.Second, "every connection accepted", func() bool { return srv.Stats().Active == conns })
+			for round := range 3 {
+				reqs := make([][]byte, conns)
+				for i := range cs {
+					kind := byte('x')
+					switch i {
+					case 0:
+						kind = 'H'
+					case conns - 1:
+						kind = 'R'
+					}
+					reqs[i] = fmt.Appendf(nil, "%c%03d%04d", kind, round, i)
+				}
+				if _, err := cs[0].Write(reqs[0]); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case <-holding:
+				case <-time.After(10 * time.Second):
+					t.Fatal("the first request's Ready call did not run")
+				}
+				for i := 1; i < conns; i++ {
+					if _, err := cs[i].Write(reqs[i]); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for i, c := range cs {
+					c.SetReadDeadline(time.Now().Add(10 * time.Second))
+					got := make([]byte, reqLen)
+					if _, err := io.ReadFull(c, got); err != nil {
+						t.Fatalf("round %d: connection %d of %d: no reply: %v", round, i, conns, err)
+					}
+					if want := bytes.ToLower(reqs[i]); !bytes.Equal(got, want) {
+						t.Fatalf("round %d: connection %d: reply %q, want %q", round, i, got, want)
+					}
+				}
+				// Every connection idle again: no task left but the accept loop.
+				ts.waitTasks(base.Tasks)
+			}
+		})
+	}
+}
