@@ -75,6 +75,12 @@ type row struct {
 	User    float64       `json:"user_share"` // user share of the server's CPU (/proc ticks, whole measurement)
 	Client  float64       `json:"client_util"`
 	Offered float64       `json:"offered,omitempty"`
+	// Open loop: reply latency over the measured intervals, and the
+	// client's own lag behind its send schedule (a lagging client, not
+	// the server, is what a p99 lag near the latency points to).
+	P50    float64 `json:"p50_us,omitempty"`
+	P99    float64 `json:"p99_us,omitempty"`
+	LagP99 float64 `json:"send_lag_p99_us,omitempty"`
 }
 
 func run(args []string, stdout io.Writer) int {
@@ -245,7 +251,11 @@ func run(args []string, stdout io.Writer) int {
 					}
 					x.Round, x.Model = r, ms[i].Name
 					rows = append(rows, x)
-					fmt.Fprintf(os.Stderr, "%5.0fs round %d %-6s %-8s %-12s %8.0f req/s %6.3f µs/req user %4.1f%% client %3.0f%%\n", time.Since(start).Seconds(), r, mode, o, x.Model, x.Rate, x.CPU, 100*x.User, 100*x.Client)
+					lat := ""
+					if mode == loadgen.Open {
+						lat = fmt.Sprintf(" p50 %.0f p99 %.0f µs, send lag p99 %.0f µs", x.P50, x.P99, x.LagP99)
+					}
+					fmt.Fprintf(os.Stderr, "%5.0fs round %d %-6s %-8s %-12s %8.0f req/s %6.3f µs/req user %4.1f%% client %3.0f%%%s\n", time.Since(start).Seconds(), r, mode, o, x.Model, x.Rate, x.CPU, 100*x.User, 100*x.Client, lat)
 				}
 			}
 		}
@@ -281,6 +291,13 @@ func run(args []string, stdout io.Writer) int {
 					}
 				}
 				fmt.Fprintf(stdout, "  %-12s %s µs  user ~%s ns  %s req/s", m.Name, stat(cpu, 3), stat(user, 0), stat(rt, 0))
+				if mode == loadgen.Open {
+					p99 := make([]float64, len(mine))
+					for k, x := range mine {
+						p99[k] = x.P99
+					}
+					fmt.Fprintf(stdout, "  p99 %s µs", stat(p99, 0))
+				}
 				if m.Name != ms[0].Name {
 					fmt.Fprintf(stdout, "  ×%s %s", ms[0].Name, stat(ratio, 3))
 				}
@@ -343,6 +360,12 @@ func measure(s *harness.Server, cl *harness.Client, cfg loadgen.Config) (row, er
 	x.Rate = float64(reqs) / wall.Seconds()
 	x.CPU = float64(cpu) / 1e3 / float64(reqs)
 	x.Client = ccpu.Seconds() / wall.Seconds()
+	if res.Latency != nil {
+		x.P50, x.P99 = float64(res.Latency.P50)/1e3, float64(res.Latency.P99)/1e3
+	}
+	if res.SendLag != nil {
+		x.LagP99 = float64(res.SendLag.P99) / 1e3
+	}
 	if t := (u1 - u0) + (s1 - s0); t > 0 {
 		x.User = float64(u1-u0) / float64(t)
 	}
