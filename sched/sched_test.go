@@ -411,6 +411,52 @@ func TestPanicHandler(t *testing.T) {
 	}
 }
 
+// TestPanicHandlerWorkerGoesOn checks that, with a panic handler, the
+// worker goroutine of a task that panicked ends that task and goes on to
+// run the next ones: each task's panic is its own, reported once, and the
+// tasks after it run and are joined.
+func TestPanicHandlerWorkerGoesOn(t *testing.T) {
+	checkLeaks(t)
+	var handled []string
+	s := sched.New(sched.WithPanicHandler(func(task *sched.Task, p *sched.PanicError) {
+		handled = append(handled, fmt.Sprint(p.Value))
+	}))
+	var ran []int
+	var workers int
+	s.Go(func() {
+		var wg sched.WaitGroup
+		for round := range 3 {
+			for i := range 4 {
+				wg.Add(1)
+				s.Spawn(func() {
+					defer wg.Done()
+					if i%2 == 0 {
+						panic(fmt.Sprint("panic ", round, i))
+					}
+					ran = append(ran, 10*round+i)
+				})
+			}
+			if err := wg.Wait(); err != nil {
+				t.Errorf("Wait: %v", err)
+			}
+		}
+		workers = s.Stats().Workers
+	})
+	mustRun(t, s)
+	want := []string{"panic 0 0", "panic 0 2", "panic 1 0", "panic 1 2", "panic 2 0", "panic 2 2"}
+	if diff := cmp.Diff(want, handled); diff != "" {
+		t.Errorf("handled (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]int{1, 3, 11, 13, 21, 23}, ran); diff != "" {
+		t.Errorf("tasks that ran to their end (-want +got):\n%s", diff)
+	}
+	// The waiting task's worker and one that runs the four tasks of each
+	// round in turn, panics or not.
+	if workers != 2 {
+		t.Errorf("%d worker goroutines, want 2: a worker whose task panicked was not reused", workers)
+	}
+}
+
 func TestGoexitInTask(t *testing.T) {
 	checkLeaks(t)
 	var unwound atomic.Int32

@@ -498,21 +498,52 @@ type engine Scheduler
 
 // Work runs on a worker: the task in w.Data, then the next runnable task,
 // for as long as the worker is handed tasks. It returns true when the
-// worker must exit (the end of Run). It loops rather than return to its
-// caller (coro's body) for each task: a return and an interface call
-// fewer per task.
+// worker must exit (the end of Run). The loop is in work, which returns
+// only for that or when a task's function panicked; Work then has work
+// go on from that task's end.
 func (e *engine) Work(w *worker) bool {
 	s := (*Scheduler)(e)
+	ended := false
+	for {
+		exit, panicked := s.work(w, ended)
+		if !panicked {
+			return exit
+		}
+		ended = true
+	}
+}
+
+// work runs the task in w.Data (unless ended: its function has already
+// returned by a panic), then the next runnable task, for as long as w is
+// handed tasks. It loops rather than return to Work for each task: a
+// return and an interface call fewer per task. Its deferred recover is
+// the tasks' panic isolation, set up once for the whole loop rather than
+// once per task: a task's function is the only code in the loop that
+// may panic (pollWorker recovers its hooks' panics itself), and its panic
+// ends work with panicked set, after recovered recorded it: the panic
+// this package raises to unwind a task at the end of Run, or the task's
+// own, recorded with its stack (the deferred call runs before the
+// panicking frames are unwound).
+func (s *Scheduler) work(w *worker, ended bool) (exit, panicked bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.recovered(w.Data, p)
+			panicked = true
+		}
+	}()
 	for {
 		t := w.Data
-		s.call(t)
+		if !ended {
+			t.fn()
+		}
+		ended = false
 		s.finishTask(t)
 		t.w = nil
 		if t.pooled {
 			s.recycle(t)
 		}
 		if s.grp.Ending {
-			return true
+			return true, false
 		}
 		s.grp.Put(w)
 		var next *Task
@@ -552,22 +583,10 @@ func (e *engine) Work(w *worker) bool {
 			sl.Next()
 		}
 		if s.grp.Resumed(from) {
-			return true
+			return true, false
 		}
 		// Resumed with a task handed to w (attach).
 	}
-}
-
-// call runs t's function, recovering its panic. The panic this package
-// raises to unwind a task at the end of Run is expected; any other is the
-// task's, recorded with its stack.
-func (s *Scheduler) call(t *Task) {
-	defer func() {
-		if p := recover(); p != nil {
-			s.recovered(t, p)
-		}
-	}()
-	t.fn()
 }
 
 // setResult records what Wait returns, for a task that has a handle.
