@@ -686,6 +686,8 @@ func (s *Scheduler) next() *Task {
 // and block returns ErrInterrupted. An interrupt that arrived before the
 // call is reported at once, without blocking.
 func (s *Scheduler) block(t *Task, why waitReason, on any, cancel canceler) error {
+	// park's work, written out: a call to park here would double this
+	// frame, which stays on the stack of every task parked in block.
 	if cancel != nil && (t.interruptPending || s.stopping) {
 		t.interruptPending = false
 		t.waitSeq++ // a cross-thread wake meant for this wait is now stale
@@ -724,6 +726,38 @@ func (s *Scheduler) block(t *Task, why waitReason, on any, cancel canceler) erro
 		panic(unwindSignal)
 	}
 	return t.wakeErr
+}
+
+// park is block up to the switch, for the waits that write the switch
+// out themselves (WaitGroup.Wait); block has the same code inline (keep
+// the two in step). It marks t blocked and picks
+// what runs next. It returns that worker, to switch to at once; or nil
+// if t does not park after all (an interrupt was pending, or t's own
+// wake-up came first). Either way t.wakeErr is then what the wait returns.
+func (s *Scheduler) park(t *Task, why waitReason, on any, cancel canceler) *worker {
+	if cancel != nil && (t.interruptPending || s.stopping) {
+		t.interruptPending = false
+		t.waitSeq++ // a cross-thread wake meant for this wait is now stale
+		t.wakeErr = t.interruptErr()
+		return nil
+	}
+	t.state = taskBlocked
+	t.why = why
+	t.on = on
+	t.cancel = cancel
+	t.wakeErr = nil
+	if why.external() {
+		s.nExternal++
+	}
+	w := s.pick(t)
+	if w == nil {
+		// pollHere found t's own wake-up: t runs on, with no switch.
+		return nil
+	}
+	if s.grp.Ending {
+		panic(unwindSignal)
+	}
+	return w
 }
 
 // pick chooses what runs after the running task t stops: the worker of

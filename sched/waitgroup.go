@@ -1,5 +1,7 @@
 package sched
 
+import "unsafe"
+
 // A WaitGroup waits for a collection of tasks of one scheduler to finish.
 // The zero value is ready to use; a WaitGroup must not be copied after
 // first use. It binds to the scheduler of the first task that uses it.
@@ -75,9 +77,27 @@ func (wg *WaitGroup) Wait() error {
 		return nil
 	}
 	wg.waiters.push(t)
-	err := wg.s.block(t, waitWaitGroup, nil, wg)
-	removeQueued(&wg.waiters, t) // block returned at once on a pending interrupt
-	return err
+	s := wg.s
+	if w := s.park(t, waitWaitGroup, nil, wg); w != nil {
+		// block's switch written out: block would be one more frame
+		// alive across the coroutine switch, one more return the CPU
+		// mispredicts when t is resumed (BenchmarkSpawnRunExit).
+		if s.nTasks >= prefetchTasks {
+			var mark byte
+			t.w.SP = uintptr(unsafe.Pointer(&mark))
+		}
+		from := s.grp.Prepare(w)
+		if sl := from.In(); sl.Pending() {
+			sl.Yield()
+		} else {
+			sl.Next()
+		}
+		if s.grp.Ending && s.grp.Resumed(from) {
+			panic(unwindSignal)
+		}
+	}
+	removeQueued(&wg.waiters, t) // park returned at once on a pending interrupt
+	return t.wakeErr
 }
 
 // cancelWait takes an interrupted task out of wg's waiters.

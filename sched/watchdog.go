@@ -23,14 +23,19 @@ type watchdogState struct {
 }
 
 // note records a switch to s.cur. It is one branch when the watchdog is
-// off, and two atomic stores when it is on.
+// off (inlined into every switch), and two atomic stores when it is on.
 func (w *watchdogState) note(s *Scheduler) {
 	if w.enabled {
-		w.seq.Add(1)
-		w.cur.Store(s.cur)
-		if s.cur != nil {
-			w.curW.Store(s.cur.w)
-		}
+		w.noteOn(s)
+	}
+}
+
+// noteOn is note with the watchdog on, out of line.
+func (w *watchdogState) noteOn(s *Scheduler) {
+	w.seq.Add(1)
+	w.cur.Store(s.cur)
+	if s.cur != nil {
+		w.curW.Store(s.cur.w)
 	}
 }
 
