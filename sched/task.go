@@ -840,7 +840,7 @@ func (s *Scheduler) pollHere() *Task {
 		// The task this poll woke first is switched to next, with
 		// little in between to hide its cold stack and g: ask for
 		// them before the clock read.
-		s.prefetchTask(s.runq.head)
+		s.prefetchAhead(s.runq.head)
 	}
 	s.polledWork()
 	if tm := s.timers.next(); tm != nil && tm.when <= s.now.Load() {
@@ -889,7 +889,41 @@ func (s *Scheduler) prefetchNext() {
 	if s.nTasks < prefetchTasks {
 		return
 	}
-	s.prefetchTask(s.runq.head)
+	s.prefetchAhead(s.runq.head)
+}
+
+// prefetchAhead is prefetchTask for h, the next task to run, and the
+// earlier stages of the same for the tasks behind it in the run queue:
+// for the one after h, the slot its worker is parked in; for the next,
+// its worker; for the next, its Task. Each stage finds its addresses in
+// lines asked for at the switch before, so none waits for memory: a
+// batch of wake-ups runs long enough (the kernel's work for each
+// request) to push the lines wake touched out of the caches again.
+func (s *Scheduler) prefetchAhead(h *Task) {
+	if h == nil {
+		return
+	}
+	s.prefetchTask(h)
+	if w := h.w; w != nil {
+		w.PrefetchCall()
+	}
+	n := h.next
+	if n == nil {
+		return
+	}
+	if w := n.w; w != nil {
+		w.PrefetchIn()
+	}
+	n = n.next
+	if n == nil {
+		return
+	}
+	if w := n.w; w != nil {
+		asm.Prefetch(uintptr(unsafe.Pointer(w)), 2) // G, SP and in: its first 32 bytes
+	}
+	if n = n.next; n != nil {
+		asm.Prefetch(uintptr(unsafe.Pointer(n)), 1)
+	}
 }
 
 // prefetchTask asks for the top of n's parked stack and its goroutine's

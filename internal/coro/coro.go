@@ -58,6 +58,7 @@ package coro
 import (
 	"iter"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/coopgo/coop/asm"
 )
@@ -104,11 +105,14 @@ type Coro[T any] struct {
 	// where it last switched away: a scheduler prefetches the lines around
 	// it (and G) before switching back. Only a hint; never dereferenced.
 	SP uintptr
+	// in is the slot this participant is blocked in; nil if running. It
+	// is next to G and SP: a switch to a parked participant reads all
+	// three, and a scheduler asks for them ahead (TestPrefetchAddrs).
+	in *Slot[T]
 
 	grp      *Group[T]
-	own      Slot[T]  // the worker's own iter.Pull; unused for the host
-	in       *Slot[T] // the slot this participant is blocked in; nil if running
-	returned bool     // the body returned normally (no Goexit)
+	own      Slot[T] // the worker's own iter.Pull; unused for the host
+	returned bool    // the body returned normally (no Goexit)
 
 	nextIdle           *Coro[T]
 	prevLive, nextLive *Coro[T]
@@ -247,6 +251,36 @@ func (g *Group[T]) Prepare(c *Coro[T]) (from *Coro[T]) {
 // Client returns the Worker of c's group: for a client that finds a
 // participant by its goroutine and must know whose it is.
 func (c *Coro[T]) Client() Worker[T] { return c.grp.work }
+
+// PrefetchIn asks the CPU for the lines of the slot c is blocked in, which
+// a switch to c reads (see asm.Prefetch); c must be blocked, and its
+// first 32 bytes should be in the cache already: else this waits for them.
+func (c *Coro[T]) PrefetchIn() {
+	asm.Prefetch(uintptr(unsafe.Pointer(c.in)), 2)
+}
+
+// PrefetchCall asks for the iter.Pull closure that a switch to c calls
+// first (callAddr). c must be blocked, and its slot's line should be in
+// the cache already (PrefetchIn): else this waits for it.
+func (c *Coro[T]) PrefetchCall() {
+	if p := c.callAddr(); p != nil {
+		asm.Prefetch(uintptr(p), 1)
+	}
+}
+
+// callAddr is the closure a switch to c calls: the next or the yield of
+// the slot c is blocked in, as its alternation asks (a func value is a
+// pointer to its closure). nil if c is not blocked.
+func (c *Coro[T]) callAddr() unsafe.Pointer {
+	s := c.in
+	if s == nil {
+		return nil
+	}
+	if s.pending {
+		return *(*unsafe.Pointer)(unsafe.Pointer(&s.yield))
+	}
+	return *(*unsafe.Pointer)(unsafe.Pointer(&s.next))
+}
 
 // In returns the slot c is blocked in; after Prepare, the one to resume.
 func (c *Coro[T]) In() *Slot[T] { return c.in }

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"runtime"
 	"slices"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/coopgo/coop/asm"
 )
@@ -1005,4 +1007,59 @@ func TestRunning(t *testing.T) {
 	h.checkRunning("host after the worker's job")
 	h.end()
 	elsewhere("after End")
+}
+
+// TestPrefetchAddrs: what a scheduler prefetches ahead of a switch. A
+// blocked participant's callAddr is the closure (funcval) that its slot's
+// alternation calls next, yield after next and next after yield: its
+// first word is that function's code. A running participant has none. G,
+// SP and in, which the prefetches read from a participant asked for as
+// two lines from its own (a Coro is not line-aligned), sit in its first
+// 32 bytes.
+func TestPrefetchAddrs(t *testing.T) {
+	var c Coro[*job]
+	for name, end := range map[string]uintptr{
+		"G":  unsafe.Offsetof(c.G) + unsafe.Sizeof(c.G),
+		"SP": unsafe.Offsetof(c.SP) + unsafe.Sizeof(c.SP),
+		"in": unsafe.Offsetof(c.in) + unsafe.Sizeof(c.in),
+	} {
+		if end > 32 {
+			t.Errorf("Coro.%s ends at byte %d, past the first 32", name, end)
+		}
+	}
+	h := newHarness(t)
+	check := func(what string, p *Coro[*job]) {
+		s := p.in
+		a := p.callAddr()
+		if s == nil {
+			if a != nil {
+				t.Errorf("%s: running, callAddr %p, want nil", what, a)
+			}
+			return
+		}
+		code := reflect.ValueOf(s.next).Pointer()
+		if s.pending {
+			code = reflect.ValueOf(s.yield).Pointer()
+		}
+		if a == nil || *(*uintptr)(a) != code {
+			t.Errorf("%s: callAddr %p is not the closure of %#x (pending %v)", what, a, code, s.pending)
+		}
+	}
+	var w *Coro[*job]
+	w = h.start(func(c *Coro[*job]) {
+		for i := range 3 {
+			check(fmt.Sprintf("step %d, the host", i), &h.g.Host)
+			check(fmt.Sprintf("step %d, the worker", i), w)
+			h.swBy(i, &h.g.Host)
+		}
+	})
+	for i := range 3 {
+		h.swBy(i+1, w)
+		check(fmt.Sprintf("round %d, the host", i), &h.g.Host)
+		check(fmt.Sprintf("round %d, the worker", i), w)
+		w.PrefetchIn()
+		w.PrefetchCall()
+	}
+	h.sw(w)
+	h.end()
 }
