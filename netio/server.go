@@ -13,7 +13,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
+	"github.com/coopgo/coop/asm"
 	"github.com/coopgo/coop/sched"
 )
 
@@ -907,12 +909,35 @@ func (sh *shard) serveNextReady() {
 	sh.readyHead, ss.rnext = ss.rnext, nil
 	if sh.readyHead == nil {
 		sh.readyTail = nil
+	} else {
+		prefetchReady(sh.readyHead)
 	}
 	if ss.run != nil {
 		ss.run()
 		return
 	}
 	ss.serveReady()
+}
+
+// prefetchReady asks the CPU (asm.Prefetch) for what the tasks behind
+// this one in the ready queue will touch first, h being the next: its
+// descriptor, the line of the Conn of the one after it, the session of
+// the one after that. Each address is in a line asked for one task
+// earlier: at thousands of connections these are cold lines that each
+// request otherwise waits for, as the kernel's work for the requests
+// between pushes out what the read hooks touched.
+func prefetchReady(h *session) {
+	if c := h.c; c != nil {
+		asm.Prefetch(uintptr(unsafe.Pointer(c.fd)), 1)
+	}
+	n := h.rnext
+	if n == nil {
+		return
+	}
+	asm.Prefetch(uintptr(unsafe.Pointer(n.c)), 1)
+	if n = n.rnext; n != nil {
+		asm.Prefetch(uintptr(unsafe.Pointer(n)), 1)
+	}
 }
 
 // serveReady is the task a readable ready-mode connection gets.

@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/coopgo/coop/asm"
 )
 
 type poller struct {
@@ -119,7 +121,11 @@ func (p *poller) wait(s *Scheduler, timeout int64) error {
 		}
 		return wrapSyscall("epoll_wait", e)
 	}
+	ahead := s.nFDs >= prefetchTasks
 	for i := range int(n) {
+		if ahead {
+			s.prefetchEvents(p.events[i+1 : n])
+		}
 		ev := &p.events[i]
 		if ev.Fd == evfdTag {
 			// Drain, then clear (the runtime's order). Clearing first
@@ -149,4 +155,36 @@ func (p *poller) wake() bool {
 	one := uint64(1)
 	unix.RawSyscall(unix.SYS_WRITE, uintptr(p.evfd), uintptr(unsafe.Pointer(&one)), 8)
 	return true
+}
+
+// prefetchEvents asks, while the poller handles one event, for what the
+// next ones will touch (see asm.Prefetch): the descriptor of the event
+// after next, and, behind the next one's descriptor (asked for one event
+// earlier), the task waiting to read it or the read hook's closure. At
+// thousands of descriptors each is a cold line that the event's handling
+// would otherwise wait for.
+func (s *Scheduler) prefetchEvents(next []unix.EpollEvent) {
+	if len(next) == 0 {
+		return
+	}
+	if f := s.fdOf(next[0].Fd); f != nil {
+		if t := f.rd.waiters.head; t != nil {
+			asm.Prefetch(uintptr(unsafe.Pointer(t)), 1)
+		} else if h := f.rd.hook; h != nil {
+			asm.Prefetch(*(*uintptr)(unsafe.Pointer(&h)), 1)
+		}
+	}
+	if len(next) > 1 {
+		if f := s.fdOf(next[1].Fd); f != nil {
+			asm.Prefetch(uintptr(unsafe.Pointer(f)), 1)
+		}
+	}
+}
+
+// fdOf returns the FD registered for descriptor fd, or nil.
+func (s *Scheduler) fdOf(fd int32) *FD {
+	if fd < 0 || int(fd) >= len(s.fds) {
+		return nil
+	}
+	return s.fds[fd]
 }
