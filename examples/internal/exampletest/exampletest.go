@@ -157,6 +157,10 @@ func StartAt(t testing.TB, addr, bin string, args ...string) *Server {
 	return s
 }
 
+// listenersOf is listeners, replaced by a test to run code between the
+// probe and the look-up.
+var listenersOf = listeners
+
 // errPortTaken: the port given to a server was taken by someone else.
 var errPortTaken = errors.New("port taken by another process")
 
@@ -194,11 +198,19 @@ func start(t testing.TB, addr, bin string, args ...string) (*Server, error) {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			if ours, others := listeners(addr, s.Pid()); others > 0 {
+			ours, others := listenersOf(addr, s.Pid())
+			if others > 0 {
 				s.Stop()
 				return nil, fmt.Errorf("%s on %s: %w (%d listening socket(s) of another process, %d of the server's)", bin, addr, errPortTaken, others, ours)
 			}
-			return s, nil
+			if ours != 0 { // the server's own socket, or no way to look (-1)
+				return s, nil
+			}
+			// The probe reached a listener that is gone by now, and
+			// none of the server's: someone else's short-lived socket
+			// on the port (the server, failing to bind, is then about
+			// to exit), or the server's own that it has just closed.
+			// Not proven: look again.
 		}
 		select {
 		case err := <-s.done:

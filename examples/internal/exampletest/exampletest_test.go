@@ -27,6 +27,40 @@ func TestStartPortTaken(t *testing.T) {
 	}
 }
 
+// A probe that reached another process's listener which closed before
+// the look-up proves nothing: start goes on waiting, and reports the
+// port taken when the server exits unable to bind it, instead of handing
+// the test a server that never listened (examples/chat's TestIrssi got
+// "connection refused" from one in CI, its server's log saying "bind:
+// address already in use").
+func TestStartListenerGone(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	Need(t, "sh", "sleep")
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	looked := 0
+	listenersOf = func(addr string, pid int) (int, int) {
+		looked++
+		taken.Close() // gone between the probe and the look-up
+		return listeners(addr, pid)
+	}
+	defer func() { listenersOf = listeners }()
+	// The "server" never binds and soon exits saying why, as one that
+	// found the port taken does.
+	s, err := start(t, taken.Addr().String(), "sh", "-c", "sleep 0.3; echo 'listen tcp: bind: address already in use' >&2; exit 1")
+	if !errors.Is(err, errPortTaken) {
+		t.Fatalf("start, the probe's listener gone before the look-up: %v, %v; want errPortTaken", s, err)
+	}
+	if looked != 1 {
+		t.Errorf("%d look-ups, want 1 (the one probe that connected)", looked)
+	}
+}
+
 // A server that listens on its port is started; one that cannot bind it
 // is reported as having found the port taken.
 func TestStartListens(t *testing.T) {
