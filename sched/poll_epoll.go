@@ -180,11 +180,3 @@ func (s *Scheduler) prefetchEvents(next []unix.EpollEvent) {
 		}
 	}
 }
-
-// fdOf returns the FD registered for descriptor fd, or nil.
-func (s *Scheduler) fdOf(fd int32) *FD {
-	if fd < 0 || int(fd) >= len(s.fds) {
-		return nil
-	}
-	return s.fds[fd]
-}

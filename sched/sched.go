@@ -483,14 +483,19 @@ func (s *Scheduler) pollNow(timeout int64) error {
 	return nil
 }
 
+// fdOf returns the FD registered for descriptor fd, or nil.
+func (s *Scheduler) fdOf(fd int32) *FD {
+	if fd < 0 || int(fd) >= len(s.fds) {
+		return nil
+	}
+	return s.fds[fd]
+}
+
 // event is called by the poller for each descriptor event.
 // hup says the event reports a hang-up or error (EPOLLRDHUP, EPOLLHUP,
 // EPOLLERR, EV_EOF): the descriptor stays readable from then on.
 func (s *Scheduler) event(fd int32, seq uint32, read, write, hup bool) {
-	if int(fd) >= len(s.fds) {
-		return
-	}
-	f := s.fds[fd]
+	f := s.fdOf(fd)
 	if f == nil || f.seq != seq {
 		return // closed, or a stale event for a reused descriptor
 	}

@@ -836,12 +836,10 @@ func (s *Scheduler) pollHere() *Task {
 		s.polledEmpty = s.stats.hooks == hooks
 		return nil
 	}
-	if s.nTasks >= prefetchTasks {
-		// The task this poll woke first is switched to next, with
-		// little in between to hide its cold stack and g: ask for
-		// them before the clock read.
-		s.prefetchAhead(s.runq.head)
-	}
+	// The task this poll woke first is switched to next, with little in
+	// between to hide its cold stack and g: ask for them before the
+	// clock read.
+	s.prefetchNext()
 	s.polledWork()
 	if tm := s.timers.next(); tm != nil && tm.when <= s.now.Load() {
 		return nil
