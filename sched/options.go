@@ -18,9 +18,7 @@ type options struct {
 	watchdogOut  io.Writer
 	panicHandler func(*Task, *PanicError)
 	offloadLimit int
-	pollBatch    int
 	logger       *log.Logger
-	noThreadLock bool
 	cpuMode      uint8 // cpusAny, cpusSet or cpusEach (affinity.go)
 	cpus         []int
 }

@@ -229,9 +229,6 @@ func (p *parser) need(have int) int {
 	return have + 1
 }
 
-// partial reports whether the parser is in the middle of a command.
-func (p *parser) partial() bool { return p.left > 0 || p.pos > 0 }
-
 // inline parses a command written as a line of words, as typed into
 // telnet: Redis's sdssplitargs rules, quotes and escapes included. The
 // words are decoded in place: a decoded word is never longer than its

@@ -24,7 +24,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -340,10 +339,7 @@ func version(path string) string {
 func (e *env) build(names ...string) error {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, serr := os.Stat(goBin); serr != nil {
-			return fmt.Errorf("build: no go command in PATH or %s", goBin)
-		}
+		return fmt.Errorf("build: the study builds the examples with the go command: %w", err)
 	}
 	dir, err := moduleDir()
 	if err != nil {

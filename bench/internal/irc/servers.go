@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -293,7 +292,7 @@ func firstLine(path, dir, arg string) string {
 func (e *env) build() error {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return fmt.Errorf("build: the study builds examples/chat with the go command: %w", err)
 	}
 	e.chatBin = filepath.Join(e.tmp, "chat")
 	cmd := child.External(goBin, "build", "-o", e.chatBin, "github.com/coopgo/coop/examples/chat")
