@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -183,6 +184,28 @@ func (lc *lineConn) expect(want string) {
 	}
 }
 
+// ping sends PING on a session that must stay, and expects PONG. The
+// server may say "BYE idle" instead only if the test itself sent the line
+// an idle timeout or more after the session's last reply (or its start):
+// the test then did not run for that long (a loaded machine), broke its
+// own promise to talk, and cannot judge the server; it is skipped, saying
+// so. A server that answers late input with "BYE idle" is tested
+// by TestIdleLateTimer. last is when the last reply came; ping sets it.
+func (lc *lineConn) ping(last *time.Time) {
+	lc.t.Helper()
+	lc.send("PING\n")
+	late := time.Since(*last)
+	got, err := lc.line(5 * time.Second)
+	switch {
+	case got == "PONG\n":
+		*last = time.Now()
+	case got == "BYE idle\n" && late >= idle:
+		lc.t.Skipf("skipped: the test sent its PING %v after the last reply, past the idle timeout %v: it did not run for that long (a loaded machine)", late.Round(time.Millisecond), idle)
+	default:
+		lc.t.Fatalf("got %q (%v), want \"PONG\\n\" (the PING went %v after the last reply; the idle timeout is %v)", got, err, late.Round(time.Millisecond), idle)
+	}
+}
+
 // expectEOF checks that the server closes the connection next.
 func (lc *lineConn) expectEOF() {
 	lc.t.Helper()
@@ -309,6 +332,7 @@ func TestIdle(t *testing.T) {
 		silent := dialLines(t, srv.Addr)
 		ticking := dialLines(t, srv.Addr)
 		talker := dialLines(t, srv.Addr)
+		talked := time.Now() // no later than the server's accept: its idle time counts from there
 		ticking.send("TICK 50\n")
 		ticking.expect("OK\n")
 		deadline := time.Now().Add(idle + 10*time.Second)
@@ -322,13 +346,11 @@ func TestIdle(t *testing.T) {
 			case r := <-tickingBye:
 				tickingRes = &r
 			case <-time.After(talkEvery):
-				talker.send("PING\n")
-				talker.expect("PONG\n")
+				talker.ping(&talked)
 			}
 		}
 		// And it is still served after them.
-		talker.send("PING\n")
-		talker.expect("PONG\n")
+		talker.ping(&talked)
 
 		if silentRes.err != nil {
 			t.Fatalf("silent session: %v", silentRes.err)
@@ -352,6 +374,62 @@ func TestIdle(t *testing.T) {
 		}
 		if d := tickingRes.at.Sub(start); d < idle {
 			t.Errorf("ticking session idle after %v, want %v", d, idle)
+		}
+	}, "-idle", idle.String())
+}
+
+// TestIdleLateTimer: input that came in time is activity, even when the
+// server handles the idle timer after the timeout has passed. The server
+// is stopped (SIGSTOP) just after a reply; the client sends its next
+// line at once, well within the timeout, and the server goes on
+// (SIGCONT) only after the timeout has passed: it finds the timer due
+// and the line waiting, and must answer it, not take its own stall for
+// the client's silence. (On a loaded machine TestIdle's talker, a PING
+// every 100 ms, got "BYE idle" once, 3.64 s into the test: a server that
+// did not run for the timeout's length said it to a client whose lines
+// were waiting.)
+func TestIdleLateTimer(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, srv *exampletest.Server) {
+		lc := dialLines(t, srv.Addr)
+		for try := 1; ; try++ {
+			lc.send("PING\n")
+			lc.expect("PONG\n")
+			replied := time.Now()
+			// Time for the server to get back to its read (the tasks
+			// set the deadline there), then stop it.
+			time.Sleep(200 * time.Millisecond)
+			if err := syscall.Kill(srv.Pid(), syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			stopped := true
+			cont := func() {
+				if stopped {
+					stopped = false
+					if err := syscall.Kill(srv.Pid(), syscall.SIGCONT); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			defer cont()
+			lc.send("PING\n")
+			if late := time.Since(replied); late > idle/2 {
+				// The test itself did not run for a while: the line may
+				// have come after the timeout, and "BYE idle" would be
+				// right. Not a case this test can judge.
+				cont()
+				if try == 3 {
+					t.Skipf("skipped: the test's own line came %v after the reply, three times (a loaded machine)", late)
+				}
+				t.Logf("try %d: the line came %v after the reply; again on a new connection", try, late)
+				lc = dialLines(t, srv.Addr)
+				continue
+			}
+			time.Sleep(time.Until(replied.Add(idle + 300*time.Millisecond)))
+			cont()
+			lc.expect("PONG\n")
+			lc.send("PING\n")
+			lc.expect("PONG\n")
+			return
 		}
 	}, "-idle", idle.String())
 }
@@ -438,10 +516,10 @@ func TestSlowReader(t *testing.T) {
 			}
 		}()
 		other := dialLines(t, srv.Addr)
+		talked := time.Now()
 		for start := time.Now(); time.Since(start) < idle+500*time.Millisecond; {
 			time.Sleep(talkEvery)
-			other.send("PING\n")
-			other.expect("PONG\n")
+			other.ping(&talked)
 		}
 		// By now (idle and 500 ms) the slow client must have been
 		// dropped, or be within 5 s: draining what it was sent ends in EOF

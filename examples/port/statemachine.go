@@ -248,10 +248,27 @@ func (c *smConn) timers(now time.Time) {
 		c.out = c.t.tick(c.out)
 		c.tickAt = nextTick(c.tickAt, now, c.t.tickEvery)
 	}
+	if c.srv.idle > 0 && !now.Before(c.idleAt) && !c.quit && inputWaiting(c.sysfd) {
+		// The timer is handled late (the loop did not run for a while:
+		// a loaded machine, a stopped process) and the client's input
+		// came meanwhile: activity, not idleness. read renews idleAt.
+		c.read(now)
+		if c.state == stClosed {
+			return
+		}
+	}
 	if c.srv.idle > 0 && !now.Before(c.idleAt) && !c.quit {
 		c.out = append(c.out, replyIdle...)
 		c.quit = true
 	}
+}
+
+// inputWaiting reports whether the socket fd has input (or the client's
+// end of stream) to read, without reading it.
+func inputWaiting(fd int) bool {
+	var b [1]byte
+	_, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	return err == nil
 }
 
 // advance runs the complete lines, sends the replies, and picks the

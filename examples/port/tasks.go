@@ -195,15 +195,24 @@ func lineBuffered(r *bufio.Reader) bool {
 }
 
 // idleReader renews the read deadline before every Read: the session is
-// idle when no byte arrives for d.
+// idle when no byte arrives for d. A deadline found past with input
+// waiting is not idleness: the scheduler's thread did not run for a while
+// (a loaded machine, a stopped process), and the client's input came
+// meanwhile; the read deadline fails a Read even then, as net's does.
 type idleReader struct {
 	c *netio.Conn
 	d time.Duration
 }
 
 func (r idleReader) Read(p []byte) (int, error) {
-	if r.d > 0 {
-		r.c.SetReadDeadline(time.Now().Add(r.d))
+	if r.d <= 0 {
+		return r.c.Read(p)
 	}
-	return r.c.Read(p)
+	r.c.SetReadDeadline(time.Now().Add(r.d))
+	n, err := r.c.Read(p)
+	if errors.Is(err, os.ErrDeadlineExceeded) && inputWaiting(r.c.FD().Sysfd()) {
+		r.c.SetReadDeadline(time.Now().Add(r.d))
+		return r.c.Read(p)
+	}
+	return n, err
 }
