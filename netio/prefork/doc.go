@@ -32,11 +32,18 @@
 //
 // "A worker may crash or be killed without taking the service down."
 // Each worker is a process; the master reaps it through a pidfd (no
-// zombie, no signal to a reused pid), classifies the exit (status,
-// signal, core dump, the master's own kill, the OOM killer), and starts
-// another in its slot at once if it had run for StableAfter, else after
-// a per-slot back-off doubling from BackoffMin to BackoffMax with
-// jitter. CrashLoop failed starts in a row are logged as a crash loop
+// zombie, no signal to a reused pid) — but for the workers that end once
+// the pool is stopping, which it leaves to whoever adopts them when it
+// exits (init, the service manager): reaping can hold the reaping thread
+// in the kernel for seconds, and a process cannot exit before all its
+// threads have left the kernel. A stop is bounded: a worker that has
+// exited (its end of the control socket closed) but whose end the kernel
+// has not reported within a second, or that SIGKILL has not ended within
+// two, is logged and no longer waited for. The master classifies each
+// exit (status, signal, core dump, the master's own kill, the OOM
+// killer), and starts another in its slot at once if it had run for
+// StableAfter, else after a per-slot back-off doubling from BackoffMin
+// to BackoffMax with jitter. CrashLoop failed starts in a row are logged as a crash loop
 // with the reason, and retried at the cap: no fork storm.
 //
 // "Workers are recycled when libraries leak." MaxConns (with jitter),

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -69,6 +70,8 @@ type wproc struct {
 	hung          bool
 	killAt        time.Time // SIGKILL then: hung, or not drained
 	killed        string    // why the master killed it, if it did
+	killedAt      time.Time // when the master sent SIGKILL
+	closedAt      time.Time // when its end of the socket pair closed: it is exiting
 	asked         bool      // the master asked it to stop
 	cgroup        *workerCgroup
 	oomBefore     uint64
@@ -102,14 +105,16 @@ const (
 	evChildMsg
 	evChildExit
 	evPending // a connection is queued on a parked pool's sockets
+	evClosed  // a worker's end of its socket pair closed: it is exiting
 )
 
 type event struct {
-	kind evKind
-	w    *wproc
-	msg  string
-	st   exitStatus
-	err  error
+	kind    evKind
+	w       *wproc
+	msg     string
+	st      exitStatus
+	err     error
+	reapErr error // evExit: reaping the worker failed
 }
 
 // An upgrade is a new master started by SIGUSR2, until it is ready.
@@ -133,6 +138,9 @@ type master struct {
 	cmds   chan command
 	poke   chan struct{}
 	sig    struct{ hup, usr2, term, quit, ttin, ttou atomic.Int32 }
+	// leaving is set when the pool stops or hands over: from then on the
+	// workers that end are not reaped by the master (see waitWorker).
+	leaving atomic.Bool
 
 	reloading    bool
 	reloadBroken bool
@@ -418,22 +426,45 @@ func (m *master) spawn(sl *slot) (*wproc, error) {
 		w.maxAge = time.Duration(jitter(float64(m.cfg.MaxAge), m.cfg.MaxConnsJitter))
 	}
 	m.workers[w] = true
-	go func() {
-		st, err := p.wait()
-		m.events <- event{kind: evExit, w: w, st: st, err: err}
-	}()
-	go func() {
-		buf := make([]byte, 64)
-		for {
-			n, err := ctl.Read(buf)
-			if err != nil || n == 0 {
-				return
+	go m.waitWorker(w)
+	if ctl != nil {
+		go func() {
+			buf := make([]byte, 64)
+			for {
+				n, err := ctl.Read(buf)
+				if n == 0 && (err == nil || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+					// The worker's descriptors are closed: it is exiting
+					// (or gone), whether or not the kernel has said so.
+					m.events <- event{kind: evClosed, w: w}
+					return
+				}
+				if err != nil {
+					return // the master closed it
+				}
+				m.events <- event{kind: evMsg, w: w, msg: string(buf[:n])}
 			}
-			m.events <- event{kind: evMsg, w: w, msg: string(buf[:n])}
-		}
-	}()
+		}()
+	}
 	m.logf("prefork: started worker %d (slot %d, generation %d)", p.pid, sl.index, m.gen)
 	return w, nil
+}
+
+// waitWorker waits for w to end and tells the loop. It reaps w first,
+// unless the pool is stopping or handing over: reaping can hold the
+// reaping thread in the kernel for seconds (see proc.waitEnd), and a
+// process cannot exit until every one of its threads has left the
+// kernel, so a master that reaped its last workers as it stopped exited
+// seconds late (examples/farm's rolling restart: "did not exit within
+// 11s" for a host whose workers had exited 1 s after SIGTERM). Those
+// workers are left as zombies to whoever adopts them when the master
+// exits: init or the service manager, which reap them.
+func (m *master) waitWorker(w *wproc) {
+	st, err := w.waitEnd()
+	var rerr error
+	if err == nil && !m.leaving.Load() {
+		rerr = w.reap()
+	}
+	m.events <- event{kind: evExit, w: w, st: st, err: err, reapErr: rerr}
 }
 
 // connLimit returns a worker's limit of connections for MaxConns max
@@ -462,13 +493,17 @@ func (m *master) handle(ev event) {
 	case evMsg:
 		m.message(ev.w, ev.msg, now)
 	case evExit:
-		m.exited(ev.w, ev.st, ev.err, now)
+		m.exited(ev.w, ev.st, ev.err, ev.reapErr, now)
 	case evChildMsg:
 		if ev.msg == msgReady && m.upgrade != nil {
 			m.handOver(now)
 		}
 	case evPending:
 		m.pending(ev.err)
+	case evClosed:
+		if m.workers[ev.w] && ev.w.closedAt.IsZero() {
+			ev.w.closedAt = now
+		}
 	case evChildExit:
 		if m.upgrade != nil && m.upgrade.p == ev.w.proc {
 			m.logf("prefork: upgrade failed: the new master %d %v before it was ready; this master (%d) goes on serving", m.upgrade.p.pid, ev.st, os.Getpid())
@@ -574,7 +609,7 @@ func (m *master) retire(w *wproc, emptyQueues bool) {
 	m.send(w, msg)
 }
 
-func (m *master) exited(w *wproc, st exitStatus, werr error, now time.Time) {
+func (m *master) exited(w *wproc, st exitStatus, werr, rerr error, now time.Time) {
 	if !m.workers[w] {
 		return
 	}
@@ -586,6 +621,9 @@ func (m *master) exited(w *wproc, st exitStatus, werr error, now time.Time) {
 	unix.Munmap(w.mem)
 	w.page = nil
 	reason := m.classify(w, st, werr)
+	if rerr != nil {
+		m.logf("prefork: worker %d (slot %d, generation %d): %v", w.pid, w.slot, w.gen, rerr)
+	}
 	if w == m.parkedFrom {
 		m.parkedFrom = nil
 	}
@@ -811,10 +849,64 @@ func (m *master) tick(now time.Time) {
 	if m.stopping && now.After(m.stopBy) {
 		for w := range m.workers {
 			if w.killed == "" && !w.ended() {
-				w.killed = "killed: the stop timed out"
+				w.killed, w.killedAt = "killed: the stop timed out", now
 				w.signal(syscall.SIGKILL)
 			}
 		}
+	}
+	if m.stopping || m.handedOver {
+		m.unreported(now)
+	}
+}
+
+// How long a stopping master waits for the kernel to report the end of a
+// worker that has closed its end of their socket pair (it is exiting: its
+// descriptors are closed, as they are early in the kernel's exit), and
+// for the end of one it sent SIGKILL.
+const (
+	exitReportWait = time.Second
+	killWait       = 2 * time.Second
+)
+
+// unreported stops waiting for workers whose end the kernel has not
+// reported in time, once the pool is stopping, so that the stop is
+// bounded: the kernel took 2 to 10 s to report workers that had exited
+// (their threads' exits, or the master's reap, held in
+// shrink_dcache_parent on a busy 2-vCPU VM), and a worker stuck in the
+// kernel, which SIGKILL cannot end, would hold the master for ever. Each
+// is logged, saying which.
+func (m *master) unreported(now time.Time) {
+	for w := range m.workers {
+		var why string
+		switch {
+		case !w.closedAt.IsZero() && now.Sub(w.closedAt) > exitReportWait:
+			why = fmt.Sprintf("is exiting (its end of the control socket closed %v ago), but the kernel has not reported its end",
+				now.Sub(w.closedAt).Round(time.Millisecond))
+		case !w.killedAt.IsZero() && now.Sub(w.killedAt) > killWait:
+			why = fmt.Sprintf("has not ended %v after the master's SIGKILL (%s)", now.Sub(w.killedAt).Round(time.Millisecond), w.killed)
+		default:
+			continue
+		}
+		m.logf("prefork: worker %d (slot %d, generation %d) %s; the master stops waiting for it", w.pid, w.slot, w.gen, why)
+		m.forget(w)
+	}
+}
+
+// forget drops w from a stopping pool without its exit: the master no
+// longer waits for it. Its pidfd stays open until the master exits: its
+// waiting goroutine may still be using it.
+func (m *master) forget(w *wproc) {
+	delete(m.workers, w)
+	if w.ctl != nil {
+		w.ctl.Close()
+	}
+	unix.Munmap(w.mem)
+	w.page = nil
+	if w == m.parkedFrom {
+		m.parkedFrom = nil
+	}
+	if w.cgroup != nil {
+		w.cgroup.remove()
 	}
 }
 
@@ -837,7 +929,7 @@ func (m *master) watch(w *wproc, now time.Time) {
 	}
 	switch {
 	case w.state == starting && now.Sub(w.started) > m.cfg.ReadyTimeout:
-		w.killed = fmt.Sprintf("killed: not ready within %v", m.cfg.ReadyTimeout)
+		w.killed, w.killedAt = fmt.Sprintf("killed: not ready within %v", m.cfg.ReadyTimeout), now
 		w.signal(syscall.SIGKILL)
 		return
 	case !w.killAt.IsZero() && now.After(w.killAt):
@@ -852,6 +944,7 @@ func (m *master) watch(w *wproc, now time.Time) {
 		} else {
 			w.killed = "killed: did not stop in time"
 		}
+		w.killedAt = now
 		w.signal(syscall.SIGKILL)
 		return
 	}
@@ -917,6 +1010,7 @@ func (m *master) stop(immediate bool, why string) {
 		return
 	}
 	m.stopping, m.immediate = true, immediate
+	m.leaving.Store(true)
 	timeout := m.cfg.StopDelay + m.cfg.StopTimeout + 2*time.Second
 	if immediate {
 		timeout = 2 * time.Second

@@ -92,29 +92,40 @@ func (p *proc) release() {
 	}
 }
 
-// wait waits for p to end and reaps it. It blocks only its goroutine:
-// with a pidfd the runtime's poller waits for the pidfd to become
-// readable, so a pool of a thousand workers needs no thousand threads.
+// wait waits for p to end and reaps it (waitEnd, then reap).
 func (p *proc) wait() (exitStatus, error) {
+	st, err := p.waitEnd()
+	if err != nil {
+		return st, err
+	}
+	return st, p.reap()
+}
+
+// waitEnd waits for p to end and returns how it ended, without reaping
+// it: p stays a zombie until reap. Reading the status that way is quick;
+// reaping is not always — the kernel then drops p's /proc entries, and
+// on a busy VM that took 2 to 10 s (waitid → release_task →
+// proc_invalidate_siblings_dcache → shrink_dcache_parent), in the
+// thread that reaps, which a process cannot exit without. waitEnd blocks
+// only its goroutine: with a pidfd the runtime's poller waits for the
+// pidfd to become readable, so a pool of a thousand workers needs no
+// thousand threads.
+func (p *proc) waitEnd() (exitStatus, error) {
+	var st exitStatus
 	if p.pidfd < 0 {
-		var ws syscall.WaitStatus
-		var ru syscall.Rusage
+		var info siginfoChld
 		for {
-			_, err := syscall.Wait4(p.pid, &ws, 0, &ru)
-			if err == syscall.EINTR {
+			_, _, e := unix.Syscall6(unix.SYS_WAITID, unix.P_PID, uintptr(p.pid), uintptr(unsafe.Pointer(&info)),
+				unix.WEXITED|unix.WNOWAIT, uintptr(unsafe.Pointer(&st.rusage)), 0)
+			if e == unix.EINTR {
 				continue
 			}
-			if err != nil {
-				return exitStatus{}, os.NewSyscallError("wait4", err)
+			if e != 0 {
+				return exitStatus{}, os.NewSyscallError("waitid", e)
 			}
-			break
+			st.fill(&info)
+			return st, nil
 		}
-		st := exitStatus{exited: ws.Exited(), code: ws.ExitStatus(), core: ws.CoreDump()}
-		if ws.Signaled() {
-			st.signal = ws.Signal()
-		}
-		st.rusage = *(*unix.Rusage)(unsafe.Pointer(&ru))
-		return st, nil
 	}
 	// A duplicate for the runtime's poller: the pidfd itself stays open
 	// until the master has handled the exit, so that no signal it sends
@@ -133,12 +144,11 @@ func (p *proc) wait() (exitStatus, error) {
 	if err != nil {
 		return exitStatus{}, err
 	}
-	var st exitStatus
 	var werr error
 	err = rc.Read(func(fd uintptr) bool {
 		var info siginfoChld
 		_, _, e := unix.Syscall6(unix.SYS_WAITID, pPIDFD, fd, uintptr(unsafe.Pointer(&info)),
-			unix.WEXITED|unix.WNOHANG, uintptr(unsafe.Pointer(&st.rusage)), 0)
+			unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, uintptr(unsafe.Pointer(&st.rusage)), 0)
 		switch {
 		case e == unix.EAGAIN || (e == 0 && info.pid == 0):
 			return false // not yet: wait for the pidfd to become readable
@@ -148,20 +158,48 @@ func (p *proc) wait() (exitStatus, error) {
 			werr = os.NewSyscallError("waitid", e)
 			return true
 		}
-		switch info.code {
-		case cldExited:
-			st.exited, st.code = true, int(info.status)
-		case cldDumped:
-			st.signal, st.core = syscall.Signal(info.status), true
-		default:
-			st.signal = syscall.Signal(info.status)
-		}
+		st.fill(&info)
 		return true
 	})
 	if err != nil {
 		return st, err
 	}
 	return st, werr
+}
+
+// fill sets st from the siginfo waitid filled.
+func (st *exitStatus) fill(info *siginfoChld) {
+	switch info.code {
+	case cldExited:
+		st.exited, st.code = true, int(info.status)
+	case cldDumped:
+		st.signal, st.core = syscall.Signal(info.status), true
+	default:
+		st.signal = syscall.Signal(info.status)
+	}
+}
+
+// reap reaps p, which waitEnd has seen end: it returns once the kernel
+// has released p (see waitEnd for how long that can take).
+func (p *proc) reap() error {
+	op := "wait4"
+	for {
+		var e syscall.Errno
+		if p.pidfd >= 0 {
+			op = "waitid"
+			var info siginfoChld
+			_, _, e = unix.Syscall6(unix.SYS_WAITID, pPIDFD, uintptr(p.pidfd), uintptr(unsafe.Pointer(&info)), unix.WEXITED, 0, 0)
+		} else {
+			_, _, e = unix.Syscall6(unix.SYS_WAIT4, uintptr(p.pid), 0, 0, 0, 0, 0)
+		}
+		switch e {
+		case 0:
+			return nil
+		case unix.EINTR:
+			continue
+		}
+		return os.NewSyscallError(op, e)
+	}
 }
 
 // siginfoChld is siginfo_t for SIGCHLD, as waitid fills it (the fields

@@ -90,6 +90,7 @@ func (m *master) handOver(now time.Time) {
 	m.upgrade = nil
 	m.logf("prefork: upgrade: new master %d is ready; draining this master's (%d) workers", u.p.pid, os.Getpid())
 	m.handedOver = true
+	m.leaving.Store(true)
 	m.reloading = false
 	u.ctl.Close()
 	// The new master is left to its waiting goroutine, which reaps it if
