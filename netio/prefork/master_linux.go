@@ -114,7 +114,8 @@ type event struct {
 	msg     string
 	st      exitStatus
 	err     error
-	reapErr error // evExit: reaping the worker failed
+	reapErr error      // evExit: reaping the worker failed
+	reaping chan error // evExit: the reap goes on, and reports here
 }
 
 // An upgrade is a new master started by SIGUSR2, until it is ready.
@@ -458,14 +459,30 @@ func (m *master) spawn(sl *slot) (*wproc, error) {
 // 11s" for a host whose workers had exited 1 s after SIGTERM). Those
 // workers are left as zombies to whoever adopts them when the master
 // exits: init or the service manager, which reap them.
+//
+// Otherwise the loop hears of w's end once w is reaped, or after
+// reapWait if the kernel is slow to release it, so that a replacement
+// never waits on the kernel's bookkeeping; the reap then goes on in the
+// background (exited).
 func (m *master) waitWorker(w *wproc) {
 	st, err := w.waitEnd()
-	var rerr error
-	if err == nil && !m.leaving.Load() {
-		rerr = w.reap()
+	if err != nil || m.leaving.Load() {
+		m.events <- event{kind: evExit, w: w, st: st, err: err}
+		return
 	}
-	m.events <- event{kind: evExit, w: w, st: st, err: err, reapErr: rerr}
+	reaped := make(chan error, 1)
+	go func() { reaped <- w.reap() }()
+	select {
+	case rerr := <-reaped:
+		m.events <- event{kind: evExit, w: w, st: st, reapErr: rerr}
+	case <-time.After(reapWait):
+		m.events <- event{kind: evExit, w: w, st: st, reaping: reaped}
+	}
 }
+
+// reapWait is how long waitWorker lets a reap hold the news of a
+// worker's end.
+const reapWait = 100 * time.Millisecond
 
 // connLimit returns a worker's limit of connections for MaxConns max
 // and its jitter j, rounded, and at least 1: 0 means none, for max 0.
@@ -493,7 +510,7 @@ func (m *master) handle(ev event) {
 	case evMsg:
 		m.message(ev.w, ev.msg, now)
 	case evExit:
-		m.exited(ev.w, ev.st, ev.err, ev.reapErr, now)
+		m.exited(ev.w, ev.st, ev.err, ev.reapErr, ev.reaping, now)
 	case evChildMsg:
 		if ev.msg == msgReady && m.upgrade != nil {
 			m.handOver(now)
@@ -609,12 +626,23 @@ func (m *master) retire(w *wproc, emptyQueues bool) {
 	m.send(w, msg)
 }
 
-func (m *master) exited(w *wproc, st exitStatus, werr, rerr error, now time.Time) {
+func (m *master) exited(w *wproc, st exitStatus, werr, rerr error, reaping chan error, now time.Time) {
 	if !m.workers[w] {
 		return
 	}
 	delete(m.workers, w)
-	w.release()
+	if reaping == nil {
+		w.release()
+	} else {
+		// The kernel is still releasing it: its pidfd is closed once it
+		// has, by then no business of the loop's.
+		go func() {
+			if err := <-reaping; err != nil {
+				m.logf("prefork: worker %d (slot %d, generation %d): %v", w.pid, w.slot, w.gen, err)
+			}
+			w.release()
+		}()
+	}
 	if w.ctl != nil {
 		w.ctl.Close()
 	}
@@ -849,8 +877,7 @@ func (m *master) tick(now time.Time) {
 	if m.stopping && now.After(m.stopBy) {
 		for w := range m.workers {
 			if w.killed == "" && !w.ended() {
-				w.killed, w.killedAt = "killed: the stop timed out", now
-				w.signal(syscall.SIGKILL)
+				m.kill(w, "killed: the stop timed out", now)
 			}
 		}
 	}
@@ -922,6 +949,14 @@ func equalBools(a, b []bool) bool {
 	return true
 }
 
+// kill sends w SIGKILL, for why, and logs it then: its end is logged when
+// the kernel reports it, which can be seconds later (see proc.waitEnd).
+func (m *master) kill(w *wproc, why string, now time.Time) {
+	w.killed, w.killedAt = why, now
+	m.logf("prefork: worker %d (slot %d, generation %d): sending SIGKILL (%s)", w.pid, w.slot, w.gen, why)
+	w.signal(syscall.SIGKILL)
+}
+
 // watch checks one worker's deadlines and heartbeats.
 func (m *master) watch(w *wproc, now time.Time) {
 	if w.killed != "" {
@@ -929,8 +964,7 @@ func (m *master) watch(w *wproc, now time.Time) {
 	}
 	switch {
 	case w.state == starting && now.Sub(w.started) > m.cfg.ReadyTimeout:
-		w.killed, w.killedAt = fmt.Sprintf("killed: not ready within %v", m.cfg.ReadyTimeout), now
-		w.signal(syscall.SIGKILL)
+		m.kill(w, fmt.Sprintf("killed: not ready within %v", m.cfg.ReadyTimeout), now)
 		return
 	case !w.killAt.IsZero() && now.After(w.killAt):
 		if w.ended() {
@@ -940,12 +974,10 @@ func (m *master) watch(w *wproc, now time.Time) {
 			return
 		}
 		if w.hung {
-			w.killed = "killed: hung"
+			m.kill(w, "killed: hung", now)
 		} else {
-			w.killed = "killed: did not stop in time"
+			m.kill(w, "killed: did not stop in time", now)
 		}
-		w.killedAt = now
-		w.signal(syscall.SIGKILL)
 		return
 	}
 	// Heartbeats count from the ready message, which takes their

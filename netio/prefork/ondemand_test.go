@@ -90,7 +90,7 @@ func testOndemand(t *testing.T, shared bool, cores int, burst bool) {
 		t.Errorf("no idle retirement in the log")
 	}
 
-	if kids := children(master); len(kids) != 0 {
+	if kids := settledChildren(master, 0); len(kids) != 0 {
 		t.Errorf("master's children at zero workers: %v, want none", kids)
 	}
 	if got := settledFDs(t, master); got != fdsBefore {

@@ -193,7 +193,7 @@ func TestNoLeaks(t *testing.T) {
 			t.Errorf("worker %d: %d descriptors, the first generation had %d", w.PID, got, workerFDs)
 		}
 	}
-	if kids := children(master); len(kids) != 2 {
+	if kids := settledChildren(master, 2); len(kids) != 2 {
 		t.Errorf("master's children after %d reloads: %v, want its 2 workers (no zombie)", *soak, kids)
 	}
 	t.Logf("%d reloads: master %d descriptors before and after; workers ≤ %d; 2 children", *soak, fdsBefore, workerFDs)
@@ -218,6 +218,19 @@ func countFDs(t *testing.T, pid int) int {
 		t.Fatal(err)
 	}
 	return len(ents)
+}
+
+// settledChildren waits up to 10 s for pid to have n children, and
+// returns its children then: a worker that has just ended may still be
+// being reaped (the master hears of a worker's end before the kernel has
+// released it if that takes long; see waitWorker).
+func settledChildren(pid, n int) []string {
+	kids := children(pid)
+	for deadline := time.Now().Add(10 * time.Second); len(kids) != n && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		kids = children(pid)
+	}
+	return kids
 }
 
 // children lists the processes whose parent is pid, zombies included.
