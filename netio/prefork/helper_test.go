@@ -72,6 +72,11 @@ type poolConfig struct {
 	// counted in the file CrashFile.
 	CrashFirst int    `json:"crash_first"`
 	CrashFile  string `json:"crash_file"`
+	// Unreported makes a worker, once it has drained, close its end of
+	// the control socket and its standard descriptors (0 to 3), as an
+	// exit does, and stay: to the master it is exiting, and the kernel
+	// never reports its end.
+	Unreported bool `json:"unreported"`
 }
 
 func TestMain(m *testing.M) {
@@ -140,7 +145,14 @@ func poolMain(s string) {
 				return fmt.Errorf("start %d of this worker fails on purpose", n+1)
 			}
 		}
-		return w.Serve(&netio.Server{Handler: func(c *netio.Conn) { respond(w, c, pc.LeakKiB) }})
+		err := w.Serve(&netio.Server{Handler: func(c *netio.Conn) { respond(w, c, pc.LeakKiB) }})
+		if pc.Unreported {
+			for fd := range 4 { // stdin, stdout, stderr and its end of the control socket
+				syscall.Close(fd)
+			}
+			time.Sleep(time.Hour)
+		}
+		return err
 	}
 	if err := prefork.Run(cfg); err != nil {
 		log.Fatal(err)

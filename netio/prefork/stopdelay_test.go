@@ -3,6 +3,7 @@ package prefork_test
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -220,4 +221,38 @@ func pidOf(t *testing.T, c net.Conn, r *bufio.Reader) int {
 		t.Fatalf("GET /pid: %q, close %v", b, resp.Close)
 	}
 	return pid
+}
+
+// TestStopUnreported: a stop does not wait for ever for a worker the
+// kernel does not report ended. Each worker here, once drained, closes
+// its end of the control socket — as an exiting process's descriptors
+// are closed — and stays, as a worker whose end the kernel is slow to
+// report (2 to 10 s on a busy VM: examples/farm's host "did not exit
+// within 11s") or never reports. The master stops waiting for them a
+// second later, says so, and exits; it used to wait for its SIGKILL at
+// the drain timeout (here a minute) and then for their end.
+func TestStopUnreported(t *testing.T) {
+	t.Parallel()
+	p := startPool(t, poolConfig{Workers: 2, Unreported: true, DrainMs: 60_000})
+	workers := pids(p.status())
+	t.Cleanup(func() {
+		for pid := range workers {
+			syscall.Kill(pid, syscall.SIGKILL) // left behind on purpose
+		}
+	})
+	p.signal(syscall.SIGTERM)
+	if err := p.wait(20 * time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	out := p.out.String()
+	for pid := range workers {
+		found := false
+		for _, l := range strings.Split(out, "\n") {
+			found = found || strings.Contains(l, fmt.Sprintf("worker %d (slot", pid)) &&
+				strings.Contains(l, "is exiting (its end of the control socket closed") && strings.Contains(l, "the master stops waiting for it")
+		}
+		if !found {
+			t.Errorf("worker %d: no \"is exiting ... the master stops waiting for it\" in the log:\n%s", pid, out)
+		}
+	}
 }
