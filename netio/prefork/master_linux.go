@@ -450,20 +450,22 @@ func (m *master) spawn(sl *slot) (*wproc, error) {
 	return w, nil
 }
 
-// waitWorker waits for w to end and tells the loop. It reaps w first,
-// unless the pool is stopping or handing over: reaping can hold the
-// reaping thread in the kernel for seconds (see proc.waitEnd), and a
-// process cannot exit until every one of its threads has left the
-// kernel, so a master that reaped its last workers as it stopped exited
-// seconds late (examples/farm's rolling restart: "did not exit within
-// 11s" for a host whose workers had exited 1 s after SIGTERM). Those
-// workers are left as zombies to whoever adopts them when the master
-// exits: init or the service manager, which reap them.
+// waitWorker waits for w to end and tells the loop.
 //
-// Otherwise the loop hears of w's end once w is reaped, or after
-// reapWait if the kernel is slow to release it, so that a replacement
-// never waits on the kernel's bookkeeping; the reap then goes on in the
-// background (exited).
+// While the pool runs, it reaps w, and the loop hears of w's end once w
+// is reaped, or after reapWait if the kernel is slow to release it, so
+// that a replacement never waits on the kernel's bookkeeping; the reap
+// then goes on in the background (exited).
+//
+// Once the pool is stopping or handing over, it does not reap w: reaping
+// can hold the reaping thread in the kernel for seconds (see
+// proc.waitEnd), and a process cannot exit until every one of its
+// threads has left the kernel, so a master that reaped its last workers
+// as it stopped exited seconds late (examples/farm's rolling restart:
+// "did not exit within 11s" for a host whose workers had exited 1 s
+// after SIGTERM). Those workers are left as zombies to whoever adopts
+// them when the master exits: init or the service manager, which reap
+// them.
 func (m *master) waitWorker(w *wproc) {
 	st, err := w.waitEnd()
 	if err != nil || m.leaving.Load() {
