@@ -410,6 +410,15 @@ func (s *Scheduler) pooledTask() *Task {
 		s.freeTasks = t.next
 		t.next = nil
 		s.nFree--
+		if s.nFDs >= prefetchTasks {
+			// The task after t in the list is the next Spawn's: a hook
+			// per event spawns one, and at thousands of connections the
+			// tasks deeper in the list ended long enough ago (a whole
+			// batch of requests) to be cold.
+			if n := s.freeTasks; n != nil {
+				asm.Prefetch(uintptr(unsafe.Pointer(n)), 2)
+			}
+		}
 		return t
 	}
 	t = &Task{s: s, pooled: true}
@@ -552,6 +561,7 @@ func (s *Scheduler) work(w *worker, ended bool) (exit, panicked bool) {
 			if next == nil && s.runq.empty() {
 				next = s.pollWorker()
 			}
+			s.prefetchStart()
 		}
 		var to *worker
 		if next == nil {
@@ -888,6 +898,30 @@ func (s *Scheduler) prefetchNext() {
 		return
 	}
 	s.prefetchAhead(s.runq.head)
+}
+
+// prefetchStart asks, as a worker whose task ended takes the next, for
+// both lines of the Task queued behind that one: the worker runs it next
+// without a switch if it has not started (and reads fn, in the second
+// line), or switches to it. A ready-mode server at thousands of
+// connections runs a batch of such short tasks, spawned by the read
+// hooks of one poll, each after the kernel's work for the requests
+// before it has pushed its Task out of the caches; there are too few
+// live tasks for prefetchNext, which counts tasks, so this counts
+// descriptors.
+func (s *Scheduler) prefetchStart() {
+	if s.nFDs < prefetchTasks {
+		return
+	}
+	if h := s.runq.head; h != nil {
+		asm.Prefetch(uintptr(unsafe.Pointer(h)), 2)
+		// The first line of the one after it (h's, asked for at the
+		// last start, holds the link), which taking h off the queue
+		// writes.
+		if n := h.next; n != nil {
+			asm.Prefetch(uintptr(unsafe.Pointer(n)), 1)
+		}
+	}
 }
 
 // prefetchAhead is prefetchTask for h, the next task to run, and the
