@@ -68,3 +68,24 @@ func TestSessionLayout(t *testing.T) {
 }
 
 var sessionSink []*session
+
+// TestReadHookLayout: a ready-mode read hook's closure (readHook) is 32
+// bytes, a size class Go allocates on 32-byte boundaries, so that it
+// never straddles two cache lines: the event that runs it reads all of it
+// (the code pointer, the server, the shard, the session).
+func TestReadHookLayout(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("the layout is planned for 64-bit platforms")
+	}
+	srv, sh := &Server{}, &shard{}
+	for range 100 {
+		h := readHook(srv, sh, &session{})
+		hookSink = append(hookSink, h)
+		a := *(*uintptr)(unsafe.Pointer(&h)) // the closure
+		if a%32 != 0 {
+			t.Fatalf("a read hook's closure allocated at %#x, not on a 32-byte boundary", a)
+		}
+	}
+}
+
+var hookSink []func(error)
