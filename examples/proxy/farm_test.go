@@ -108,14 +108,23 @@ func TestShutdownSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { syscall.Kill(a.Pid(), syscall.SIGCONT) })
+	// How soon the checks take a out depends on the machine as much as on
+	// them (-fall 2 of 500 ms timeouts: 1.1 s at best; 3.5 s once in a
+	// CI run beside other tests), and nothing but the checks can end the
+	// pinned connection: a stopped process's kernel keeps its sockets. What
+	// the test times is the claim itself: the close follows the checks'
+	// verdict at once.
 	start := time.Now()
+	waitLog(t, p, "backend "+addrA+" down: ")
+	down := time.Now()
 	waitLog(t, p, "backend "+addrA+": closed its 1 connection(s)")
 	onA.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if n, err := r.Read(make([]byte, 1)); n != 0 || err != io.EOF {
 		t.Errorf("the client pinned to a: %d, %v; want EOF", n, err)
 	}
-	if took := time.Since(start); took > 3*time.Second {
-		t.Errorf("closed %v after a stopped", took)
+	t.Logf("a taken out %v after it stopped; the pinned client's EOF %v later", down.Sub(start), time.Since(down))
+	if took := time.Since(down); took > 2*time.Second {
+		t.Errorf("the pinned client's EOF came %v after a was taken out", took)
 	}
 }
 

@@ -128,7 +128,9 @@ func TestBackendDown(t *testing.T) {
 // waitLog waits up to 5 s for the proxy to log line.
 func waitLog(t *testing.T, p *exampletest.Server, line string) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	// 10 s: what the proxy logs waits on its health checks, whose pace a
+	// loaded machine sets.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if strings.Contains(p.Output(), line) {
 			return
 		}
