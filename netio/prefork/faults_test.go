@@ -495,7 +495,11 @@ func TestCoalescedSignals(t *testing.T) {
 	st := p.waitFor("a reload", 10*time.Second, settled(2))
 	gen := st.Generation
 	p.signal(syscall.SIGHUP)
-	time.Sleep(5 * time.Millisecond)
+	// The next one only once the master has taken this one: two SIGHUPs
+	// pending at once are one to the kernel, as the first two may have
+	// been. 5 ms apart was not enough on a loaded machine: the master
+	// had not run in between, and made one reload of them.
+	p.waitFor("the third SIGHUP taken", 10*time.Second, func(st *prefork.Status) bool { return st.Generation > gen })
 	p.signal(syscall.SIGHUP) // during the reload or after it: one more reload either way
 	p.waitFor("two more generations", 10*time.Second, settled(gen+2))
 	p.signal(syscall.SIGHUP)
