@@ -185,24 +185,27 @@ func (lc *lineConn) expect(want string) {
 }
 
 // ping sends PING on a session that must stay, and expects PONG. The
-// server may say "BYE idle" instead only if the test itself sent the line
-// an idle timeout or more after the session's last reply (or its start):
-// the test then did not run for that long (a loaded machine), broke its
-// own promise to talk, and cannot judge the server; it is skipped, saying
-// so. A server that answers late input with "BYE idle" is tested
-// by TestIdleLateTimer. last is when the last reply came; ping sets it.
+// server's idle time restarts no sooner than the previous PING arrived
+// (or the session began), so it may say "BYE idle" instead only if the
+// test sent this PING an idle timeout or more after its previous one (or
+// after it began to dial): the test then did not run for that long (a
+// loaded machine), broke its own promise to talk, and cannot judge the
+// server; it is skipped, saying so. A server that answers late input
+// with "BYE idle" is tested by TestIdleLateTimer. last is when the
+// previous PING began to be sent (or the dial began); ping sets it.
 func (lc *lineConn) ping(last *time.Time) {
 	lc.t.Helper()
+	before := time.Now() // the PING arrives after this, and before sent
 	lc.send("PING\n")
 	late := time.Since(*last)
+	*last = before
 	got, err := lc.line(5 * time.Second)
 	switch {
 	case got == "PONG\n":
-		*last = time.Now()
 	case got == "BYE idle\n" && late >= idle:
-		lc.t.Skipf("skipped: the test sent its PING %v after the last reply, past the idle timeout %v: it did not run for that long (a loaded machine)", late.Round(time.Millisecond), idle)
+		lc.t.Skipf("skipped: the test sent a PING %v after its previous one, past the idle timeout %v: it did not run for that long (a loaded machine)", late.Round(time.Millisecond), idle)
 	default:
-		lc.t.Fatalf("got %q (%v), want \"PONG\\n\" (the PING went %v after the last reply; the idle timeout is %v)", got, err, late.Round(time.Millisecond), idle)
+		lc.t.Fatalf("got %q (%v), want \"PONG\\n\" (the PING went %v after the previous one; the idle timeout is %v)", got, err, late.Round(time.Millisecond), idle)
 	}
 }
 
@@ -331,8 +334,8 @@ func TestIdle(t *testing.T) {
 		start := time.Now()
 		silent := dialLines(t, srv.Addr)
 		ticking := dialLines(t, srv.Addr)
+		talked := time.Now() // before the server's accept, where its idle time starts
 		talker := dialLines(t, srv.Addr)
-		talked := time.Now() // no later than the server's accept: its idle time counts from there
 		ticking.send("TICK 50\n")
 		ticking.expect("OK\n")
 		deadline := time.Now().Add(idle + 10*time.Second)
@@ -515,8 +518,8 @@ func TestSlowReader(t *testing.T) {
 				}
 			}
 		}()
+		talked := time.Now() // before the server's accept
 		other := dialLines(t, srv.Addr)
-		talked := time.Now()
 		for start := time.Now(); time.Since(start) < idle+500*time.Millisecond; {
 			time.Sleep(talkEvery)
 			other.ping(&talked)
