@@ -121,13 +121,14 @@ func (p *poller) wait(s *Scheduler, timeout int64) error {
 		}
 		return wrapSyscall("epoll_wait", e)
 	}
-	ahead := s.nFDs >= prefetchTasks
+	ahead, gap := s.nFDs >= prefetchTasks, 0
 	if ahead {
-		s.prefetchFirstEvents(p.events[:n])
+		gap = s.eventGap()
+		s.prefetchFirstEvents(p.events[:n], gap)
 	}
 	for i := range int(n) {
 		if ahead {
-			s.prefetchEvents(p.events[i+1 : n])
+			s.prefetchEvents(p.events[i+1:n], gap)
 		}
 		ev := &p.events[i]
 		if ev.Fd == evfdTag {
@@ -160,36 +161,41 @@ func (p *poller) wake() bool {
 	return true
 }
 
-// The stages of the prefetch over an event batch (prefetchEvents): while
-// the poller handles one event, it asks for the slot of s.fds of the
-// event evSlotAhead events on, the FD of the one evFDAhead on (its slot
-// asked for four events earlier), and what the read of the one
-// evHookAhead on touches behind its FD (asked for four events earlier).
-// Handling a ready-mode event (a hook that queues its connection and
-// spawns a task) takes about as long as one miss to the L3: with stages
-// one event apart, a profile at 10,000 connections found prefetchEvents
-// itself waiting for the FD asked for one event earlier (about 85 ns a
-// request) and for the slot of s.fds (30 ns), which was not asked for.
-// Stages four events apart measured 4% less server CPU per request than
-// two apart in random order at 10,000 connections, the same in rotation
-// (bench/cmd/pairs); three apart measured no better than two.
-const (
-	evHookAhead = 4
-	evFDAhead   = 8
-	evSlotAhead = 12
-)
+// eventGap is how many events apart the stages of the prefetch over an
+// event batch run (prefetchEvents): while the poller handles one event,
+// it asks for the slot of s.fds of the event 3*gap events on, the FD of
+// the one 2*gap on (its slot asked for gap events earlier), and what the
+// read of the one gap on touches behind its FD (asked for gap events
+// earlier). Handling a ready-mode event (a hook that queues its
+// connection and spawns a task) takes about as long as one miss to the
+// L3: with stages one event apart, a profile at 10,000 connections found
+// prefetchEvents itself waiting for the FD asked for one event earlier
+// (about 85 ns a request) and for the slot of s.fds (30 ns), which was
+// not asked for. Where the events run read hooks (a ready-mode server's
+// idle connections), stages four apart measured 4% less server CPU per
+// request than two apart in random order at 10,000 connections, the same
+// in rotation, and three apart no better than two (bench/cmd/pairs); a
+// task-mode server, whose events only queue the waiting task, measured
+// 2-4% more with four apart, so it keeps two.
+func (s *Scheduler) eventGap() int {
+	if s.nHooks >= prefetchTasks {
+		return 4
+	}
+	return 2
+}
 
 // prefetchFirstEvents starts the stages for the first events of a batch
-// (events): the FDs of the first evFDAhead, whose slots it loads at once
-// (independent loads, which the CPU overlaps), and the slots of the ones
-// up to evSlotAhead.
-func (s *Scheduler) prefetchFirstEvents(events []unix.EpollEvent) {
-	for i := range min(len(events), evSlotAhead) {
+// (events), gap apart (eventGap): the FDs of the first 2*gap, whose slots
+// it loads at once (independent loads, which the CPU overlaps), and the
+// slots of the ones up to 3*gap.
+func (s *Scheduler) prefetchFirstEvents(events []unix.EpollEvent, gap int) {
+	fdAhead, slotAhead := 2*gap, 3*gap
+	for i := range min(len(events), slotAhead) {
 		fd := events[i].Fd
 		if fd < 0 || int(fd) >= len(s.fds) {
 			continue
 		}
-		if i < evFDAhead {
+		if i < fdAhead {
 			if f := s.fds[fd]; f != nil {
 				asm.Prefetch(uintptr(unsafe.Pointer(f)), 1)
 			}
@@ -201,13 +207,14 @@ func (s *Scheduler) prefetchFirstEvents(events []unix.EpollEvent) {
 
 // prefetchEvents asks, while the poller handles one event, for what the
 // next ones will touch (see asm.Prefetch), next being the events after
-// it: in stages (evSlotAhead, evFDAhead, evHookAhead), the slot of s.fds
+// it: in stages gap events apart (eventGap), the slot of s.fds
 // that holds an event's FD, the FD, and behind it the task waiting to
 // read it or the read hook's closure. At thousands of descriptors each is
 // a cold line that the event's handling would otherwise wait for.
-func (s *Scheduler) prefetchEvents(next []unix.EpollEvent) {
-	if len(next) >= evHookAhead {
-		if f := s.fdOf(next[evHookAhead-1].Fd); f != nil {
+func (s *Scheduler) prefetchEvents(next []unix.EpollEvent, gap int) {
+	hookAhead, fdAhead, slotAhead := gap, 2*gap, 3*gap
+	if len(next) >= hookAhead {
+		if f := s.fdOf(next[hookAhead-1].Fd); f != nil {
 			if t := f.rd.waiters.head; t != nil {
 				asm.Prefetch(uintptr(unsafe.Pointer(t)), 1)
 			} else if h := f.rd.hook; h != nil {
@@ -215,13 +222,13 @@ func (s *Scheduler) prefetchEvents(next []unix.EpollEvent) {
 			}
 		}
 	}
-	if len(next) >= evFDAhead {
-		if f := s.fdOf(next[evFDAhead-1].Fd); f != nil {
+	if len(next) >= fdAhead {
+		if f := s.fdOf(next[fdAhead-1].Fd); f != nil {
 			asm.Prefetch(uintptr(unsafe.Pointer(f)), 1)
 		}
 	}
-	if len(next) >= evSlotAhead {
-		if fd := next[evSlotAhead-1].Fd; fd >= 0 && int(fd) < len(s.fds) {
+	if len(next) >= slotAhead {
+		if fd := next[slotAhead-1].Fd; fd >= 0 && int(fd) < len(s.fds) {
 			asm.Prefetch(uintptr(unsafe.Pointer(&s.fds[fd])), 1)
 		}
 	}
