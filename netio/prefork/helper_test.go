@@ -237,10 +237,19 @@ type pool struct {
 // control socket unless given) and waits until every worker is ready.
 func startPool(t *testing.T, pc poolConfig, env ...string) *pool {
 	t.Helper()
+	return startPoolOn(t, pc, func() string { return freeAddr(t) }, env...)
+}
+
+// startPoolOn is startPool with the free ports drawn from pick. A port
+// freeAddr found free can be taken before the master binds it (by a
+// client's connection in another test binary, which the kernel gives a
+// port from the same range: TestCrashLoop once failed so, "bind: address
+// already in use"), so a master that exits for that is started again on
+// another, up to three times; an address pc gives is used as it is.
+func startPoolOn(t *testing.T, pc poolConfig, pick func() string, env ...string) *pool {
+	t.Helper()
 	needNative(t)
-	if pc.Addr == "" {
-		pc.Addr = freeAddr(t)
-	}
+	picked := pc.Addr == ""
 	if pc.Control == "" {
 		pc.Control = filepath.Join(t.TempDir(), "control.sock")
 	}
@@ -250,11 +259,62 @@ func startPool(t *testing.T, pc poolConfig, env ...string) *pool {
 	if pc.DrainMs == 0 {
 		pc.DrainMs = 3000
 	}
-	p := &pool{t: t, addr: pc.Addr, control: pc.Control, out: new(syncbuf.Buffer), done: make(chan error, 1), bin: os.Args[0]}
-	return p.start(pc, env...)
+	for try := 1; ; try++ {
+		if picked {
+			pc.Addr = pick()
+		}
+		p := &pool{t: t, addr: pc.Addr, control: pc.Control, out: new(syncbuf.Buffer), done: make(chan error, 1), bin: os.Args[0]}
+		p.launch(pc, env...)
+		err := p.listening(15 * time.Second)
+		if err == nil {
+			if !pc.Crash {
+				p.waitReady(pc.Workers, 15*time.Second)
+			}
+			return p
+		}
+		if !picked || try == 3 || !errors.Is(err, errPortTaken) {
+			t.Fatalf("pool on %s: %v\n%s", pc.Addr, err, p.out.String())
+		}
+		t.Logf("pool on %s: %v; trying another port", pc.Addr, err)
+	}
+}
+
+// errPortTaken: the master exited because its address was in use.
+var errPortTaken = errors.New("the master's address was taken")
+
+// listening waits until the master has opened its listeners (it logs
+// its "prefork: master" line after it has) or has exited.
+func (p *pool) listening(d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for !strings.Contains(p.out.String(), "prefork: master ") {
+		select {
+		case err := <-p.done:
+			p.done <- err
+			if strings.Contains(p.out.String(), "address already in use") {
+				return errPortTaken
+			}
+			return fmt.Errorf("the master exited before it listened: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the master did not listen within %v", d)
+		}
+	}
+	return nil
 }
 
 func (p *pool) start(pc poolConfig, env ...string) *pool {
+	p.t.Helper()
+	p.launch(pc, env...)
+	if !pc.Crash {
+		p.waitReady(pc.Workers, 15*time.Second)
+	}
+	return p
+}
+
+// launch starts the pool program, to be stopped (SIGQUIT) when the test
+// ends.
+func (p *pool) launch(pc poolConfig, env ...string) {
 	t := p.t
 	t.Helper()
 	js, _ := json.Marshal(pc)
@@ -283,10 +343,6 @@ func (p *pool) start(pc poolConfig, env ...string) *pool {
 			t.Logf("pool output:\n%s", p.out.String())
 		}
 	})
-	if !pc.Crash {
-		p.waitReady(pc.Workers, 15*time.Second)
-	}
-	return p
 }
 
 // poolEnviron is the environment of a pool program: the test's, and
@@ -513,4 +569,30 @@ func checkWrk(t *testing.T, out string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestStartPoolPortTaken: a master whose port was taken between the
+// pick and its bind is started again on another port.
+func TestStartPoolPortTaken(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0") // no SO_REUSEPORT: the master's bind fails
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	var picks []string
+	p := startPoolOn(t, poolConfig{Workers: 1}, func() string {
+		a := freeAddr(t)
+		if len(picks) == 0 {
+			a = taken.Addr().String()
+		}
+		picks = append(picks, a)
+		return a
+	})
+	if len(picks) != 2 || p.addr != picks[1] {
+		t.Fatalf("picks %v, pool on %s; want a second pick, and the pool on it", picks, p.addr)
+	}
+	if got := get(t, p.addr, "/"); got != "ok\n" {
+		t.Fatalf("GET /: %q", got)
+	}
 }
