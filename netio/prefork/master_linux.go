@@ -632,7 +632,8 @@ func (m *master) exited(w *wproc, st exitStatus, werr, rerr error, reaping chan 
 	if !m.workers[w] {
 		return
 	}
-	delete(m.workers, w)
+	reason := m.classify(w, st, werr) // before forget removes its cgroup
+	m.forget(w)
 	if reaping == nil {
 		w.release()
 	} else {
@@ -645,20 +646,8 @@ func (m *master) exited(w *wproc, st exitStatus, werr, rerr error, reaping chan 
 			w.release()
 		}()
 	}
-	if w.ctl != nil {
-		w.ctl.Close()
-	}
-	unix.Munmap(w.mem)
-	w.page = nil
-	reason := m.classify(w, st, werr)
 	if rerr != nil {
 		m.logf("prefork: worker %d (slot %d, generation %d): %v", w.pid, w.slot, w.gen, rerr)
-	}
-	if w == m.parkedFrom {
-		m.parkedFrom = nil
-	}
-	if w.cgroup != nil {
-		w.cgroup.remove()
 	}
 	sl := m.slotOf(w)
 	if w.asked && sl == nil {
@@ -921,9 +910,11 @@ func (m *master) unreported(now time.Time) {
 	}
 }
 
-// forget drops w from a stopping pool without its exit: the master no
-// longer waits for it. Its pidfd stays open until the master exits: its
-// waiting goroutine may still be using it.
+// forget drops w from the pool: its control socket, status page, cgroup
+// and place. exited calls it for a worker that ended; a stopping pool
+// calls it alone for a worker whose end the master no longer waits for,
+// whose pidfd then stays open until the master exits (its waiting
+// goroutine may still be using it).
 func (m *master) forget(w *wproc) {
 	delete(m.workers, w)
 	if w.ctl != nil {
