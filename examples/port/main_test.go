@@ -409,7 +409,7 @@ func TestIdleLateTimer(t *testing.T) {
 			// once could still be read and answered, and the server then
 			// rightly take the next 1.6 s for the client's silence (a
 			// .ci/run: the PONG came at once on SIGCONT, then "BYE idle").
-			waitStopped(t, srv.Pid())
+			srv.WaitStopped(t)
 			cont := func() {
 				if stopped {
 					stopped = false
@@ -445,39 +445,6 @@ func TestIdleLateTimer(t *testing.T) {
 			return
 		}
 	}, "-idle", idle.String())
-}
-
-// waitStopped waits until every thread of process pid is stopped (state
-// T in /proc/pid/task/*/stat), as SIGSTOP leaves them.
-func waitStopped(t *testing.T, pid int) {
-	t.Helper()
-	dir := fmt.Sprintf("/proc/%d/task", pid)
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		tasks, err := os.ReadDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		all := len(tasks) > 0
-		for _, task := range tasks {
-			b, err := os.ReadFile(dir + "/" + task.Name() + "/stat")
-			if err != nil {
-				all = false // a thread that ended meanwhile: look again
-				break
-			}
-			// The state follows the command's closing parenthesis.
-			i := strings.LastIndexByte(string(b), ')')
-			if i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
-				all = false
-				break
-			}
-		}
-		if all {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("process %d: not every thread stopped 5 s after SIGSTOP", pid)
-		}
-	}
 }
 
 // TestManyClients runs 500 concurrent sessions, each a random script

@@ -275,6 +275,41 @@ func (s *Server) Wait(timeout time.Duration) error {
 // Pid returns the process id.
 func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
+// WaitStopped waits until every thread of the process is stopped (state
+// T in /proc/PID/task/*/stat), as SIGSTOP leaves them: kill returns
+// before the target has stopped, and a test that means to act while the
+// server cannot must wait for it. Linux only.
+func (s *Server) WaitStopped(t testing.TB) {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/task", s.Pid())
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		tasks, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := len(tasks) > 0
+		for _, task := range tasks {
+			b, err := os.ReadFile(dir + "/" + task.Name() + "/stat")
+			if err != nil {
+				all = false // a thread that ended meanwhile: look again
+				break
+			}
+			// The state follows the command's closing parenthesis.
+			i := strings.LastIndexByte(string(b), ')')
+			if i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+				all = false
+				break
+			}
+		}
+		if all {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d: not every thread stopped 5 s after SIGSTOP", s.Pid())
+		}
+	}
+}
+
 // Output returns what the process has written so far.
 func (s *Server) Output() string { return s.out.String() }
 
