@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/coopgo/coop/netio"
+	"github.com/coopgo/coop/sched"
 )
 
 // TestServerLateIdleTimer: when the scheduler's thread is held past a
@@ -20,6 +21,13 @@ import (
 // runTimers reading a fresh clock instead, the task-mode case fails:
 // "connection reset by peer"). examples/port's idle timeouts had this
 // fault in their own code (18a039b).
+//
+// In ready-clock-read the call that holds the thread then sleeps on the
+// scheduler, which reads the clock: the host loop then finds the idle
+// deadline past before it polls, as it does when a stopped process's
+// poll comes back interrupted with no events (examples/echo's
+// TestIdleLateTimer). The server peeks before it takes that deadline for
+// idleness; without the peek b is reset.
 func TestServerLateIdleTimer(t *testing.T) {
 	const idle = 300 * time.Millisecond
 	serve := func(c *netio.Conn) error {
@@ -30,11 +38,22 @@ func TestServerLateIdleTimer(t *testing.T) {
 		if req[0] == 'H' {
 			time.Sleep(800 * time.Millisecond) // holds the thread past b's idle time
 		}
+		if req[0] == 'S' {
+			// The same, then a sleep on the scheduler, which reads the
+			// clock: the host loop finds b's idle deadline past before
+			// it polls, as after a stopped process's interrupted poll.
+			time.Sleep(800 * time.Millisecond)
+			sched.Sleep(time.Millisecond)
+		}
 		_, err := c.Write(req[:])
 		return err
 	}
-	for _, mode := range []string{"ready", "task"} {
+	for _, mode := range []string{"ready", "ready-clock-read", "task"} {
 		t.Run(mode, func(t *testing.T) {
+			hold := byte('H')
+			if mode == "ready-clock-read" {
+				hold = 'S'
+			}
 			srv := &netio.Server{IdleTimeout: idle, Ready: serve}
 			if mode == "task" {
 				srv = &netio.Server{Handler: func(c *netio.Conn) {
@@ -50,7 +69,7 @@ func TestServerLateIdleTimer(t *testing.T) {
 			a := dialT(t, ts.addr)
 			b := dialT(t, ts.addr)
 			waitFor(t, 5*time.Second, "both connections accepted", func() bool { return srv.Stats().Active == 2 })
-			if _, err := a.Write([]byte("H")); err != nil {
+			if _, err := a.Write([]byte{hold}); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(50 * time.Millisecond) // a's call holds the thread now
@@ -63,7 +82,7 @@ func TestServerLateIdleTimer(t *testing.T) {
 				t.Errorf("b, whose request came 50 ms into its idle time: %d %q, %v; want its echo", n, got[:n], err)
 			}
 			a.SetReadDeadline(time.Now().Add(5 * time.Second))
-			if n, err := a.Read(got[:]); n != 1 || got[0] != 'H' || err != nil {
+			if n, err := a.Read(got[:]); n != 1 || got[0] != hold || err != nil {
 				t.Errorf("a: %d %q, %v; want its echo", n, got[:n], err)
 			}
 		})
