@@ -34,6 +34,7 @@ import (
 
 	"github.com/coopgo/coop/netio"
 	"github.com/coopgo/coop/sched"
+	"golang.org/x/sys/unix"
 )
 
 var logger = log.New(os.Stderr, "echo: ", log.LstdFlags)
@@ -77,6 +78,15 @@ func echoTask(c *netio.Conn, idle time.Duration) {
 	for {
 		rd.extend(c, idle, c.SetReadDeadline)
 		b, err := r.Fill()
+		if len(b) == 0 && errors.Is(err, os.ErrDeadlineExceeded) && inputWaiting(c) {
+			// A deadline found past with input waiting is not idleness:
+			// the scheduler's thread did not run for a while (a loaded
+			// machine, a stopped process) and the client's input came
+			// meanwhile; the deadline fails a Read even then, as net's
+			// does. Renew the idle time and read it.
+			rd.at = time.Time{}
+			continue
+		}
 		if len(b) > 0 {
 			wd.extend(c, idle, c.SetWriteDeadline)
 			if _, werr := c.Write(b); werr != nil {
@@ -108,6 +118,14 @@ func (d *deadline) extend(c *netio.Conn, idle time.Duration, set func(time.Time)
 		d.at = now.Add(idle)
 		set(d.at)
 	}
+}
+
+// inputWaiting reports whether c has input (or the client's end of
+// stream) to read, without reading it.
+func inputWaiting(c *netio.Conn) bool {
+	var b [1]byte
+	_, _, err := unix.Recvfrom(c.FD().Sysfd(), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	return err == nil
 }
 
 // echoReady runs when a connection is readable: it echoes one read's

@@ -220,6 +220,91 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
+// TestIdleLateTimer: input that came in time is activity, even when the
+// server handles its idle deadline after the deadline has passed. The
+// server is stopped (SIGSTOP) just after an echo; the client sends its
+// next bytes at once, well within -idle, and the server goes on
+// (SIGCONT) only after -idle has passed: it finds the deadline past and
+// the bytes waiting, and must echo them, not take its own stall for the
+// client's silence (examples/port had this fault, 18a039b).
+func TestIdleLateTimer(t *testing.T) {
+	for _, mode := range []string{"task", "ready"} {
+		t.Run(mode, func(t *testing.T) {
+			srv := exampletest.Start(t, bin, "-mode", mode, "-idle", idle.String())
+			for try := 1; ; try++ {
+				c, err := net.Dial("tcp", srv.Addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				echo := func(b byte) error {
+					c.SetDeadline(time.Now().Add(5 * time.Second))
+					if _, err := c.Write([]byte{b}); err != nil {
+						return err
+					}
+					return expectByte(c, b)
+				}
+				if err := echo('a'); err != nil {
+					t.Fatal(err)
+				}
+				replied := time.Now()
+				// Time for the server to get back to its read (and set
+				// the deadline there), then stop it, and wait until it
+				// has stopped: kill returns before it has.
+				time.Sleep(200 * time.Millisecond)
+				if err := syscall.Kill(srv.Pid(), syscall.SIGSTOP); err != nil {
+					t.Fatal(err)
+				}
+				stopped := true
+				cont := func() {
+					if stopped {
+						stopped = false
+						if err := syscall.Kill(srv.Pid(), syscall.SIGCONT); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				defer cont()
+				srv.WaitStopped(t)
+				if _, err := c.Write([]byte("b")); err != nil {
+					t.Fatal(err)
+				}
+				late := time.Since(replied)
+				if late > idle/2 {
+					// The test itself did not run for a while: the bytes
+					// may have come after the deadline, and a close would
+					// be right. Not a case this test can judge.
+					cont()
+					if try == 3 {
+						t.Skipf("skipped: the test's own bytes came %v after the echo, three times (a loaded machine)", late)
+					}
+					t.Logf("try %d: the bytes came %v after the echo; again on a new connection", try, late)
+					continue
+				}
+				time.Sleep(time.Until(replied.Add(idle + 300*time.Millisecond)))
+				cont()
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				if err := expectByte(c, 'b'); err != nil {
+					t.Fatalf("bytes sent %v after the last echo (-idle %v), read after it had passed: %v", late.Round(time.Millisecond), idle, err)
+				}
+				return
+			}
+		})
+	}
+}
+
+// expectByte reads one byte from c and says what came if it is not want.
+func expectByte(c net.Conn, want byte) error {
+	var got [1]byte
+	if _, err := io.ReadFull(c, got[:]); err != nil {
+		return fmt.Errorf("want %q echoed: %w", want, err)
+	}
+	if got[0] != want {
+		return fmt.Errorf("got %q, want %q", got[0], want)
+	}
+	return nil
+}
+
 // TestSlowReader checks that a client that sends without reading the echo
 // is dropped after -idle, while another client is served (within -idle
 // of each of its steps, which a loaded machine may stretch).
