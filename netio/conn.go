@@ -405,6 +405,9 @@ func (c *Conn) SetKeepAlivePeriod(d time.Duration) error {
 // Close reset the connection.
 func (c *Conn) SetLinger(sec int) error {
 	return c.opError("set", c.onThreadDo(func() error {
+		if err := c.fd.CheckRead(); errors.Is(err, sched.ErrClosed) {
+			return err // c.sysfd may be another socket's by now
+		}
 		l := unix.Linger{}
 		if sec >= 0 {
 			l.Onoff, l.Linger = 1, int32(sec)

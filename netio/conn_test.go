@@ -10,10 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/net/nettest"
+	"golang.org/x/sys/unix"
 
 	"github.com/coopgo/coop/netio"
 	"github.com/coopgo/coop/sched"
@@ -239,7 +241,54 @@ func TestConnErrorsAfterClose(t *testing.T) {
 	runTasks(t, func(s *sched.Scheduler) {
 		a, b := tcpPairOn(t, s)
 		defer b.Close()
+		var sysfd int
+		if rc, err := a.SyscallConn(); err != nil {
+			t.Fatal(err)
+		} else if err := rc.Control(func(fd uintptr) { sysfd = int(fd) }); err != nil {
+			t.Fatal(err)
+		}
 		a.Close()
+		// Take a's old descriptor number for another socket (the lowest
+		// free numbers go first): a setter that does not check for Close
+		// would set its option on that socket.
+		other := -1
+		for range 64 {
+			fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer syscall.Close(fd)
+			if fd == sysfd {
+				other = fd
+				break
+			}
+		}
+		setters := []struct {
+			name string
+			set  func() error
+		}{
+			{"SetLinger", func() error { return a.SetLinger(0) }},
+			{"SetNoDelay", func() error { return a.SetNoDelay(false) }},
+			{"SetKeepAlive", func() error { return a.SetKeepAlive(true) }},
+			{"SetReadBuffer", func() error { return a.SetReadBuffer(4096) }},
+			{"SetWriteBuffer", func() error { return a.SetWriteBuffer(4096) }},
+			{"CloseRead", a.CloseRead},
+			{"CloseWrite", a.CloseWrite},
+		}
+		for _, st := range setters {
+			err := st.set()
+			var oe *net.OpError
+			if !errors.Is(err, net.ErrClosed) || !errors.As(err, &oe) {
+				t.Errorf("%s after Close: %v, want a *net.OpError matching net.ErrClosed", st.name, err)
+			}
+		}
+		if other < 0 {
+			t.Errorf("descriptor %d was not reused", sysfd)
+		} else {
+			if l, err := unix.GetsockoptLinger(other, unix.SOL_SOCKET, unix.SO_LINGER); err != nil || l.Onoff != 0 {
+				t.Errorf("SO_LINGER of the socket that took the closed Conn's descriptor: %+v, %v; want off", l, err)
+			}
+		}
 		bufs := net.Buffers{[]byte("x")}
 		if _, err := a.WriteBuffers(&bufs); !errors.Is(err, net.ErrClosed) {
 			t.Errorf("WriteBuffers after Close: %v, want net.ErrClosed", err)
