@@ -46,8 +46,11 @@ func TestWriteBuffers(t *testing.T) {
 		if len(v) != 0 {
 			t.Errorf("%d buffers left in v, want all consumed", len(v))
 		}
-		if orig[0] != nil && len(orig[0]) != 0 {
-			t.Errorf("consumed buffers still referenced")
+		for i, b := range orig {
+			if b != nil {
+				t.Errorf("consumed buffer %d of %d still referenced (%d bytes)", i, len(orig), len(b))
+				break
+			}
 		}
 		a.CloseWrite()
 		wait()
