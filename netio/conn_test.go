@@ -306,6 +306,43 @@ func TestConnErrorsAfterClose(t *testing.T) {
 	})
 }
 
+// A Listener's errors name the operation that failed, as package net's
+// do: "close" for a second Close, "accept" for Accept; and "set" for
+// SetDeadline on a closed listener, as net's Conns say (net's listeners
+// return the bare error there).
+func TestListenerErrorsAfterClose(t *testing.T) {
+	nl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nl.Close()
+	runTasks(t, func(s *sched.Scheduler) {
+		l, err := netio.Listen(s, "tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			op        string
+			got, want error
+		}{
+			{"close", l.Close(), nl.Close()},
+			{"set", l.SetDeadline(time.Time{}), &net.OpError{Op: "set", Err: nl.(*net.TCPListener).SetDeadline(time.Time{})}},
+			{"accept", func() error { _, err := l.Accept(); return err }(), func() error { _, err := nl.Accept(); return err }()},
+		} {
+			var oe, noe *net.OpError
+			if !errors.As(c.want, &noe) || noe.Op != c.op {
+				t.Fatalf("package net's error for %s: %v", c.op, c.want)
+			}
+			if !errors.As(c.got, &oe) || oe.Op != c.op || oe.Net != "tcp" || oe.Addr == nil || !errors.Is(c.got, net.ErrClosed) {
+				t.Errorf("%s on a closed Listener: %v; want a *net.OpError with Op %q matching net.ErrClosed, as net's %v", c.op, c.got, c.op, c.want)
+			}
+		}
+	})
+}
+
 // tcpPairOn returns both ends of a loopback TCP connection as Conns of s;
 // it must run in a task of s.
 func tcpPairOn(t testing.TB, s *sched.Scheduler) (*netio.Conn, *netio.Conn) {

@@ -223,7 +223,7 @@ func (l *Listener) AcceptConn() (*Conn, error) {
 		var c *Conn
 		var err error
 		if derr := l.s.Do(func() { c, err = l.accept() }); derr != nil {
-			return nil, l.opError(derr)
+			return nil, l.opError("accept", derr)
 		}
 		return c, err
 	}
@@ -234,11 +234,11 @@ func (l *Listener) accept() (*Conn, error) {
 	fd := l.fd
 	for {
 		if err := fd.CheckRead(); err != nil {
-			return nil, l.opError(err)
+			return nil, l.opError("accept", err)
 		}
 		if !fd.Readable() {
 			if err := fd.WaitRead(); err != nil {
-				return nil, l.opError(err)
+				return nil, l.opError("accept", err)
 			}
 		}
 		nfd, rsa, e := rawAccept(l.sysfd)
@@ -252,7 +252,7 @@ func (l *Listener) accept() (*Conn, error) {
 				// listener's problem.
 				continue
 			}
-			return nil, l.opError(errnoErr("accept", e))
+			return nil, l.opError("accept", errnoErr("accept", e))
 		}
 		if l.net != "unix" {
 			// Package net sets no-delay on every TCP connection.
@@ -260,7 +260,7 @@ func (l *Listener) accept() (*Conn, error) {
 		}
 		c, err := newConn(l.s, nfd, l.net, nil, nil)
 		if err != nil {
-			return nil, l.opError(err)
+			return nil, l.opError("accept", err)
 		}
 		if l.net == "unix" {
 			c.laddr = l.addr
@@ -288,7 +288,7 @@ func (l *Listener) accept() (*Conn, error) {
 // goroutine.
 func (l *Listener) Close() error {
 	if err := l.fd.Close(); err != nil {
-		return l.opError(err)
+		return l.opError("close", err)
 	}
 	// fd.Close succeeds exactly once, so the file is removed once.
 	if l.unlink != "" {
@@ -300,7 +300,7 @@ func (l *Listener) Close() error {
 // SetDeadline sets the deadline for Accept; the zero time means none.
 func (l *Listener) SetDeadline(t time.Time) error {
 	if err := l.fd.SetReadDeadline(t); err != nil {
-		return l.opError(err)
+		return l.opError("set", err)
 	}
 	return nil
 }
@@ -308,11 +308,13 @@ func (l *Listener) SetDeadline(t time.Time) error {
 // FD returns l's registered descriptor.
 func (l *Listener) FD() *sched.FD { return l.fd }
 
-func (l *Listener) opError(err error) error {
+// opError wraps err in a *net.OpError for op on l: "accept", "close" or
+// "set", as package net names them.
+func (l *Listener) opError(op string, err error) error {
 	if _, ok := err.(*net.OpError); ok {
 		return err
 	}
-	return &net.OpError{Op: "accept", Net: l.net, Addr: l.addr, Err: mapErr(err)}
+	return &net.OpError{Op: op, Net: l.net, Addr: l.addr, Err: mapErr(err)}
 }
 
 func (l *Listener) String() string { return fmt.Sprintf("listener %s %v", l.net, l.addr) }
