@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -150,9 +149,7 @@ func TestDrainDelay(t *testing.T) {
 		t.Run(mode, func(t *testing.T) { testDrainDelay(t, []string{"-mode", mode}, nil) })
 	}
 	t.Run("workers", func(t *testing.T) {
-		if os.Getenv("COOP_TEST_EXEC") != "" {
-			t.Skip("skipped: the pool re-executes its binary, which qemu-user without binfmt_misc cannot run")
-		}
+		exampletest.NeedPool(t)
 		// The master's sockets accept before its workers are ready, and
 		// a worker still starting is stopped at once: the drain is for a
 		// pool that serves.

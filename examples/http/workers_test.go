@@ -50,9 +50,7 @@ func settled(n int) func(*prefork.Status) bool {
 // draining worker are told "Connection: close" on their next response.
 func TestWorkers(t *testing.T) {
 	exampletest.Need(t, "wrk")
-	if os.Getenv("COOP_TEST_EXEC") != "" {
-		t.Skip("skipped: the pool re-executes its binary, which qemu-user without binfmt_misc cannot run")
-	}
+	exampletest.NeedPool(t)
 	// Under -race, no second of sleep at every process's exit (the race
 	// detector's atexit_sleep_ms), which every reload would wait for.
 	t.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
@@ -109,9 +107,7 @@ func TestWorkers(t *testing.T) {
 // after -idle-timeout the pool is back at zero.
 func TestWorkersOndemand(t *testing.T) {
 	exampletest.Need(t, "curl")
-	if os.Getenv("COOP_TEST_EXEC") != "" {
-		t.Skip("skipped: the pool re-executes its binary, which qemu-user without binfmt_misc cannot run")
-	}
+	exampletest.NeedPool(t)
 	t.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	sock := filepath.Join(t.TempDir(), "control.sock")
 	srv := exampletest.Start(t, bin, "-workers", "0", "-max-workers", "2", "-idle-timeout", "300ms", "-control", sock)

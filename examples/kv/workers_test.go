@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -18,9 +17,7 @@ import (
 // it has).
 func TestWorkers(t *testing.T) {
 	exampletest.Need(t, "redis-cli", "redis-benchmark")
-	if os.Getenv("COOP_TEST_EXEC") != "" {
-		t.Skip("skipped: the pool re-executes its binary, which qemu-user without binfmt_misc cannot run")
-	}
+	exampletest.NeedPool(t)
 	sock := filepath.Join(t.TempDir(), "control.sock")
 	s := exampletest.Start(t, bin, "-workers", "2", "-control", sock)
 	var st *prefork.Status

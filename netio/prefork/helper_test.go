@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -443,11 +444,15 @@ func pids(st *prefork.Status) map[int]bool {
 	return m
 }
 
-// needNative skips a test that starts a pool under an emulator
-// (COOP_TEST_EXEC, qemu-user without binfmt_misc): the master starts its
-// workers by executing its own binary, which only binfmt_misc could run.
+// needNative skips a test that starts a pool off Linux, where Run
+// returns ErrUnsupported, or under an emulator (COOP_TEST_EXEC, qemu-user
+// without binfmt_misc): the master starts its workers by executing its
+// own binary, which only binfmt_misc could run.
 func needNative(t *testing.T) {
 	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("skipped: prefork pools need Linux")
+	}
 	if os.Getenv("COOP_TEST_EXEC") != "" {
 		t.Skip("skipped: the pool re-executes its binary, which qemu-user without binfmt_misc cannot run")
 	}

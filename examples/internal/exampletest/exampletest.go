@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -333,6 +334,20 @@ func Need(t testing.TB, programs ...string) {
 		if _, err := exec.LookPath(p); err != nil {
 			t.Skipf("skipped: %s is not installed (Debian: see .ci/run)", p)
 		}
+	}
+}
+
+// NeedPool skips a test that starts a prefork pool (-workers) where none
+// can run: off Linux, where prefork.Run returns ErrUnsupported, and under
+// an emulator (COOP_TEST_EXEC, qemu-user without binfmt_misc), which
+// cannot run the binary the master re-executes for its workers.
+func NeedPool(t testing.TB) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("skipped: prefork pools need Linux")
+	}
+	if os.Getenv("COOP_TEST_EXEC") != "" {
+		t.Skip("skipped: the pool re-executes its binary, which qemu-user without binfmt_misc cannot run")
 	}
 }
 
