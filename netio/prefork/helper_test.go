@@ -3,6 +3,7 @@ package prefork_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -146,7 +147,9 @@ func poolMain(s string) {
 				return fmt.Errorf("start %d of this worker fails on purpose", n+1)
 			}
 		}
-		err := w.Serve(&netio.Server{Handler: func(c *netio.Conn) { respond(w, c, pc.LeakKiB) }})
+		srv := &netio.Server{}
+		srv.Handler = func(c *netio.Conn) { respond(w, srv, c, pc.LeakKiB) }
+		err := w.Serve(srv)
 		if pc.Unreported {
 			for fd := range 4 { // stdin, stdout, stderr and its end of the control socket
 				syscall.Close(fd)
@@ -166,8 +169,9 @@ var leaked [][]byte
 // request answered with 200 "ok\n"; while the worker drains, the next
 // response says "Connection: close" and the connection closes after it.
 // GET /hang holds the scheduler's thread for good; GET /pid answers with
-// the worker's pid.
-func respond(w *prefork.Worker, c *netio.Conn, leakKiB int) {
+// the worker's pid; GET /shutdown shuts srv down, as a handler of the
+// user's own may.
+func respond(w *prefork.Worker, srv *netio.Server, c *netio.Conn, leakKiB int) {
 	buf := make([]byte, 8192)
 	n := 0
 	for {
@@ -190,6 +194,8 @@ func respond(w *prefork.Worker, c *netio.Conn, leakKiB int) {
 			case bytes.HasPrefix(req, []byte("GET /hang ")):
 				for {
 				}
+			case bytes.HasPrefix(req, []byte("GET /shutdown ")):
+				go srv.Shutdown(context.Background())
 			case bytes.HasPrefix(req, []byte("GET /pid ")):
 				body = strconv.Itoa(os.Getpid()) + "\n"
 			case bytes.HasPrefix(req, []byte("GET /args ")):

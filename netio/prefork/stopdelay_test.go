@@ -256,3 +256,55 @@ func TestStopUnreported(t *testing.T) {
 		}
 	}
 }
+
+// A server that ends while its worker drains (here its own handler shuts
+// it down during the stop delay) lets the worker finish and exit at once.
+// Before, Worker.Serve took the server's end for the drain's, then waited
+// for that end a second time: the worker hung, its listeners closed,
+// until the master killed it, and the pool's stop took the stop delay and
+// the drain timeout.
+func TestServerEndsDuringStopDelay(t *testing.T) {
+	t.Parallel()
+	const delay = 5 * time.Second
+	p := startPool(t, poolConfig{Workers: 1, StopDelayMs: int(delay / time.Millisecond)})
+	var worker int
+	for pid := range pids(p.status()) {
+		worker = pid
+	}
+	p.signal(syscall.SIGTERM)
+	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
+		c, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := roundTrip(t, c, bufio.NewReader(c))
+		c.Close()
+		if resp.Close {
+			break // the worker drains: its stop delay runs
+		}
+		if time.Since(start) > delay/2 {
+			t.Fatalf("no Connection: close %v after SIGTERM", time.Since(start))
+		}
+	}
+	c, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, "GET /shutdown HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if err != nil {
+			t.Fatalf("the pool's exit: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatalf("the pool did not stop within 2s of its worker's (%d) server ending in the stop delay", worker)
+	}
+}

@@ -147,10 +147,13 @@ func (w *Worker) Serve(srv *netio.Server) error {
 	w.Ready()
 	select {
 	case err := <-served:
-		if w.Draining() {
-			break
+		if !w.Draining() {
+			return fmt.Errorf("prefork: serving: %w", err)
 		}
-		return fmt.Errorf("prefork: serving: %w", err)
+		// The server ended while the worker drains (in a stop delay,
+		// say): the drain goes on, and its wait for the end below must
+		// find this one.
+		served <- err
 	case <-w.done:
 	}
 	if w.retiring.Load() {
