@@ -141,11 +141,15 @@ func (srv *smServer) acceptReady(err error) {
 	if srv.closing || (err != nil && !errors.Is(err, os.ErrDeadlineExceeded)) {
 		return
 	}
-	if err != nil { // the back-off below is over
+	// After a back-off the queue may still hold the connections that
+	// could not be taken, and no edge will come for them: try it as if
+	// an edge had, until it says EAGAIN.
+	retry := err != nil
+	if retry {
 		srv.lfd.SetReadDeadline(time.Time{})
 	}
 	for range 64 {
-		if !srv.lfd.Readable() {
+		if !retry && !srv.lfd.Readable() {
 			break
 		}
 		nfd, err := accept(srv.lfd.Sysfd())
@@ -155,16 +159,26 @@ func (srv *smServer) acceptReady(err error) {
 			continue
 		case unix.EAGAIN:
 			srv.lfd.ClearReadable()
+			retry = false
 			continue
 		case unix.EINTR, unix.ECONNABORTED:
 			continue
 		}
 		// Out of descriptors or memory: try again in a while, not in a
-		// busy loop. The deadline is the timer.
+		// busy loop. The deadline is the timer. Readability is cleared,
+		// or the hook would fire at once; the retry above makes up for
+		// the edge that clearing it forgoes.
 		srv.logger.Printf("accept: %v; retrying in 100ms", err)
 		srv.lfd.ClearReadable()
 		srv.lfd.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		retry = false
 		break
+	}
+	if retry {
+		// 64 taken and the queue not seen empty: go on after the
+		// events queued meanwhile, as the listener's next edge would.
+		srv.post(event{err: os.ErrDeadlineExceeded})
+		return
 	}
 	srv.lfd.SetReadHook(srv.lhook)
 }
