@@ -32,3 +32,15 @@ package sched
 // eventBatch is how many events one wait can return. Go's netpoller uses
 // 128 as well; a full batch means another wait follows at once anyway.
 const eventBatch = 128
+
+// eintrLook: a poll that sleeps and is interrupted by a signal looks at
+// the descriptors once more, without sleeping, before it returns. The
+// signal may be a stop (SIGSTOP and SIGCONT, a frozen cgroup, a
+// debugger): the process did not run for a while, and the wait comes
+// back with no events however many came meanwhile. The host loop then
+// reads the clock and fires the timers the stop made due before the
+// events that came in time, and a session's idle timeout (or a ping
+// timeout's sweep) takes the stop for the client's silence, with the
+// client's input waiting (examples/chat's TestPongLateTimer: "Ping
+// timeout" for a PONG sent in time). A poll that does not sleep cannot
+// be interrupted.

@@ -117,6 +117,9 @@ func (p *poller) wait(s *Scheduler, timeout int64) error {
 	}
 	if e != 0 {
 		if e == unix.EINTR {
+			if timeout != 0 {
+				return p.wait(s, 0) // see eintrLook
+			}
 			return nil
 		}
 		return wrapSyscall("epoll_wait", e)

@@ -127,6 +127,9 @@ func (p *poller) wait(s *Scheduler, timeout int64) error {
 	if err != nil {
 		// ETIMEDOUT: darwin has been seen to return it for a timed
 		// wait (go.dev/issue/59679); it means no events, as EINTR does.
+		if err == unix.EINTR && timeout != 0 {
+			return p.wait(s, 0) // see eintrLook
+		}
 		if err == unix.EINTR || err == unix.ETIMEDOUT {
 			return nil
 		}

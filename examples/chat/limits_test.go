@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -292,6 +293,55 @@ func TestTimeouts(t *testing.T) {
 		lurker := connect(t, s.Addr)
 		lurker.send("NICK lurker")
 		lurker.expectEnd("ERROR :Closing Link: 127.0.0.1 (Registration timed out)")
+	})
+}
+
+// TestPongLateTimer: a PONG that came in time is activity, even when the
+// server runs its ping-timeout sweep after the timeout has passed. The
+// server is stopped (SIGSTOP) just after its PING; the client answers at
+// once, well within -pong, and the server goes on (SIGCONT) only after
+// -pong has passed: it finds the sweep due and the PONG waiting, and
+// must read it, not take its own stall for the client's silence.
+func TestPongLateTimer(t *testing.T) {
+	const ping, pong = 300 * time.Millisecond, time.Second
+	modes(t, func(t *testing.T, mode string) {
+		s := start(t, mode, "-ping", ping.String(), "-pong", pong.String())
+		for try := 1; ; try++ {
+			u := login(t, s.Addr, "late"+strconv.Itoa(try))
+			talked := time.Now() // after the server read the last line of the login
+			u.expect("PING :coop.chat")
+			if err := syscall.Kill(s.Pid(), syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			stopped := true
+			cont := func() {
+				if stopped {
+					stopped = false
+					if err := syscall.Kill(s.Pid(), syscall.SIGCONT); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			defer cont()
+			s.WaitStopped(t)
+			u.send("PONG :coop.chat")
+			// The PING went -ping after the server read the login's last
+			// line, which was before talked was taken.
+			if late := time.Since(talked) - ping; late > pong/2 {
+				// The test itself did not run for a while: its PONG may
+				// have come after the timeout, and a drop would be right.
+				cont()
+				if try == 3 {
+					t.Skipf("skipped: the test's PONG went %v after the PING at the latest, three times (a loaded machine)", late)
+				}
+				t.Logf("try %d: the PONG went %v after the PING at the latest; again on a new connection", try, late)
+				continue
+			}
+			time.Sleep(time.Until(talked.Add(ping + pong + 300*time.Millisecond)))
+			cont()
+			u.expect("PING :coop.chat") // silent again: a new PING, no drop
+			return
+		}
 	})
 }
 
