@@ -63,14 +63,28 @@ func (m *master) openControl(fd int) error {
 }
 
 func (m *master) serveControl(l *net.UnixListener) {
+	var failed int       // accepts failed since the last log line
+	var logged time.Time // when the last one was written
 	for {
 		c, err := l.AcceptUnix()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
+			// Out of descriptors (EMFILE, ENFILE) or memory: the command
+			// waits in the socket's queue and is taken once the master
+			// has room. Say so at once, then at most once a second.
+			failed++
+			if now := time.Now(); now.Sub(logged) >= time.Second {
+				m.logf("prefork: control socket: %v (%d time(s) since the last report); retrying every 10ms", err, failed)
+				failed, logged = 0, now
+			}
 			time.Sleep(10 * time.Millisecond)
 			continue
+		}
+		if failed > 0 || !logged.IsZero() {
+			m.logf("prefork: control socket: accepting again")
+			failed, logged = 0, time.Time{}
 		}
 		m.controlConns.Add(1)
 		go func() {
