@@ -409,3 +409,51 @@ func spinUntil[C spinCond](t *Task, w *atomicWindow, cond C, after int64) bool {
 		yields.at(now)
 	}
 }
+
+// rawSleepMax is how long, at most, a sleeping scheduler holds its
+// thread's processor (a P of the Go runtime) out of the runtime's sight:
+// as long as the runtime lets a goroutine run before it preempts it
+// (10 ms, its forcePreemptNS).
+//
+// A wait that may block goes through the runtime's syscall path, which
+// leaves the P with the thread; the runtime's monitor (sysmon) takes a P
+// back from a thread it has seen in the same system call twice, if no
+// other P is idle. A Group with as many schedulers as there are Ps (the
+// study's coop-group row: two, GOMAXPROCS=2) has no idle P, so every
+// sleep that spans two of the monitor's looks is taken from: a hand-off
+// of the P to a spinning thread that finds nothing (a futex wake-up), and
+// the sleeper's reacquiring it when it wakes. Worse, each take keeps the
+// monitor polling every 20 µs (it backs off only after 50 looks in a row
+// took nothing), where it otherwise wakes every 10 ms, and each of its
+// polls is a timer wake-up of a vCPU. Measured at the quick study's
+// equal-load rate at 100 connections (39,000 requests/s, the roles run
+// directly, AMD EPYC VM): 5 of 6 fresh Group servers fell into that state
+// (~8,000 monitor polls/s, 1,000-1,500 takes/s, uprobes on
+// runtime.retake, handoffp, exitsyscallTryGetP) and spent 14.1-15.4 µs
+// per request against 12.8 in the one that did not, and 10.5-11.2 for
+// one scheduler (GOMAXPROCS=1, whose monitor stays at 10 ms).
+//
+// So the poller sleeps its first rawSleepMax in a raw system call, which
+// the runtime sees as running code, and only the rest of a longer sleep
+// in the syscall path. The bound is a timer armed at each sleep: a near
+// one cost a wake-up per gap longer than it and more (a bound of 200 µs:
+// 14.0 µs per request for one scheduler at 39,000 requests/s, against
+// 10.8), 2 ms still cost at 80,000 requests/s, 10 ms nothing measurable
+// at 39,000. While it holds the P, goroutines that wait for one may wait
+// up to rawSleepMax if every P is held, about as long as behind a
+// goroutine that does not yield, and as the monitor's own 10 ms look
+// would leave them behind a sleep in the syscall path. The raw sleep is
+// not taken while this scheduler's own goroutines may be waiting: with
+// Offload calls in flight, or while cross-thread work is recent (the spin
+// window is open: Do's callers and XChan's goroutines are woken by this
+// thread, onto its P).
+const rawSleepMax = 10 * time.Millisecond
+
+// rawSleep returns how long, at most, the poller may sleep in a raw
+// system call (rawSleepMax), or 0 for none.
+func (s *Scheduler) rawSleep() int64 {
+	if s.spin.ns != 0 || s.offload.n != 0 {
+		return 0
+	}
+	return int64(rawSleepMax)
+}
