@@ -463,7 +463,7 @@ func (srv *Server) register(l *Listener) (*shard, *servedListener) {
 	sh := srv.shards[s]
 	if sh == nil {
 		sh = &shard{srv: srv, s: s, done: make(chan struct{}), kick: sched.NewChan[struct{}](1)}
-		sh.runReady = sh.serveNextReady
+		sh.runReady = sh.readyTask()
 		srv.shards[s] = sh
 		srv.order = append(srv.order, sh)
 	}
@@ -645,8 +645,8 @@ func (sh *shard) keep() {
 // kickKeeper wakes the keeper; it runs as a task (Chan needs one).
 func (sh *shard) kickKeeper() { sh.kick.TrySend(struct{}{}) }
 
-// start begins serving c; base is the context of its listener, or nil
-// with no BaseContext.
+// start begins serving c, whose session is ss (zero); base is the
+// context of its listener, or nil with no BaseContext.
 func (sh *shard) start(c *Conn, base context.Context) {
 	var ctx context.Context
 	if base != nil || sh.srv.ConnContext != nil {
@@ -830,19 +830,6 @@ func (ss *session) setTimeouts() {
 	}
 }
 
-// errPanicked ends a session whose Ready call panicked.
-var errPanicked = errors.New("netio: Ready panicked")
-
-func (ss *session) callReady() (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			ss.sh.panicked(ss.c, p)
-			err = errPanicked
-		}
-	}()
-	return ss.sh.srv.Ready(ss.c)
-}
-
 // panicked logs a recovered panic of a handler; the scheduler's unwinding
 // goes on.
 func (sh *shard) panicked(c *Conn, p any) {
@@ -921,13 +908,34 @@ func (sh *shard) queueReady(ss *session) {
 	sh.s.Spawn(sh.runReady) // a recycled task: a request allocates no task
 }
 
-// serveNextReady is the task queueReady started: it serves the first
-// connection in the queue. There are as many such tasks not yet started
-// as connections in the queue, and each takes one.
-func (sh *shard) serveNextReady() {
+// readyTask returns the function of the tasks queueReady starts
+// (runReady): each serves the first connection in the queue. There are as
+// many such tasks not yet started as connections in the queue, and each
+// takes one. It is a closure of the shard, not the method value of a
+// function that does this, and it calls serveReady, which recovers
+// Ready's panics itself: every frame that stands below Ready's read and
+// write costs a mispredicted return a request once the system call is
+// back (see sys_linux.go), so the frames from the scheduler's worker loop
+// to Ready are this closure, serveReady and Ready's own.
+func (sh *shard) readyTask() func() {
+	return func() {
+		ss := sh.nextReady()
+		if ss == nil {
+			return // cannot happen: one task per queued connection
+		}
+		if ss.run != nil {
+			ss.run()
+			return
+		}
+		ss.serveReady()
+	}
+}
+
+// nextReady takes the first connection from the ready queue.
+func (sh *shard) nextReady() *session {
 	ss := sh.readyHead
 	if ss == nil {
-		return // cannot happen: one task per queued connection
+		return nil
 	}
 	sh.readyHead, ss.rnext = ss.rnext, nil
 	if sh.readyHead == nil {
@@ -935,11 +943,7 @@ func (sh *shard) serveNextReady() {
 	} else {
 		prefetchReady(sh.readyHead)
 	}
-	if ss.run != nil {
-		ss.run()
-		return
-	}
-	ss.serveReady()
+	return ss
 }
 
 // prefetchReady asks the CPU (asm.Prefetch) for what the tasks behind
@@ -963,14 +967,26 @@ func prefetchReady(h *session) {
 	}
 }
 
-// serveReady is the task a readable ready-mode connection gets.
+// serveReady is the task a readable ready-mode connection gets. A panic
+// of Ready is recovered here (logged, the connection closed), in this
+// frame rather than one of its own around the call: see readyTask.
 func (ss *session) serveReady() {
 	sh, srv, c := ss.sh, ss.sh.srv, ss.c
 	fd := c.fd
 	normal := false
 	defer func() {
-		if !normal {
-			ss.end() // unwinding at the end of Run
+		if normal {
+			return
+		}
+		p := recover()
+		if p != nil && !sched.IsUnwind(p) {
+			sh.panicked(c, p) // logged, then the connection closed
+			ss.end()
+			return
+		}
+		ss.end() // unwinding at the end of Run
+		if p != nil {
+			panic(p)
 		}
 	}()
 	if ss.needProxy {
@@ -995,7 +1011,7 @@ func (ss *session) serveReady() {
 			fd.SetWriteDeadline(sh.s.Now().Add(srv.WriteTimeout))
 		}
 		sh.setState(c, StateActive)
-		err := ss.callReady()
+		err := srv.Ready(c)
 		if err != nil || srv.closing.Load() || errors.Is(fd.CheckRead(), net.ErrClosed) {
 			normal = true
 			ss.end()
