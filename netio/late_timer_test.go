@@ -48,14 +48,14 @@ func TestServerLateIdleTimer(t *testing.T) {
 		_, err := c.Write(req[:])
 		return err
 	}
-	for _, mode := range []string{"ready", "ready-clock-read", "task"} {
+	for _, mode := range []string{"ready", "ready-clock-read", "task", "task-clock-read"} {
 		t.Run(mode, func(t *testing.T) {
 			hold := byte('H')
-			if mode == "ready-clock-read" {
+			if mode == "ready-clock-read" || mode == "task-clock-read" {
 				hold = 'S'
 			}
 			srv := &netio.Server{IdleTimeout: idle, Ready: serve}
-			if mode == "task" {
+			if mode == "task" || mode == "task-clock-read" {
 				srv = &netio.Server{Handler: func(c *netio.Conn) {
 					for {
 						c.SetReadDeadline(time.Now().Add(idle))
