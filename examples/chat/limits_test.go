@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -310,20 +309,7 @@ func TestPongLateTimer(t *testing.T) {
 			u := login(t, s.Addr, "late"+strconv.Itoa(try))
 			talked := time.Now() // after the server read the last line of the login
 			u.expect("PING :coop.chat")
-			if err := syscall.Kill(s.Pid(), syscall.SIGSTOP); err != nil {
-				t.Fatal(err)
-			}
-			stopped := true
-			cont := func() {
-				if stopped {
-					stopped = false
-					if err := syscall.Kill(s.Pid(), syscall.SIGCONT); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			defer cont()
-			s.WaitStopped(t)
+			cont := s.Freeze(t)
 			u.send("PONG :coop.chat")
 			// The PING went -ping after the server read the login's last
 			// line, which was before talked was taken.

@@ -267,20 +267,7 @@ func TestIdleLateTimer(t *testing.T) {
 				// the deadline there), then stop it, and wait until it
 				// has stopped: kill returns before it has.
 				time.Sleep(200 * time.Millisecond)
-				if err := syscall.Kill(srv.Pid(), syscall.SIGSTOP); err != nil {
-					t.Fatal(err)
-				}
-				stopped := true
-				cont := func() {
-					if stopped {
-						stopped = false
-						if err := syscall.Kill(srv.Pid(), syscall.SIGCONT); err != nil {
-							t.Fatal(err)
-						}
-					}
-				}
-				defer cont()
-				srv.WaitStopped(t)
+				cont := srv.Freeze(t)
 				if _, err := c.Write([]byte("b")); err != nil {
 					t.Fatal(err)
 				}

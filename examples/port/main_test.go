@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -401,24 +400,12 @@ func TestIdleLateTimer(t *testing.T) {
 			// Time for the server to get back to its read (the tasks
 			// set the deadline there), then stop it.
 			time.Sleep(200 * time.Millisecond)
-			if err := syscall.Kill(srv.Pid(), syscall.SIGSTOP); err != nil {
-				t.Fatal(err)
-			}
-			stopped := true
-			// kill returns before the server has stopped: a PING sent at
-			// once could still be read and answered, and the server then
-			// rightly take the next 1.6 s for the client's silence (a
-			// .ci/run: the PONG came at once on SIGCONT, then "BYE idle").
-			srv.WaitStopped(t)
-			cont := func() {
-				if stopped {
-					stopped = false
-					if err := syscall.Kill(srv.Pid(), syscall.SIGCONT); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			defer cont()
+			// Freeze waits until the server has stopped: kill returns
+			// before, and a PING sent at once could still be read and
+			// answered, and the server then rightly take the next 1.6 s
+			// for the client's silence (a .ci/run: the PONG came at once
+			// on SIGCONT, then "BYE idle").
+			cont := srv.Freeze(t)
 			lc.send("PING\n")
 			if late := time.Since(replied); late > idle/2 {
 				// The test itself did not run for a while: the line may

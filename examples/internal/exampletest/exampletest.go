@@ -276,6 +276,30 @@ func (s *Server) Wait(timeout time.Duration) error {
 // Pid returns the process id.
 func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
+// Freeze stops the process (SIGSTOP) and waits until it has stopped
+// (WaitStopped). It returns thaw, which lets the process go on (SIGCONT)
+// the first time it is called and does nothing after; thaw also runs
+// when the test ends, so that a failing test leaves no stopped server.
+// Linux only.
+func (s *Server) Freeze(t testing.TB) (thaw func()) {
+	t.Helper()
+	if err := syscall.Kill(s.Pid(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := true
+	thaw = func() {
+		if stopped {
+			stopped = false
+			if err := syscall.Kill(s.Pid(), syscall.SIGCONT); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Cleanup(thaw)
+	s.WaitStopped(t)
+	return thaw
+}
+
 // WaitStopped waits until every thread of the process is stopped (state
 // T in /proc/PID/task/*/stat), as SIGSTOP leaves them: kill returns
 // before the target has stopped, and a test that means to act while the
