@@ -1,14 +1,13 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/coopgo/coop/examples/internal/exampletest"
+	"github.com/coopgo/coop/internal/proctest"
 )
 
 // TestAcceptAfterEMFILE runs each server out of descriptors: accept fails
@@ -24,14 +23,9 @@ func TestAcceptAfterEMFILE(t *testing.T) {
 	exampletest.Need(t, "prlimit")
 	forEachImpl(t, func(t *testing.T, srv *exampletest.Server) {
 		pid := strconv.Itoa(srv.Pid())
-		ents, err := os.ReadDir(filepath.Join("/proc", pid, "fd"))
+		open, err := proctest.OpenFDs(srv.Pid())
 		if err != nil {
 			t.Fatal(err)
-		}
-		open := make(map[int]bool)
-		for _, e := range ents {
-			n, _ := strconv.Atoi(e.Name())
-			open[n] = true
 		}
 		// A limit that leaves two descriptor numbers free below it: the
 		// kernel gives out the lowest free numbers.

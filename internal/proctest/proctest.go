@@ -40,3 +40,22 @@ func Stat(pid int) string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+// OpenFDs returns the descriptor numbers process pid has open, from
+// /proc/<pid>/fd: for a test that lowers its RLIMIT_NOFILE (prlimit) to
+// make it run out. Linux only.
+func OpenFDs(pid int) (map[int]bool, error) {
+	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+	if err != nil {
+		return nil, err
+	}
+	open := make(map[int]bool, len(ents))
+	for _, e := range ents {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue // not a descriptor's entry
+		}
+		open[n] = true
+	}
+	return open, nil
+}

@@ -1,14 +1,13 @@
 package prefork_test
 
 import (
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coopgo/coop/internal/proctest"
 	"github.com/coopgo/coop/netio/prefork"
 )
 
@@ -28,14 +27,9 @@ func TestControlAcceptEMFILE(t *testing.T) {
 	// settled (startPool's status connections close in the background):
 	// with the soft limit there, no descriptor can be opened.
 	lowestFree := func() int {
-		ents, err := os.ReadDir(filepath.Join("/proc", pid, "fd"))
+		open, err := proctest.OpenFDs(p.cmd.Process.Pid)
 		if err != nil {
 			t.Fatal(err)
-		}
-		open := make(map[int]bool)
-		for _, e := range ents {
-			n, _ := strconv.Atoi(e.Name())
-			open[n] = true
 		}
 		n := 0
 		for open[n] {
