@@ -370,15 +370,25 @@ func (m *master) spawn(sl *slot) (*wproc, error) {
 	if err != nil {
 		return nil, os.NewSyscallError("socketpair", err)
 	}
-	pagefd, err := newPageFile()
+	// The master's end of the control channel is ready before the worker
+	// starts: a worker without it could be neither told to stop nor seen
+	// to close, so this failing must leave no worker behind (it used to
+	// be dropped, and the worker ran without).
+	ctl, err := pollable(sp[0], "prefork-ctl")
 	if err != nil {
 		unix.Close(sp[0])
 		unix.Close(sp[1])
 		return nil, err
 	}
+	pagefd, err := newPageFile()
+	if err != nil {
+		ctl.Close()
+		unix.Close(sp[1])
+		return nil, err
+	}
 	pg, mem, err := mapPage(pagefd)
 	if err != nil {
-		unix.Close(sp[0])
+		ctl.Close()
 		unix.Close(sp[1])
 		unix.Close(pagefd)
 		return nil, err
@@ -409,16 +419,12 @@ func (m *master) spawn(sl *slot) (*wproc, error) {
 		cg.closeFD()
 	}
 	if err != nil {
-		unix.Close(sp[0])
+		ctl.Close()
 		unix.Munmap(mem)
 		if cg != nil {
 			cg.remove()
 		}
 		return nil, err
-	}
-	ctl, err := pollable(sp[0], "prefork-ctl")
-	if err != nil {
-		unix.Close(sp[0])
 	}
 	now := time.Now()
 	w := &wproc{proc: p, id: id, slot: sl.index, gen: m.gen, ctl: ctl, page: pg, mem: mem,
@@ -428,24 +434,22 @@ func (m *master) spawn(sl *slot) (*wproc, error) {
 	}
 	m.workers[w] = true
 	go m.waitWorker(w)
-	if ctl != nil {
-		go func() {
-			buf := make([]byte, 64)
-			for {
-				n, err := ctl.Read(buf)
-				if n == 0 && (err == nil || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
-					// The worker's descriptors are closed: it is exiting
-					// (or gone), whether or not the kernel has said so.
-					m.events <- event{kind: evClosed, w: w}
-					return
-				}
-				if err != nil {
-					return // the master closed it
-				}
-				m.events <- event{kind: evMsg, w: w, msg: string(buf[:n])}
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, err := ctl.Read(buf)
+			if n == 0 && (err == nil || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+				// The worker's descriptors are closed: it is exiting
+				// (or gone), whether or not the kernel has said so.
+				m.events <- event{kind: evClosed, w: w}
+				return
 			}
-		}()
-	}
+			if err != nil {
+				return // the master closed it
+			}
+			m.events <- event{kind: evMsg, w: w, msg: string(buf[:n])}
+		}
+	}()
 	m.logf("prefork: started worker %d (slot %d, generation %d)", p.pid, sl.index, m.gen)
 	return w, nil
 }

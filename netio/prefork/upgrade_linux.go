@@ -24,7 +24,17 @@ func (m *master) startUpgrade(why string) {
 	}
 	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		m.logf("prefork: %s: upgrade failed: %v", why, os.NewSyscallError("socketpair", err))
+		m.logf("prefork: %s: upgrade failed: %v; this master goes on serving", why, os.NewSyscallError("socketpair", err))
+		return
+	}
+	// This end is ready before the new master starts: without it, the new
+	// master's word that it is ready would never be heard (it used to be
+	// dropped, and the new master ran on beside this one).
+	ctl, err := pollable(sp[0], "prefork-upgrade")
+	if err != nil {
+		unix.Close(sp[0])
+		unix.Close(sp[1])
+		m.logf("prefork: %s: upgrade failed: %v; this master goes on serving", why, err)
 		return
 	}
 	files := []int{0, 1, 2, sp[1]}
@@ -54,13 +64,9 @@ func (m *master) startUpgrade(why string) {
 	p, err := startProc(m.exe, m.cfg.args(), childEnv(m.cfg.Env, masterEnv+"="+string(js)), files, -1)
 	unix.Close(sp[1])
 	if err != nil {
-		unix.Close(sp[0])
+		ctl.Close()
 		m.logf("prefork: %s: upgrade failed: %v; this master goes on serving", why, err)
 		return
-	}
-	ctl, err := pollable(sp[0], "prefork-upgrade")
-	if err != nil {
-		unix.Close(sp[0])
 	}
 	m.upgrade = &upgrade{p: p, ctl: ctl, started: time.Now()}
 	m.logf("prefork: %s: upgrading: started new master %d from %s", why, p.pid, m.exe)
