@@ -145,7 +145,10 @@ func (p *poller) wait(s *Scheduler, timeout int64) error {
 			}
 			return nil
 		}
-		return wrapSyscall("epoll_wait", e)
+		if timeout != 0 && !p.ms {
+			return wrapSyscall("epoll_pwait2", e) // the timed waits, where the kernel has it
+		}
+		return wrapSyscall("epoll_pwait", e)
 	}
 	ahead, gap := s.nFDs >= prefetchTasks, 0
 	if ahead {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
@@ -405,7 +404,7 @@ func (s *Scheduler) wait() error {
 		s.stats.polls++
 		if err := s.poller.wait(s, 0); err != nil {
 			s.tick()
-			return os.NewSyscallError("poll", err)
+			return err // an *os.SyscallError of the poller's system call
 		}
 		if !s.runq.empty() || s.stats.hooks != hooks {
 			// Hooks that ran may have ended the last work or set an
@@ -477,10 +476,7 @@ func (s *Scheduler) pollNow(timeout int64) error {
 	} else {
 		s.polledWork()
 	}
-	if err != nil {
-		return os.NewSyscallError("poll", err)
-	}
-	return nil
+	return err // an *os.SyscallError of the poller's system call
 }
 
 // fdOf returns the FD registered for descriptor fd, or nil.
