@@ -224,7 +224,9 @@ func inspect(fd int) (sockInfo, error) {
 	case *unix.SockaddrUnix:
 		si.family = unix.AF_UNIX
 	default:
-		return si, wrapSyscall("getsockname", syscall.EAFNOSUPPORT)
+		// A family netio does not serve. getsockname succeeded: no system
+		// call is blamed, and the errno is package net's for the case.
+		return si, syscall.EPROTONOSUPPORT
 	}
 	inet := si.family != unix.AF_UNIX
 	switch {
@@ -239,7 +241,7 @@ func inspect(fd int) (sockInfo, error) {
 	case si.sotype == unix.SOCK_SEQPACKET:
 		si.network = "unixpacket"
 	default:
-		return si, wrapSyscall("getsockopt", syscall.EPROTONOSUPPORT)
+		return si, syscall.EPROTONOSUPPORT // as for an unknown family
 	}
 	// Where the system cannot say, take the caller's word for it.
 	if v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); err == nil {
@@ -253,7 +255,7 @@ func inspect(fd int) (sockInfo, error) {
 func adoptConn(s *sched.Scheduler, sysfd int) (*Conn, error) {
 	si, err := inspect(sysfd)
 	if err == nil && (si.sotype == unix.SOCK_DGRAM || si.listening) {
-		err = wrapSyscall("getsockopt", syscall.EINVAL) // not a connection
+		err = syscall.EINVAL // not a connection; package net's errno for what it cannot adopt
 	}
 	if err != nil {
 		unix.Close(sysfd)
@@ -283,7 +285,7 @@ func adoptConn(s *sched.Scheduler, sysfd int) (*Conn, error) {
 func adoptListener(s *sched.Scheduler, sysfd int, lc *ListenConfig) (*Listener, error) {
 	si, err := inspect(sysfd)
 	if err == nil && (si.sotype != unix.SOCK_STREAM || !si.listening) {
-		err = wrapSyscall("getsockopt", syscall.EINVAL) // not a listening stream socket
+		err = syscall.EINVAL // not a listening stream socket, as in adoptConn
 	}
 	if err != nil {
 		unix.Close(sysfd)
@@ -302,7 +304,7 @@ func adoptListener(s *sched.Scheduler, sysfd int, lc *ListenConfig) (*Listener, 
 func adoptPacketConn(s *sched.Scheduler, sysfd int) (*PacketConn, error) {
 	si, err := inspect(sysfd)
 	if err == nil && si.sotype != unix.SOCK_DGRAM {
-		err = wrapSyscall("getsockopt", syscall.EINVAL) // not a datagram socket
+		err = syscall.EINVAL // not a datagram socket, as in adoptConn
 	}
 	if err != nil {
 		unix.Close(sysfd)

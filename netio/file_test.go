@@ -257,17 +257,23 @@ func TestAdoptErrors(t *testing.T) {
 	fnl, fnp, fnc := file(nl), file(np), file(nc)
 
 	for _, tt := range []struct {
-		name string
-		call func() (io.Closer, error)
-		want error
+		name    string
+		call    func() (io.Closer, error)
+		want    error
+		op      string // of the *net.OpError
+		syscall string // of the *os.SyscallError inside; "": there must be none
 	}{
-		{"FileConn(listener)", func() (io.Closer, error) { return netio.FileConn(s, fnl) }, syscall.EINVAL},
-		{"FileConn(udp)", func() (io.Closer, error) { return netio.FileConn(s, fnp) }, syscall.EINVAL},
-		{"FileConn(regular file)", func() (io.Closer, error) { return netio.FileConn(s, regular) }, syscall.ENOTSOCK},
-		{"FileListener(conn)", func() (io.Closer, error) { return netio.FileListener(s, fnc) }, syscall.EINVAL},
-		{"FilePacketConn(conn)", func() (io.Closer, error) { return netio.FilePacketConn(s, fnc) }, syscall.EINVAL},
-		{"AdoptConn(net.Pipe)", func() (io.Closer, error) { return netio.AdoptConn(s, p1) }, errors.ErrUnsupported},
-		{"AdoptListener(listener)", func() (io.Closer, error) { return netio.AdoptListener(s, nl) }, nil},
+		// Not what the adopter serves: no system call failed, and none
+		// is blamed; the errno sits right in the *net.OpError, as package
+		// net puts it (net.FileConn and the like: Op "file", Net
+		// "file+net", Err syscall.EINVAL).
+		{"FileConn(listener)", func() (io.Closer, error) { return netio.FileConn(s, fnl) }, syscall.EINVAL, "file", ""},
+		{"FileConn(udp)", func() (io.Closer, error) { return netio.FileConn(s, fnp) }, syscall.EINVAL, "file", ""},
+		{"FileConn(regular file)", func() (io.Closer, error) { return netio.FileConn(s, regular) }, syscall.ENOTSOCK, "file", "getsockopt"},
+		{"FileListener(conn)", func() (io.Closer, error) { return netio.FileListener(s, fnc) }, syscall.EINVAL, "file", ""},
+		{"FilePacketConn(conn)", func() (io.Closer, error) { return netio.FilePacketConn(s, fnc) }, syscall.EINVAL, "file", ""},
+		{"AdoptConn(net.Pipe)", func() (io.Closer, error) { return netio.AdoptConn(s, p1) }, errors.ErrUnsupported, "adopt", ""},
+		{"AdoptListener(listener)", func() (io.Closer, error) { return netio.AdoptListener(s, nl) }, nil, "", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			fds := openFDs(t)
@@ -284,11 +290,35 @@ func TestAdoptErrors(t *testing.T) {
 				c.Close()
 				return
 			}
-			var oe *net.OpError
-			if !errors.Is(err, tt.want) || !errors.As(err, &oe) {
-				t.Fatalf("got %v, want a *net.OpError matching %v", err, tt.want)
-			}
+			checkAdoptError(t, err, tt.want, tt.op, tt.syscall)
 		})
+	}
+}
+
+// checkAdoptError checks that err is one *net.OpError of op around
+// want: an *os.SyscallError of call around want if call is given, want
+// itself (an errno) or an error wrapping it otherwise.
+func checkAdoptError(t *testing.T, err, want error, op, call string) {
+	t.Helper()
+	oe, ok := err.(*net.OpError)
+	if !ok || oe.Op != op || !errors.Is(err, want) {
+		t.Fatalf("got %v (%#v), want a *net.OpError of %q matching %v", err, err, op, want)
+	}
+	if op == "file" && oe.Net != "file+net" {
+		t.Errorf("Net %q, want file+net, as package net says", oe.Net)
+	}
+	var se *os.SyscallError
+	switch {
+	case call != "":
+		if !errors.As(err, &se) || se.Syscall != call {
+			t.Errorf("got %v, want an *os.SyscallError of %s inside", err, call)
+		}
+	case errors.As(err, &se):
+		t.Errorf("got %v: blames %s, which did not fail", err, se.Syscall)
+	default:
+		if _, errno := want.(syscall.Errno); errno && oe.Err != want {
+			t.Errorf("Err %#v, want %#v itself", oe.Err, want)
+		}
 	}
 }
 
