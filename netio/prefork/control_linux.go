@@ -159,10 +159,10 @@ func (m *master) command(c command) {
 			m.reload("control: reload")
 		}
 	case "upgrade":
-		if m.stopping || m.handedOver {
-			answer = "error: " + errStopping.Error()
-		} else {
-			m.startUpgrade("control: upgrade")
+		// "ok" once a new master is started; whether it takes over is
+		// in the log and the status (Upgrading).
+		if err := m.startUpgrade("control: upgrade"); err != nil {
+			answer = "error: " + err.Error()
 		}
 	case "scale":
 		n, err := strconv.Atoi(strings.TrimSpace(arg))

@@ -334,7 +334,7 @@ func (m *master) handleSignals() {
 		m.reload("SIGHUP")
 	}
 	if m.sig.usr2.Swap(0) > 0 {
-		m.startUpgrade("SIGUSR2")
+		m.startUpgrade("SIGUSR2") // it logs its failure
 	}
 	if n := m.sig.ttin.Swap(0) - m.sig.ttou.Swap(0); n != 0 {
 		m.scale(m.target+int(n), "SIGTTIN/SIGTTOU")

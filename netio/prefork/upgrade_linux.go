@@ -2,6 +2,7 @@ package prefork
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"time"
 
@@ -14,18 +15,24 @@ import (
 // its own workers; once they are all ready it says so, and this master
 // drains its workers and exits (handOver). If the new master exits first,
 // or is not ready within UpgradeTimeout, this one goes on serving.
-func (m *master) startUpgrade(why string) {
+//
+// It returns an error, which it has logged, if no new master was started:
+// the control command answers with it.
+func (m *master) startUpgrade(why string) error {
 	switch {
 	case m.stopping || m.handedOver:
-		return
+		return errStopping
 	case m.upgrade != nil:
 		m.logf("prefork: %s: an upgrade is already under way (new master %d)", why, m.upgrade.p.pid)
-		return
+		return fmt.Errorf("an upgrade is already under way (new master %d)", m.upgrade.p.pid)
+	}
+	fail := func(err error) error {
+		m.logf("prefork: %s: upgrade failed: %v; this master goes on serving", why, err)
+		return fmt.Errorf("upgrade failed: %w", err)
 	}
 	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		m.logf("prefork: %s: upgrade failed: %v; this master goes on serving", why, os.NewSyscallError("socketpair", err))
-		return
+		return fail(os.NewSyscallError("socketpair", err))
 	}
 	// This end is ready before the new master starts: without it, the new
 	// master's word that it is ready would never be heard (it used to be
@@ -34,8 +41,7 @@ func (m *master) startUpgrade(why string) {
 	if err != nil {
 		unix.Close(sp[0])
 		unix.Close(sp[1])
-		m.logf("prefork: %s: upgrade failed: %v; this master goes on serving", why, err)
-		return
+		return fail(err)
 	}
 	files := []int{0, 1, 2, sp[1]}
 	spec := masterSpec{Gen: m.gen + 1, Slots: len(m.activeSlots()), Parent: 3, Control: -1,
@@ -65,8 +71,7 @@ func (m *master) startUpgrade(why string) {
 	unix.Close(sp[1])
 	if err != nil {
 		ctl.Close()
-		m.logf("prefork: %s: upgrade failed: %v; this master goes on serving", why, err)
-		return
+		return fail(err)
 	}
 	m.upgrade = &upgrade{p: p, ctl: ctl, started: time.Now()}
 	m.logf("prefork: %s: upgrading: started new master %d from %s", why, p.pid, m.exe)
@@ -85,6 +90,7 @@ func (m *master) startUpgrade(why string) {
 			m.events <- event{kind: evChildMsg, msg: string(buf[:n])}
 		}
 	}()
+	return nil
 }
 
 // handOver runs in the old master when the new one is ready: its workers

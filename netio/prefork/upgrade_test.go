@@ -81,6 +81,26 @@ func TestUpgrade(t *testing.T) {
 	}
 }
 
+// TestUpgradeCannotStart: an upgrade whose new master cannot be started
+// (its binary is gone) is refused on the control socket, with the reason;
+// it used to be answered "ok" while the log said it had failed. The
+// master goes on serving.
+func TestUpgradeCannotStart(t *testing.T) {
+	needNative(t)
+	p := startUpgradable(t)
+	p.waitFor("two ready workers", 10*time.Second, func(st *prefork.Status) bool { return st.Ready == 2 })
+	if err := os.Remove(p.bin); err != nil {
+		t.Fatal(err)
+	}
+	out, err := prefork.Control(p.control, "upgrade")
+	if err == nil || !strings.Contains(err.Error(), "upgrade failed") || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("control upgrade with the binary gone: %q, %v; want an error saying the upgrade failed, and why", out, err)
+	}
+	if st := p.status(); st.Upgrading || st.Ready != 2 {
+		t.Errorf("after the refused upgrade: %+v, want the master serving, no upgrade under way", st)
+	}
+}
+
 // startUpgradable starts a pool of two workers from a copy of this test
 // binary in a directory of the test's, which an upgrade can replace.
 func startUpgradable(t *testing.T) *pool {
