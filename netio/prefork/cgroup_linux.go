@@ -2,7 +2,9 @@ package prefork
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -26,6 +28,7 @@ type cgroups struct {
 type workerCgroup struct {
 	path string
 	fd   int
+	logf func(string, ...any)
 }
 
 // newCgroups prepares the workers' cgroups, or logs why it cannot and
@@ -128,10 +131,13 @@ func (c *cgroups) forWorker(id int) *workerCgroup {
 	}
 	fd, err := unix.Open(path, unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_PATH, 0)
 	if err != nil {
+		// Said, as the failures above are: the worker starts without
+		// its memory.max.
+		c.logf("prefork: worker cgroup: %v", &os.PathError{Op: "open", Path: path, Err: err})
 		os.Remove(path)
 		return nil
 	}
-	return &workerCgroup{path: path, fd: fd}
+	return &workerCgroup{path: path, fd: fd, logf: c.logf}
 }
 
 func (w *workerCgroup) closeFD() {
@@ -141,10 +147,14 @@ func (w *workerCgroup) closeFD() {
 	}
 }
 
-// remove removes the cgroup of a worker that has exited.
+// remove removes the cgroup of a worker that has exited. A cgroup that
+// cannot be removed (EBUSY: a process is in it still) is left behind,
+// and said so.
 func (w *workerCgroup) remove() {
 	w.closeFD()
-	os.Remove(w.path)
+	if err := os.Remove(w.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		w.logf("prefork: worker cgroup left behind: %v", err)
+	}
 }
 
 // oomKills reads the cgroup's oom_kill count.

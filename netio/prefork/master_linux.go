@@ -123,6 +123,7 @@ type upgrade struct {
 	p       *proc
 	ctl     *os.File
 	started time.Time
+	killed  bool // sent SIGKILL: not ready within UpgradeTimeout, or the pool stops
 }
 
 type master struct {
@@ -504,6 +505,10 @@ func jitter(v, j float64) float64 {
 	return v * (1 + j*(2*rand.Float64()-1))
 }
 
+// send sends w an order. Its error is not w's business nor the loop's: a
+// write fails only once w has closed its end (EPIPE, ECONNRESET), that
+// is, w is exiting, and its end is on its way; an order lost so is
+// covered by the deadline retire and watch set (killAt).
 func (m *master) send(w *wproc, msg string) {
 	if w.ctl != nil {
 		w.ctl.Write([]byte(msg))
@@ -529,7 +534,12 @@ func (m *master) handle(ev event) {
 		}
 	case evChildExit:
 		if m.upgrade != nil && m.upgrade.p == ev.w.proc {
-			m.logf("prefork: upgrade failed: the new master %d %v before it was ready; this master (%d) goes on serving", m.upgrade.p.pid, ev.st, os.Getpid())
+			how := ev.st.String()
+			if ev.err != nil {
+				// Not "killed by signal 0", the status it did not read.
+				how = fmt.Sprintf("ended (waiting for it: %v)", ev.err)
+			}
+			m.logf("prefork: upgrade failed: the new master %d %s before it was ready; this master (%d) goes on serving", m.upgrade.p.pid, how, os.Getpid())
 			m.upgrade.p.release()
 			m.upgrade.ctl.Close()
 			m.upgrade = nil
@@ -760,7 +770,11 @@ func (m *master) checkProgress() {
 		m.announced = true
 		m.logf("prefork: master %d: all %d workers ready", os.Getpid(), len(m.activeSlots()))
 		if m.parent != nil {
-			m.parent.Write([]byte(msgReady))
+			if _, err := m.parent.Write([]byte(msgReady)); err != nil {
+				// The old master will not hand over: it kills this one
+				// after its UpgradeTimeout, or it is gone already.
+				m.logf("prefork: master %d: telling the old master %d it is ready: %v", os.Getpid(), os.Getppid(), err)
+			}
 			m.notify.send(fmt.Sprintf("MAINPID=%d\nREADY=1", os.Getpid()))
 		} else {
 			m.notify.send("READY=1")
@@ -858,9 +872,12 @@ func (m *master) tick(now time.Time) {
 			m.ls.steer(serving)
 		}
 	}
-	if m.upgrade != nil && now.Sub(m.upgrade.started) > m.cfg.UpgradeTimeout {
-		m.logf("prefork: upgrade failed: the new master %d was not ready within %v; killing it, this master goes on serving", m.upgrade.p.pid, m.cfg.UpgradeTimeout)
-		m.upgrade.p.signal(syscall.SIGKILL)
+	if u := m.upgrade; u != nil && !u.killed && now.Sub(u.started) > m.cfg.UpgradeTimeout {
+		// Once: the news of its end comes after it is reaped, which can
+		// take seconds (see proc.waitEnd), and every tick meanwhile said
+		// "killing it" again.
+		m.logf("prefork: upgrade failed: the new master %d was not ready within %v; killing it, this master goes on serving", u.p.pid, m.cfg.UpgradeTimeout)
+		m.killUpgrade()
 	}
 	m.notify.watchdog(now)
 	if m.notify.addr != nil {
@@ -946,12 +963,27 @@ func equalBools(a, b []bool) bool {
 	return true
 }
 
+// killUpgrade sends the new master of the upgrade under way SIGKILL;
+// the upgrade ends when its end is reported (evChildExit).
+func (m *master) killUpgrade() {
+	u := m.upgrade
+	u.killed = true
+	if err := u.p.signal(syscall.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+		m.logf("prefork: upgrade: SIGKILL not sent to the new master %d: %v", u.p.pid, err)
+	}
+}
+
 // kill sends w SIGKILL, for why, and logs it then: its end is logged when
 // the kernel reports it, which can be seconds later (see proc.waitEnd).
 func (m *master) kill(w *wproc, why string, now time.Time) {
 	w.killed, w.killedAt = why, now
 	m.logf("prefork: worker %d (slot %d, generation %d): sending SIGKILL (%s)", w.pid, w.slot, w.gen, why)
-	w.signal(syscall.SIGKILL)
+	// ESRCH: it has ended, and the news is on its way (see proc.ended).
+	// Any other failure is said, so that the wait that follows does not
+	// read as a SIGKILL that was sent.
+	if err := w.signal(syscall.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+		m.logf("prefork: worker %d (slot %d, generation %d): SIGKILL not sent: %v", w.pid, w.slot, w.gen, err)
+	}
 }
 
 // watch checks one worker's deadlines and heartbeats.
@@ -1047,8 +1079,9 @@ func (m *master) stop(immediate bool, why string) {
 	m.stopBy = time.Now().Add(timeout)
 	m.logf("prefork: %s: stopping (%s)", why, map[bool]string{true: "immediately", false: "gracefully"}[immediate])
 	m.notify.send("STOPPING=1")
-	if m.upgrade != nil {
-		m.upgrade.p.signal(syscall.SIGKILL)
+	if m.upgrade != nil && !m.upgrade.killed {
+		m.logf("prefork: %s: killing the new master %d of the upgrade under way", why, m.upgrade.p.pid)
+		m.killUpgrade()
 	}
 	// Every worker reports Draining from now on, together: the orders
 	// below arrive one by one, each read by a goroutine of its worker

@@ -50,12 +50,13 @@ func startProc(path string, args, env []string, files []int, cgroupFD int) (*pro
 	return &proc{pid: pid, pidfd: pidfd}, nil
 }
 
-// signal sends sig to p, through its pidfd where there is one.
+// signal sends sig to p, through its pidfd where there is one. An error
+// is an *os.SyscallError of the call that failed; ESRCH says p has ended.
 func (p *proc) signal(sig syscall.Signal) error {
 	if p.pidfd >= 0 {
-		return unix.PidfdSendSignal(p.pidfd, sig, nil, 0)
+		return os.NewSyscallError("pidfd_send_signal", unix.PidfdSendSignal(p.pidfd, sig, nil, 0))
 	}
-	return syscall.Kill(p.pid, sig)
+	return os.NewSyscallError("kill", syscall.Kill(p.pid, sig))
 }
 
 // ended reports whether p has exited (or been killed), without reaping

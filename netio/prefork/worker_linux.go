@@ -80,6 +80,8 @@ func workerMain(cfg *Config, spec *workerSpec) error {
 		logger:    cfg.Logger,
 		done:      make(chan struct{}),
 	}
+	// A write fails only once the master is gone, which readCtl hears
+	// and exits on: nothing to do with the error here.
 	w.send = func(msg string) { ctlFile.Write([]byte(msg)) }
 
 	// The terminal's signals and the master's own are for the master:
