@@ -516,17 +516,19 @@ func inNetns(ns string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		home, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		const self = "/proc/thread-self/ns/net"
+		home, err := unix.Open(self, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			runtime.UnlockOSThread()
-			errc <- err
+			errc <- &os.PathError{Op: "open", Path: self, Err: err} // a bare errno says nothing of which
 			return
 		}
 		defer unix.Close(home)
-		fd, err := unix.Open(filepath.Join("/run/netns", ns), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		path := filepath.Join("/run/netns", ns)
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			runtime.UnlockOSThread()
-			errc <- err
+			errc <- &os.PathError{Op: "open", Path: path, Err: err}
 			return
 		}
 		defer unix.Close(fd)
