@@ -172,7 +172,9 @@ func (m *master) command(c command) {
 		case n < min(m.cfg.MinWorkers, 1) || n > maxSlots:
 			answer = fmt.Sprintf("error: scale %d: want %d to %d", n, min(m.cfg.MinWorkers, 1), maxSlots)
 		default:
-			m.scale(n, "control: scale")
+			if err := m.scale(n, "control: scale"); err != nil {
+				answer = "error: " + err.Error()
+			}
 		}
 	case "stop":
 		m.stop(false, "control: stop")

@@ -1,6 +1,7 @@
 package prefork
 
 import (
+	"fmt"
 	"math"
 	"time"
 )
@@ -12,9 +13,13 @@ import (
 // sockets' queues, drain and exit, and the sockets are closed. In an
 // ondemand pool n may be 0: slot 0 is then parked (its worker drains, its
 // sockets stay and are watched), and it is the first to come back.
-func (m *master) scale(n int, why string) {
+//
+// It returns an error, which it has logged, if the sockets of a new slot
+// cannot be opened: the pool then stays at the slots it has. The control
+// command answers with it.
+func (m *master) scale(n int, why string) error {
 	if m.stopping || m.handedOver {
-		return
+		return errStopping
 	}
 	lo := 1
 	if m.cfg.ondemand() {
@@ -23,7 +28,7 @@ func (m *master) scale(n int, why string) {
 	n = min(max(n, lo), maxSlots)
 	active := len(m.activeSlots())
 	if n == active {
-		return
+		return nil
 	}
 	m.logf("prefork: %s: %d → %d workers", why, active, n)
 	m.target = n
@@ -52,8 +57,10 @@ func (m *master) scale(n int, why string) {
 	for active < n {
 		i := len(m.slots)
 		if err := m.ls.ensure(i + 1); err != nil {
-			m.logf("prefork: scale: %v", err)
-			return
+			m.logf("prefork: scale: %v; staying at %d workers", err, active)
+			m.target = active // not n: a later step counts from what there is
+			m.steerDirty = true
+			return fmt.Errorf("scale: %w", err)
 		}
 		sl := &slot{index: i}
 		m.slots = append(m.slots, sl)
@@ -76,6 +83,7 @@ func (m *master) scale(n int, why string) {
 		active--
 	}
 	m.steerDirty = true
+	return nil
 }
 
 // dropSlot removes a retired slot whose workers are gone, if it is the
