@@ -248,20 +248,32 @@ func exampletestStart(t *testing.T, mode string, args ...string) *exampletest.Se
 }
 
 // TestTimeouts checks that a silent client is PINGed, survives by
-// answering, and is dropped with "Ping timeout" when it does not; and
-// that a connection that does not register is dropped.
+// answering, and is dropped with "Ping timeout" -pong after a PING it
+// does not answer; and that a connection that does not register is
+// dropped.
+//
+// No step of the test races the server's clock. -pong is long beside
+// what a client does between a PING and its answer (a read and a write:
+// under a loaded -race run, a stall of a few hundred ms at worst): with
+// the 300 ms it once was, the test's own late answer got a client that
+// answers dropped. -ping is short, since the test waits for it, and what
+// the test does meanwhile does not have to keep up with it: the client
+// that watches is in the channel, answering its PINGs, before idle comes
+// (idle's JOIN once had to beat idle's first PING to the watcher), and a
+// PING that reaches idle before its JOIN's echo (a slow login) is one the
+// JOIN answers. The connection that never registers waits its -register
+// out beside the rest.
 func TestTimeouts(t *testing.T) {
+	const ping, pong, register = 300 * time.Millisecond, 2 * time.Second, 2 * time.Second
 	modes(t, func(t *testing.T, mode string) {
-		s := start(t, mode, "-ping", "300ms", "-pong", "300ms", "-register", "500ms")
-		idle := login(t, s.Addr, "idle")
-		// idle's silence begins when the server reads its JOIN, after
-		// this: measured from here, a late read of the PING below (a
-		// loaded machine) can only lengthen the figure, never shorten it.
-		start := time.Now()
-		idle.join("#i")
-		// The other client answers its PINGs and reports anything else.
+		s := start(t, mode, "-ping", ping.String(), "-pong", pong.String(), "-register", register.String())
+		lurker := connect(t, s.Addr)
+		lurker.send("NICK lurker")
+
+		// The other client joins first, answers its PINGs and reports
+		// anything else.
 		other := login(t, s.Addr, "other")
-		other.join("#i")
+		other.send("JOIN #i")
 		seen := make(chan string, 10)
 		go func() {
 			defer close(seen)
@@ -277,20 +289,53 @@ func TestTimeouts(t *testing.T) {
 				seen <- l
 			}
 		}()
-		idle.expect(":" + other.prefix() + " JOIN #i")
+		next := func() string {
+			t.Helper()
+			l, ok := <-seen
+			if !ok {
+				t.Fatal("other: connection closed")
+			}
+			return l
+		}
+		if l := next(); l != ":"+other.prefix()+" JOIN #i" {
+			t.Fatalf("other: got %q, want its JOIN", l)
+		}
+		for next() != ":coop.chat 366 other #i :End of NAMES list" {
+		}
+
+		idle := login(t, s.Addr, "idle")
+		// idle's silence begins when the server reads its JOIN, after
+		// this: measured from here, a late read of the PING below (a
+		// loaded machine) can only lengthen the figure, never shorten it.
+		start := time.Now()
+		idle.send("JOIN #i")
+		for l := idle.line(); l != ":"+idle.prefix()+" JOIN #i"; l = idle.line() {
+			if l != "PING :coop.chat" { // the silence after the login
+				t.Fatalf("idle: got %q, want its JOIN", l)
+			}
+		}
+		idle.skipTo(":coop.chat 366 idle #i :End of NAMES list")
+		if l := next(); l != ":"+idle.prefix()+" JOIN #i" {
+			t.Fatalf("other: got %q, want idle's JOIN", l)
+		}
 		idle.expect("PING :coop.chat")
-		if d := time.Since(start); d < 150*time.Millisecond {
+		if d := time.Since(start); d < ping/2 {
 			t.Errorf("PING after %v of silence", d)
 		}
+		answered := time.Now() // the server reads the PONG after this
 		idle.send("PONG :coop.chat")
 		idle.expect("PING :coop.chat") // silent again: a new PING, no drop
-		// No answer this time.
-		idle.expectEnd("ERROR :Closing Link: 127.0.0.1 (Ping timeout: 0 seconds)")
-		if l := <-seen; l != ":"+idle.prefix()+" QUIT :Ping timeout: 0 seconds" {
+		// No answer this time: dropped -pong after the PING, which went
+		// -ping after the server read the PONG (-ping is the slack for
+		// the server's clock, read once per poll).
+		why := "Ping timeout: " + strconv.Itoa(int((ping+pong)/time.Second)) + " seconds"
+		idle.expectEnd("ERROR :Closing Link: 127.0.0.1 (" + why + ")")
+		if d := time.Since(answered); d < pong {
+			t.Errorf("dropped %v after answering a PING, sooner than -pong %v after the next", d, pong)
+		}
+		if l := next(); l != ":"+idle.prefix()+" QUIT :"+why {
 			t.Errorf("other: %q", l)
 		}
-		lurker := connect(t, s.Addr)
-		lurker.send("NICK lurker")
 		lurker.expectEnd("ERROR :Closing Link: 127.0.0.1 (Registration timed out)")
 	})
 }
