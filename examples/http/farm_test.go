@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -159,8 +160,40 @@ func TestDrainDelay(t *testing.T) {
 }
 
 // testDrainDelay runs the server with args, waits for ready (if not
-// nil), and checks the drain.
+// nil), and checks the drain. A run that the test itself got round to
+// too late (see drainOnce) is tried again on a new server, twice at most.
 func testDrainDelay(t *testing.T, args []string, ready func()) {
+	for try := 1; ; try++ {
+		late := drainOnce(t, args, ready)
+		if late == "" {
+			return
+		}
+		if try == 3 {
+			t.Skipf("skipped: three times the test was late for the drain (a loaded machine): %s", late)
+		}
+		t.Logf("try %d: %s; again on a new server", try, late)
+	}
+}
+
+// drainOnce runs the server with args, waits for ready (if not nil), and
+// checks one drain.
+//
+// The health check's 503, the kept-alive request and the new connection
+// must come during the drain, and it is the test that makes them come: on
+// a loaded machine it may get round to one after the drain is over, and
+// a failure then proves nothing. A step that fails less than the delay
+// after the SIGTERM (no drain begins before it) is the server's fault;
+// after that, the test was late, and drainOnce returns what it saw
+// (a 1.2 s pause injected before the kept-alive request failed the old
+// test with 'GET /: unexpected EOF'). A /healthz that fails on a
+// connection made soon after a poll it answered "ok" is the server's
+// fault too, however late: a drain begins after that answer and answers
+// "draining" for the delay. Soon is half the delay: with -workers each
+// worker begins its drain when the master tells it, one a little after
+// the other. The health check once had to fail within half the delay
+// of the SIGTERM: a bound on how fast a loaded machine runs the server,
+// where what is asserted is that it fails during the drain.
+func drainOnce(t *testing.T, args []string, ready func()) (late string) {
 	const delay = time.Second
 	srv := exampletest.Start(t, bin, append(args, "-drain-delay", delay.String())...)
 	if ready != nil {
@@ -179,32 +212,64 @@ func testDrainDelay(t *testing.T, args []string, ready func()) {
 	if err := syscall.Kill(srv.Pid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	// The health check fails soon, on new connections...
+	// failed reports a step that failed during the drain: the server's
+	// fault, or the test's lateness, returned.
+	failed := func(format string, a ...any) string {
+		t.Helper()
+		what := fmt.Sprintf(format, a...)
+		if d := time.Since(start); d >= delay {
+			return fmt.Sprintf("%s, %v after SIGTERM", what, d)
+		}
+		t.Fatalf("%s, %v after SIGTERM, within the drain delay %v", what, time.Since(start), delay)
+		return ""
+	}
+	// The health check fails, on new connections...
+	var okSent time.Time // when the last poll answered "ok" went
 	for {
-		body, err := getVia(t, srv.Addr, nil, "/healthz")
+		sent := time.Now()
+		body, dialed, err := dialGet(srv.Addr, "/healthz")
 		if err != nil {
-			t.Fatalf("/healthz during the drain: %v", err)
+			if d := dialed.Sub(okSent); d < delay/2 {
+				t.Fatalf("/healthz during the drain: %v, on a connection made %v after a poll it answered \"ok\": never \"draining\"", err, d)
+			}
+			return failed("/healthz during the drain: %v", err)
 		}
 		if body == "draining\n" {
 			break
 		}
-		if time.Since(start) > delay/2 {
+		if body != "ok\n" {
+			t.Fatalf("/healthz during the drain: %q", body)
+		}
+		okSent = sent
+		if time.Since(start) > delay+3*time.Second {
 			t.Fatalf("/healthz still %q %v after SIGTERM", body, time.Since(start))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	// ...while requests are still served, the kept-alive connection
 	// told to close after its next response.
-	resp, body := get(t, keep, r, "/")
-	if resp.StatusCode != 200 || body != "Hello, World!\n" || !resp.Close {
+	keep.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(keep, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		return failed("kept-alive request during the drain: %v", err)
+	}
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		return failed("kept-alive request during the drain: %v", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return failed("kept-alive request during the drain: body: %v", err)
+	}
+	if resp.StatusCode != 200 || string(body) != "Hello, World!\n" || !resp.Close {
 		t.Errorf("kept-alive request during the drain: %d %q, Connection: close %v", resp.StatusCode, body, resp.Close)
 	}
-	keep.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if n, err := r.Read(make([]byte, 1)); n != 0 || err != io.EOF {
 		t.Errorf("after the last response: %d, %v; want EOF", n, err)
 	}
-	if body, err := getVia(t, srv.Addr, nil, "/"); err != nil || body != "Hello, World!\n" {
-		t.Errorf("new connection during the drain: %q, %v", body, err)
+	if body, _, err := dialGet(srv.Addr, "/"); err != nil {
+		return failed("new connection during the drain: %v", err)
+	} else if body != "Hello, World!\n" {
+		t.Errorf("new connection during the drain: %q", body)
 	}
 	// Then the listener closes, and the process exits cleanly.
 	for {
@@ -230,4 +295,27 @@ func testDrainDelay(t *testing.T, args []string, ready func()) {
 	if err := srv.Wait(5 * time.Second); err != nil {
 		t.Errorf("exit: %v\n%s", err, srv.Output())
 	}
+	return ""
+}
+
+// dialGet opens a connection, sends a GET, and returns the body, or the
+// error if there was no response (the dial's included), and when the
+// dial returned.
+func dialGet(addr, path string) (body string, dialed time.Time, err error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	dialed = time.Now()
+	if err != nil {
+		return "", dialed, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); err != nil {
+		return "", dialed, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return "", dialed, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	return string(b), dialed, err
 }
