@@ -431,12 +431,15 @@ func TestShutdown(t *testing.T) {
 		if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
 			t.Fatal(err)
 		}
-		start := time.Now()
 		if err := srv.Stop(); err != nil {
 			t.Fatalf("stop: %v\n%s", err, srv.Output())
 		}
-		if d := time.Since(start); d > 2*time.Second {
-			t.Errorf("shutdown took %v", d)
+		// Held up, the shutdown would have waited out -grace (3 s) and
+		// said so. Asked of the server's log, not of a clock: a bound of
+		// 2 s on the whole stop, against the 3 s grace, was a bound on
+		// how fast a loaded machine runs the server.
+		if strings.Contains(srv.Output(), "remaining connections closed") {
+			t.Errorf("the idle connection held the shutdown up to -grace:\n%s", srv.Output())
 		}
 	})
 }
