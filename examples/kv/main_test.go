@@ -636,12 +636,16 @@ func TestShutdown(t *testing.T) {
 		c := dial(t, s.Addr)
 		send(t, c, "PING\r\n")
 		expect(t, c, "+PONG\r\n")
-		start := time.Now()
 		if err := s.Stop(); err != nil {
 			t.Fatalf("exit after SIGTERM: %v\n%s", err, s.Output())
 		}
-		if d := time.Since(start); d > 2*time.Second {
-			t.Errorf("shutdown took %v", d)
+		// Held up, the shutdown would have waited out its 3 s grace and
+		// said so ("shutdown: context deadline exceeded"). Asked of the
+		// server's log, not of a clock: a bound of 2 s on the whole
+		// stop, against the 3 s grace, was a bound on how fast a loaded
+		// machine runs the server.
+		if strings.Contains(s.Output(), "shutdown: ") {
+			t.Errorf("the idle client held the shutdown up to its grace:\n%s", s.Output())
 		}
 		expectClosed(t, c)
 	})
