@@ -224,74 +224,135 @@ func emfileChild(out *json.Encoder) {
 }
 
 // Deadlines on served connections: a past deadline fails at once without
-// consuming data; a deadline moved while a read is blocked holds.
+// consuming data, and without waiting for data; a deadline moved while a
+// read is blocked holds.
+//
+// Nothing here races a clock of the machine's. The deadlines are moved
+// by the test once the scheduler shows the handler's task blocked on its
+// read (Dump), not by a goroutine 30 ms into a 300 ms deadline, which a
+// loaded machine could run after the deadline; the extended read's data
+// goes once the first deadline has passed by the test's clock, not after
+// a sleep measured from another point; a shortened deadline is checked
+// to have fired before the one it replaced, not within a second. A past
+// deadline's read is not timed: with data waiting, its error shows that
+// it did not read it; with none, its result coming before the test sends
+// anything shows that it did not wait for data (it was bounded at 50 ms,
+// a bound on the machine).
 func TestServerDeadlines(t *testing.T) {
+	const first = 600 * time.Millisecond // the deadline the test extends
 	type result struct {
 		step string
 		err  error
-		d    time.Duration
 		got  string
+		at   time.Time // when the read returned
+	}
+	type blockedRead struct {
+		c        *netio.Conn
+		task     *sched.Task
+		deadline time.Time
 	}
 	results := make(chan result, 16)
+	blocked := make(chan blockedRead, 1)
 	srv := &netio.Server{Handler: func(c *netio.Conn) {
 		buf := make([]byte, 16)
+		read := func(step string) {
+			n, err := c.Read(buf)
+			results <- result{step: step, err: err, got: string(buf[:n]), at: time.Now()}
+		}
 		// Wait for the data with a one-byte read: it stays readable.
 		n, err := c.Read(buf[:1])
 		results <- result{step: "first", err: err, got: string(buf[:n])}
 
 		c.SetReadDeadline(time.Now().Add(-time.Second))
-		start := time.Now()
-		_, err = c.Read(buf)
-		results <- result{step: "past", err: err, d: time.Since(start)}
+		read("past")
 		c.SetReadDeadline(time.Time{})
-		n, err = c.Read(buf)
-		results <- result{step: "kept", err: err, got: string(buf[:n])}
+		read("kept")
+		// Nothing to read now, and nothing comes until the result is in.
+		c.SetReadDeadline(time.Now().Add(-time.Second))
+		read("past idle")
 
-		// Extended from another goroutine while blocked: holds.
-		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-		go func() {
-			time.Sleep(30 * time.Millisecond)
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		}()
-		start = time.Now()
-		n, err = c.Read(buf)
-		results <- result{step: "extended", err: err, got: string(buf[:n]), d: time.Since(start)}
+		// Extended while blocked: holds.
+		self := c.Scheduler().Current()
+		d := time.Now().Add(first)
+		c.SetReadDeadline(d)
+		blocked <- blockedRead{c, self, d}
+		read("extended")
 
 		// Shortened while blocked: fires.
-		go func() {
-			time.Sleep(30 * time.Millisecond)
-			c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-		}()
-		start = time.Now()
-		_, err = c.Read(buf)
-		results <- result{step: "shortened", err: err, d: time.Since(start)}
+		d = time.Now().Add(10 * time.Second)
+		c.SetReadDeadline(d)
+		blocked <- blockedRead{c, self, d}
+		read("shortened")
 	}}
 	ts := startServer(t, srv)
 	c := dialT(t, ts.addr)
 	c.Write([]byte("abc"))
 	next := func(step string) result {
-		r := <-results
-		if r.step != step {
-			t.Fatalf("step %s, want %s", r.step, step)
+		t.Helper()
+		select {
+		case r := <-results:
+			if r.step != step {
+				t.Fatalf("step %s, want %s", r.step, step)
+			}
+			return r
+		case <-time.After(15 * time.Second):
+			ts.s.Dump(os.Stderr)
+			t.Fatalf("step %s: the read has not returned after 15 s", step)
+			return result{}
 		}
-		return r
+	}
+	// waitBlocked waits until the handler's task is blocked on its read.
+	waitBlocked := func(b blockedRead) {
+		t.Helper()
+		var dump bytes.Buffer
+		waitFor(t, 30*time.Second, "the handler to block on its read", func() bool {
+			dump.Reset()
+			ts.s.Dump(&dump)
+			for _, l := range strings.Split(dump.String(), "\n") {
+				if (strings.HasPrefix(l, "\t"+b.task.String()+":") || strings.HasPrefix(l, "\t"+b.task.String()+" ")) &&
+					strings.Contains(l, ": blocked on read") {
+					return true
+				}
+			}
+			return false
+		})
 	}
 	if r := next("first"); r.err != nil || r.got != "a" {
 		t.Fatalf("first read: %q, %v", r.got, r.err)
 	}
-	if r := next("past"); !errors.Is(r.err, os.ErrDeadlineExceeded) || r.d > 50*time.Millisecond {
-		t.Errorf("read past its deadline: %v after %v; want os.ErrDeadlineExceeded at once", r.err, r.d)
+	if r := next("past"); !errors.Is(r.err, os.ErrDeadlineExceeded) {
+		t.Errorf("read past its deadline: %q, %v; want os.ErrDeadlineExceeded", r.got, r.err)
 	}
 	if r := next("kept"); r.err != nil || r.got != "bc" {
 		t.Errorf("read after a past deadline: %q, %v; want the data it did not consume", r.got, r.err)
 	}
-	time.Sleep(500 * time.Millisecond) // past the first deadline, before the extended one
-	c.Write([]byte("late"))
-	if r := next("extended"); r.err != nil || r.got != "late" || r.d < 400*time.Millisecond {
-		t.Errorf("read with its deadline extended: %q, %v after %v", r.got, r.err, r.d)
+	if r := next("past idle"); !errors.Is(r.err, os.ErrDeadlineExceeded) {
+		t.Errorf("read past its deadline, nothing to read: %q, %v; want os.ErrDeadlineExceeded", r.got, r.err)
 	}
-	if r := next("shortened"); !errors.Is(r.err, os.ErrDeadlineExceeded) || r.d > time.Second {
-		t.Errorf("read with its deadline shortened: %v after %v", r.err, r.d)
+
+	b := <-blocked
+	waitBlocked(b)
+	b.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	moved := time.Now() // the deadline was moved before this
+	time.Sleep(time.Until(b.deadline) + 100*time.Millisecond)
+	c.Write([]byte("late")) // after the first deadline
+	if r := next("extended"); r.err != nil || r.got != "late" {
+		if !moved.Before(b.deadline) {
+			t.Skipf("skipped: the test moved the deadline %v after it had passed (a loaded machine): %q, %v", moved.Sub(b.deadline), r.got, r.err)
+		}
+		t.Fatalf("read with its deadline extended while blocked: %q, %v; want %q", r.got, r.err, "late")
+	}
+
+	b = <-blocked
+	waitBlocked(b)
+	moving := time.Now() // the deadline is moved after this
+	b.c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	r := next("shortened")
+	if !errors.Is(r.err, os.ErrDeadlineExceeded) || !r.at.Before(b.deadline) {
+		t.Errorf("read with its deadline shortened while blocked: %v, %v before the deadline it replaced; want os.ErrDeadlineExceeded before it", r.err, b.deadline.Sub(r.at))
+	}
+	if r.at.Before(moving) {
+		t.Errorf("read with its deadline shortened while blocked: returned %v before the deadline was moved", moving.Sub(r.at))
 	}
 }
 
