@@ -198,6 +198,11 @@ var (
 // is nil, the Run ends. Make must be called from a context, and link, if
 // not nil, must belong to the same Run. The new context holds no goroutine
 // until it first runs.
+//
+// Make reads link when it is called: unlike C's uc_link, a field that may
+// be filled in after makecontext, a *Context variable assigned later does
+// not count, and a nil one ends the Run. Make the context to link to first
+// (a chain back to front), or link to Current and Swap on from there.
 func Make(fn func(), link *Context) *Context {
 	if fn == nil {
 		panic("ucontext: Make with nil fn")

@@ -102,3 +102,31 @@ func ExampleSeq() {
 	// generator done
 	// after the loop
 }
+
+// The example of the makecontext(3) manual page: func2's link is func1,
+// and func1's is main. Make reads the link when it is called, so the
+// chain is made back to front: func1 before func2.
+func ExampleMake() {
+	ucontext.Run(func() {
+		main := ucontext.Current()
+		var func2 *ucontext.Context
+		func1 := ucontext.Make(func() {
+			fmt.Println("func1: started")
+			ucontext.Swap(func2)
+			fmt.Println("func1: returning")
+		}, main)
+		func2 = ucontext.Make(func() {
+			fmt.Println("func2: started")
+			ucontext.Swap(func1)
+			fmt.Println("func2: returning")
+		}, func1)
+		ucontext.Swap(func2)
+		fmt.Println("main: exiting")
+	})
+	// Output:
+	// func2: started
+	// func1: started
+	// func2: returning
+	// func1: returning
+	// main: exiting
+}

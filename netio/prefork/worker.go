@@ -98,7 +98,7 @@ func (w *Worker) ConnOpened() {
 	}
 }
 
-// ConnClosed: see ConnOpened.
+// ConnClosed counts the end of a connection that ConnOpened counted.
 func (w *Worker) ConnClosed() { w.page.active.Add(-1) }
 
 // drain begins the worker's stop: it is called once, for the master's
