@@ -10,6 +10,11 @@ import "context"
 // once every task has ended. Its tasks run on the scheduler of the task
 // that made the group; Go and Wait must be called from tasks of that
 // scheduler.
+//
+// The zero TaskGroup is ready to use, as errgroup.Group's is: it binds to
+// the scheduler of the task that first calls Go, and its context, which
+// only its tasks see, derives from context.Background(). NewTaskGroup
+// derives it from a context of the caller's and returns it.
 type TaskGroup struct {
 	s      *Scheduler
 	ctx    context.Context
@@ -35,6 +40,9 @@ func NewTaskGroup(ctx context.Context) (*TaskGroup, context.Context) {
 // non-nil error from fn is the group's if it is the first, and cancels
 // the others.
 func (g *TaskGroup) Go(fn func(ctx context.Context) error) {
+	if g.s == nil {
+		g.bind()
+	}
 	g.wg.Add(1)
 	g.s.SpawnContext(g.ctx, func(ctx context.Context) {
 		defer g.wg.Done()
@@ -53,6 +61,18 @@ func (g *TaskGroup) Wait() error {
 	if err := g.wg.Wait(); err != nil {
 		return err
 	}
-	g.cancel(nil)
+	if g.cancel != nil { // nil in a zero group that started no task
+		g.cancel(nil)
+	}
 	return g.err
+}
+
+// bind sets up a zero group at its first Go.
+func (g *TaskGroup) bind() {
+	t := Current()
+	if t == nil {
+		panicNoTask("TaskGroup.Go")
+	}
+	g.s = t.s
+	g.ctx, g.cancel = context.WithCancelCause(context.Background())
 }

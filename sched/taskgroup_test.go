@@ -82,6 +82,43 @@ func TestTaskGroupAllSucceed(t *testing.T) {
 	}
 }
 
+// TestTaskGroupZeroValue: a zero TaskGroup is ready to use, as
+// errgroup.Group's is: it binds to the scheduler of the task that first
+// calls Go, the first failure interrupts the others, and Wait returns it;
+// a zero group's Wait with no task returns nil at once.
+func TestTaskGroupZeroValue(t *testing.T) {
+	boom := errors.New("boom")
+	var waitErr, emptyErr, other error
+	s := sched.New()
+	s.Go(func() {
+		var empty sched.TaskGroup
+		emptyErr = empty.Wait()
+
+		var g sched.TaskGroup
+		g.Go(func(ctx context.Context) error {
+			other = sched.Sleep(time.Hour)
+			return other
+		})
+		g.Go(func(context.Context) error {
+			sched.Sleep(time.Millisecond)
+			return boom
+		})
+		waitErr = g.Wait()
+	})
+	if err := runBounded(t, s, 10*time.Second); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if emptyErr != nil {
+		t.Errorf("Wait of an empty zero group: %v, want nil", emptyErr)
+	}
+	if waitErr != boom {
+		t.Errorf("Wait: %v, want %v", waitErr, boom)
+	}
+	if !errors.Is(other, boom) || !errors.Is(other, sched.ErrInterrupted) {
+		t.Errorf("the other task's Sleep: %v, want an interrupt with the group's cause", other)
+	}
+}
+
 // A job split in tasks: the first failure cancels the rest.
 func ExampleTaskGroup() {
 	s := sched.New()
