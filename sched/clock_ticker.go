@@ -19,6 +19,7 @@ import "time"
 // running Ticker does not keep Run from returning once every task has
 // ended; and while no task waits on its C it wakes no one, so it neither
 // hides a deadlock of the others nor, with virtual time, moves the clock.
+// Make one with NewTicker: the zero Ticker's Stop and Reset panic.
 type Ticker struct {
 	C  *Chan[time.Time] // the channel on which the ticks are sent
 	ct clockTimer

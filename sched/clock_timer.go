@@ -1,6 +1,9 @@
 package sched
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // A Timer is a single event on its scheduler's clock, as time.Timer is on
 // the wall clock: it follows WithVirtualTime, and waiting for it parks a
@@ -22,7 +25,8 @@ import "time"
 // any goroutine setting it up (see the package's table of calls from
 // outside a task). A pending Timer costs one entry of the scheduler's
 // timer heap and no goroutine; when the scheduler stops, pending timers
-// stop with it.
+// stop with it. As with time.Timer, the zero Timer is not usable: its
+// Stop and Reset panic.
 type Timer struct {
 	C  *Chan[time.Time] // the channel on which the time is sent; nil for AfterFunc
 	ct clockTimer
@@ -109,8 +113,8 @@ func (t *Timer) Reset(d time.Duration) bool {
 // calling constructor, for the panics of bind.
 func (ct *clockTimer) init(s *Scheduler, what string, withChan bool) *Chan[time.Time] {
 	ct.s = s
-	ct.bind(what)
 	ct.tm.init(ct, 0)
+	ct.bind(what)
 	if withChan {
 		ct.c = NewChan[time.Time](1)
 		ct.c.s = s
@@ -121,8 +125,27 @@ func (ct *clockTimer) init(s *Scheduler, what string, withChan bool) *Chan[time.
 // bind checks that the caller may touch ct: its scheduler's thread, or
 // anywhere while that scheduler does not run (the rule of the calls that
 // never wait).
+//
+// A zero Timer or Ticker, which no constructor made, panics: its zero heap
+// index would read as pending, and Stop would take another timer out of
+// the heap.
 func (ct *clockTimer) bind(what string) {
+	if ct.tm.owner == nil {
+		panicZeroTimer(what)
+	}
 	bindThread(&ct.s, what)
+}
+
+// panicZeroTimer panics for a call, such as "Timer.Stop", on a zero Timer
+// or Ticker, naming the constructors to use.
+func panicZeroTimer(what string) {
+	typ, _, _ := strings.Cut(what, ".")
+	ctors := "NewTimer or AfterFunc"
+	if typ == "Ticker" {
+		ctors = "NewTicker"
+	}
+	panic("sched: " + what + " on a zero " + typ + ": make it with " + ctors +
+		" (or the Scheduler method of the same name)")
 }
 
 // start sets the timer d from now.

@@ -474,3 +474,40 @@ func TestTickerHugePeriod(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+// A zero Timer or Ticker (not made by NewTimer, AfterFunc or NewTicker)
+// panics at Stop and Reset, saying what to call, as the time package's
+// does. Before, its zero heap index read as pending at index 0: Stop took
+// whatever timer stood first in the heap out of it (here the sleeper's,
+// which then never woke), and Reset put an entry with no owner in it.
+func TestZeroTimerPanics(t *testing.T) {
+	checkLeaks(t)
+	msgs := map[string]string{}
+	slept := false
+	s := sched.New()
+	s.Go(func() {
+		s.Go(func() {
+			sched.Sleep(time.Millisecond) // a timer at the top of the heap
+			slept = true
+		})
+		sched.Yield()
+		var tm sched.Timer
+		var tk sched.Ticker
+		msgs["Timer.Stop"] = panicValue(func() { tm.Stop() })
+		msgs["Timer.Reset"] = panicValue(func() { tm.Reset(time.Hour) })
+		msgs["Ticker.Stop"] = panicValue(func() { tk.Stop() })
+		msgs["Ticker.Reset"] = panicValue(func() { tk.Reset(time.Hour) })
+	})
+	if err := runBounded(t, s, 10*time.Second); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for what, msg := range msgs {
+		want := "sched: " + what + " on a zero " + strings.Split(what, ".")[0]
+		if !strings.HasPrefix(msg, want) || !strings.Contains(msg, "New") {
+			t.Errorf("%s: panic %q, want one beginning %q and naming the constructor", what, msg, want)
+		}
+	}
+	if !slept {
+		t.Error("the sleeping task did not wake: its timer left the heap")
+	}
+}
