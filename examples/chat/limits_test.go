@@ -410,12 +410,17 @@ func TestShutdown(t *testing.T) {
 		b := login(t, s.Addr, "bob")
 		c := connect(t, s.Addr) // not registered
 		c.send("NICK carol")
-		begin := time.Now()
 		if err := s.Stop(); err != nil {
-			t.Fatalf("exit after SIGTERM: %v", err)
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, s.Output())
 		}
-		if d := time.Since(begin); d > 3*time.Second {
-			t.Errorf("shutdown took %v", d)
+		// Held up by a client, the shutdown would have waited out the
+		// drop's grace or its one-second context, and said so (a line
+		// "shutdown: ..."). Asked of the server's log, not of a clock: a
+		// bound of 3 s on the whole stop was a bound on how fast a loaded
+		// machine runs the server (it failed once at 3.24 s with the load
+		// average at 10). A shutdown that hangs fails Stop.
+		if strings.Contains(s.Output(), "shutdown: ") {
+			t.Errorf("a client held the shutdown up:\n%s", s.Output())
 		}
 		for _, u := range []*user{a, b, c} {
 			u.expectEnd("ERROR :Closing Link: 127.0.0.1 (Server shutting down)")

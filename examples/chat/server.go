@@ -227,9 +227,13 @@ func (srv *server) shutdown() {
 	for cl := range srv.clients {
 		cl.drop("Server shutting down")
 	}
-	deadline := srv.s.Now().Add(dropGrace + 500*time.Millisecond)
+	wait := dropGrace + 500*time.Millisecond
+	deadline := srv.s.Now().Add(wait)
 	for len(srv.clients) > 0 && srv.s.Now().Before(deadline) {
 		sched.Sleep(5 * time.Millisecond)
+	}
+	if n := len(srv.clients); n > 0 {
+		srv.log.Printf("shutdown: %d clients still connected after %v", n, wait)
 	}
 	srv.sweeper.Interrupt()
 	srv.kick.Close()
