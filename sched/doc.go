@@ -21,6 +21,15 @@
 //   - Blocking a task never blocks the thread. Blocking the thread — a
 //     plain blocking system call, a Go channel receive, time.Sleep — stalls
 //     every task of the scheduler: call such code through Offload.
+//   - Input before timers: a timer due at D fires only after the
+//     scheduler has looked at its descriptors at or after D, and what
+//     that look found has been handled first. A task that holds the
+//     thread past a read deadline and then reads the clock (Sleep, a
+//     timeout, Now) costs the scheduler one poll without sleeping, not a
+//     connection whose input came before the deadline: WaitRead and the
+//     read hook see the input, not os.ErrDeadlineExceeded. (With more
+//     descriptors ready at once than one poll reports, 128, the timers
+//     wait for the polls that report them all: nFDs/128 of them.)
 //   - Nothing is lost: a task's panic ends Run with a *PanicError carrying
 //     its value and stack (or goes to WithPanicHandler); tasks that can
 //     never be woken end Run with an error matching ErrDeadlock that lists

@@ -207,7 +207,11 @@ func (f *FD) check(d *fdDir) error {
 // deadline (os.ErrDeadlineExceeded), an interrupt (ErrInterrupted). It
 // returns at once if f is already readable. A nil error means f is still
 // open when the task runs again: a close that came after the edge that
-// woke it is reported, not hidden behind that edge.
+// woke it is reported, not hidden behind that edge. A deadline that passes
+// after the edge is not: the input came first (the scheduler fires a
+// deadline only after it has looked at the descriptors at or after it),
+// and the caller reads it, as with package net; the next wait reports the
+// deadline.
 //
 // WaitRead and WaitWrite are written out rather than sharing a helper: an
 // idle connection's task keeps these frames on its stack.
@@ -220,10 +224,13 @@ func (f *FD) WaitRead() error {
 	if err := f.s.block(t, waitRead, f, fdCanceler{&f.rd}); err != nil {
 		return err
 	}
-	// The edge that woke t and a Close (or a deadline) can come in one
-	// turn of the host loop, the close last: the caller must not touch a
-	// descriptor that is gone, or whose number another one now has.
-	return f.check(&f.rd)
+	// The edge that woke t and a Close can come in one turn of the host
+	// loop, the close last: the caller must not touch a descriptor that
+	// is gone, or whose number another one now has.
+	if f.closed {
+		return ErrClosed
+	}
+	return nil
 }
 
 // WaitWrite is WaitRead for writability.
@@ -236,7 +243,10 @@ func (f *FD) WaitWrite() error {
 	if err := f.s.block(t, waitWrite, f, fdCanceler{&f.wr}); err != nil {
 		return err
 	}
-	return f.check(&f.wr) // as in WaitRead
+	if f.closed { // as in WaitRead
+		return ErrClosed
+	}
+	return nil
 }
 
 // fdCanceler takes an interrupted task off a direction's waiters.

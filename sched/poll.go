@@ -11,9 +11,10 @@ package sched
 //	                       a descriptor number reused after close are told
 //	                       apart from the current one's
 //	del(fd int) error      unregister fd
-//	wait(s *Scheduler, timeout int64) error
+//	wait(s *Scheduler, timeout int64) (seen, error)
 //	                       wait at most timeout ns (0: do not block; -1:
-//	                       no limit) and report each event to s.event
+//	                       no limit), report each event to s.event, and
+//	                       say how much of the input it has seen (seen)
 //	wake() bool            make a wait in progress, or the next one, return
 //	                       at once; safe from any goroutine; reports whether
 //	                       it wrote a wake-up (false: one was pending)
@@ -43,4 +44,27 @@ const eventBatch = 128
 // timeout's sweep) takes the stop for the client's silence, with the
 // client's input waiting (examples/chat's TestPongLateTimer: "Ping
 // timeout" for a PONG sent in time). A poll that does not sleep cannot
-// be interrupted.
+// be interrupted. Since the timers go by the last poll that saw all
+// input (Scheduler.polled), an interrupted wait would not fire them
+// anyway: the host loop would poll without sleeping first. The look here
+// saves it that pass.
+
+// seen is what a wait says about the input it reported, for the timers
+// (Scheduler.polled): a timer is judged only by a clock at which the
+// scheduler had seen every event that came before.
+type seen uint8
+
+const (
+	// seenAtStart: the wait reported every event that came before it
+	// began (and some that came later).
+	seenAtStart seen = iota
+	// seenAtEnd: the wait slept until its timeout and nothing came; it
+	// has seen everything that came before it returned.
+	seenAtEnd
+	// seenPartly: the batch was full, and events that came before the
+	// wait began may be left for the next. The kernel keeps them ahead
+	// of later ones (epoll puts what a wait left back at the head of its
+	// ready list; kqueue scans its queue from the head), so enough full
+	// waits in a row report all that was pending when the first began.
+	seenPartly
+)

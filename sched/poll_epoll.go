@@ -20,6 +20,10 @@ type poller struct {
 	ms     bool        // the kernel lacks epoll_pwait2: timeouts in ms
 }
 
+// eventsPerFD is how many entries of epoll's ready list a descriptor
+// can hold at once: one (see seenPartly).
+const eventsPerFD = 1
+
 // evfdTag marks the eventfd's events (descriptor numbers are < 2^31).
 const evfdTag = -1
 
@@ -87,7 +91,7 @@ func rawEpollCtl(epfd, op, fd int, ev *unix.EpollEvent) error {
 	return nil
 }
 
-func (p *poller) wait(s *Scheduler, timeout int64) error {
+func (p *poller) wait(s *Scheduler, timeout int64) (seen, error) {
 	var n uintptr
 	var e syscall.Errno
 	evp := uintptr(unsafe.Pointer(&p.events[0]))
@@ -112,6 +116,9 @@ func (p *poller) wait(s *Scheduler, timeout int64) error {
 					p.ms = true
 					return p.wait(s, timeout)
 				}
+				if n == 0 && e == 0 {
+					return seenAtEnd, nil // slept the whole timeout
+				}
 				break
 			}
 			// Nothing came: the rest in the runtime's syscall path.
@@ -131,24 +138,30 @@ func (p *poller) wait(s *Scheduler, timeout int64) error {
 			p.ms = true
 			return p.wait(s, timeout)
 		}
+		if n == 0 && e == 0 && timeout > 0 {
+			return seenAtEnd, nil
+		}
 	default:
 		ms := int64(-1)
 		if timeout > 0 {
 			ms = (timeout + 999_999) / 1_000_000
 		}
 		n, _, e = unix.Syscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), evp, eventBatch, uintptr(ms), 0, 0)
+		if n == 0 && e == 0 && timeout > 0 {
+			return seenAtEnd, nil
+		}
 	}
 	if e != 0 {
 		if e == unix.EINTR {
 			if timeout != 0 {
 				return p.wait(s, 0) // see eintrLook
 			}
-			return nil
+			return seenAtStart, nil
 		}
 		if timeout != 0 && !p.ms {
-			return wrapSyscall("epoll_pwait2", e) // the timed waits, where the kernel has it
+			return seenAtStart, wrapSyscall("epoll_pwait2", e) // the timed waits, where the kernel has it
 		}
-		return wrapSyscall("epoll_pwait", e)
+		return seenAtStart, wrapSyscall("epoll_pwait", e)
 	}
 	ahead, gap := s.nFDs >= prefetchTasks, 0
 	if ahead {
@@ -178,7 +191,10 @@ func (p *poller) wait(s *Scheduler, timeout int64) error {
 		hup := ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0
 		s.event(ev.Fd, uint32(ev.Pad), read, write, hup)
 	}
-	return nil
+	if n == eventBatch {
+		return seenPartly, nil
+	}
+	return seenAtStart, nil
 }
 
 func (p *poller) wake() bool {

@@ -37,6 +37,10 @@ type poller struct {
 	woken atomic.Bool // a wake-up is triggered and not yet consumed
 }
 
+// eventsPerFD is how many entries of kqueue's queue a descriptor can
+// hold at once: its read and its write filter (see seenPartly).
+const eventsPerFD = 2
+
 // maxWaitSec caps a kevent timeout: darwin fails with EINVAL beyond 1e8
 // seconds. The runtime uses the same cap; the scheduler simply waits again.
 const maxWaitSec = 1e6
@@ -116,7 +120,7 @@ func kevent(kq int, changes []unix.Kevent_t) error {
 	}
 }
 
-func (p *poller) wait(s *Scheduler, timeout int64) error {
+func (p *poller) wait(s *Scheduler, timeout int64) (seen, error) {
 	var tsp *unix.Timespec
 	if timeout >= 0 {
 		p.ts = unix.NsecToTimespec(timeout)
@@ -130,10 +134,17 @@ func (p *poller) wait(s *Scheduler, timeout int64) error {
 		if err == unix.EINTR && timeout != 0 {
 			return p.wait(s, 0) // see eintrLook
 		}
-		if err == unix.EINTR || err == unix.ETIMEDOUT {
-			return nil
+		if err == unix.ETIMEDOUT && timeout != 0 {
+			return seenAtEnd, nil
 		}
-		return wrapSyscall("kevent", err)
+		if err == unix.EINTR || err == unix.ETIMEDOUT {
+			return seenAtStart, nil
+		}
+		return seenAtStart, wrapSyscall("kevent", err)
+	}
+	if n == 0 && timeout != 0 {
+		// Slept until the timeout (or maxWaitSec) with nothing coming.
+		return seenAtEnd, nil
 	}
 	for i := range n {
 		ev := &p.events[i]
@@ -163,7 +174,10 @@ func (p *poller) wait(s *Scheduler, timeout int64) error {
 		}
 		s.event(int32(fd), p.seqs[fd], read, write, hup)
 	}
-	return nil
+	if n == len(p.events) {
+		return seenPartly, nil
+	}
+	return seenAtStart, nil
 }
 
 func (p *poller) wake() bool {

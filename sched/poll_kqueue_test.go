@@ -51,12 +51,16 @@ func TestKqueueWake(t *testing.T) {
 	}
 	// A wake-up consumed by a non-blocking poll leaves nothing behind.
 	p.wake()
-	if err := p.wait(&Scheduler{}, 0); err != nil {
+	if _, err := p.wait(&Scheduler{}, 0); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if err := p.wait(&Scheduler{}, int64(50*time.Millisecond)); err != nil {
+	saw, err := p.wait(&Scheduler{}, int64(50*time.Millisecond))
+	if err != nil {
 		t.Fatal(err)
+	}
+	if saw != seenAtEnd {
+		t.Errorf("a timed wait in which nothing came says it saw %d, want seenAtEnd (%d)", saw, seenAtEnd)
 	}
 	if d := time.Since(start); d < 40*time.Millisecond {
 		t.Errorf("timed wait returned after %v, want about 50ms", d)

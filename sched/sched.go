@@ -58,6 +58,9 @@ type Scheduler struct {
 	lastGosched int64      // real clock (ns since base) of the last yieldToRuntime
 	clockStale  bool       // a poll found work since the clock was last read (polledWork)
 	clockPolls  int        // polls that found work since the clock was last read
+	polledAt    int64      // the timers' clock: every event that came before it has been reported (polled)
+	fullSince   int64      // the clock before the first of the full polls in a row (polled)
+	fullPolls   int        // full polls in a row
 	vnow        int64      // virtual clock, ns since the virtual start
 	stopping    bool
 	panicErr    *PanicError
@@ -246,8 +249,11 @@ func (s *Scheduler) enterWorker(w *worker) {
 // the poller for descriptors, timers and the inbox.
 //
 // The clock is read when the loop polls (see tick and polledWork): the
-// timers and the sleeping poll's timeout use that reading, and the tasks'
-// Now a reading taken after the last poll.
+// sleeping poll's timeout uses that reading, and the tasks' Now a reading
+// taken after the last poll. The timers go by the clock as it stood at
+// the last poll that saw all input (timerNow): a task that held the
+// thread past a deadline and then read the clock does not make the
+// deadline fire before the poll that reports the input that came in time.
 func (s *Scheduler) loop() error {
 	s.tick()
 	polled := true
@@ -381,6 +387,13 @@ func (s *Scheduler) wait() error {
 		}
 		return nil
 	}
+	if next != nil && !s.opts.virtual && next.when <= s.now.Load() {
+		// Due by the clock, which a task read, but not by the last poll
+		// that saw all input (runTimers): look at the descriptors, without
+		// sleeping, before it fires. That poll is as of the reading, which
+		// makes the timer due.
+		return s.pollNow(0)
+	}
 	timeout := int64(-1)
 	if next != nil {
 		timeout = max(next.when-s.nanotime(), 0)
@@ -402,10 +415,13 @@ func (s *Scheduler) wait() error {
 		// does the thread sleep.
 		hooks := s.stats.hooks
 		s.stats.polls++
-		if err := s.poller.wait(s, 0); err != nil {
+		before := s.now.Load()
+		saw, err := s.poller.wait(s, 0)
+		if err != nil {
 			s.tick()
 			return err // an *os.SyscallError of the poller's system call
 		}
+		s.polled(before, saw)
 		if !s.runq.empty() || s.stats.hooks != hooks {
 			// Hooks that ran may have ended the last work or set an
 			// earlier timer: the loop looks again before anyone sleeps.
@@ -470,13 +486,51 @@ func (s *Scheduler) pollNow(timeout int64) error {
 	if timeout != 0 {
 		s.clockStale = true
 	}
-	err := s.poller.wait(s, timeout)
+	before := s.now.Load()
+	saw, err := s.poller.wait(s, timeout)
 	if err != nil || (timeout != 0 && s.timers.len() > 0) {
 		s.tick()
 	} else {
 		s.polledWork()
 	}
-	return err // an *os.SyscallError of the poller's system call
+	if err != nil {
+		return err // an *os.SyscallError of the poller's system call
+	}
+	s.polled(before, saw)
+	return nil
+}
+
+// polled moves the timers' clock (timerNow) after a poll that began with
+// the clock's reading at before, by what the poll saw: everything that
+// came before it began (seenAtStart), or before it returned, having slept
+// its timeout with nothing coming (seenAtEnd: then the reading taken
+// since, if any, counts); or, for a full batch (seenPartly), nothing yet:
+// the events left are reported ahead of later ones by the next polls, and
+// once the full polls in a row have taken as many events as the kernel
+// can hold pending, they have reported all that was pending when the
+// first began. Under a load that fills every batch the timers' clock
+// thus lags by that many polls (nFDs/eventBatch), and never stops.
+//
+// It costs the hot path a load before the poll and a store after: no
+// clock read (a reading taken after a poll that found work counts only
+// as of the poll's start, which the reading before already bounds).
+func (s *Scheduler) polled(before int64, saw seen) {
+	switch saw {
+	case seenAtStart:
+		s.polledAt, s.fullPolls = before, 0
+	case seenAtEnd:
+		s.polledAt, s.fullPolls = s.now.Load(), 0
+	default:
+		if s.fullPolls == 0 {
+			s.fullSince = before
+		}
+		s.fullPolls++
+		if s.fullPolls*eventBatch >= (s.nFDs+1)*eventsPerFD {
+			// The wake-up's entry counts as one descriptor's.
+			s.polledAt = s.fullSince
+			s.fullSince, s.fullPolls = before, 1
+		}
+	}
 }
 
 // fdOf returns the FD registered for descriptor fd, or nil.
@@ -514,12 +568,12 @@ func (s *Scheduler) event(fd int32, seq uint32, read, write, hup bool) {
 	}
 }
 
-// runTimers fires every timer that is due.
+// runTimers fires every timer that is due by the timers' clock.
 func (s *Scheduler) runTimers() {
 	if s.timers.len() == 0 {
 		return
 	}
-	now := s.nanotime()
+	now := s.timerNow()
 	for {
 		t := s.timers.next()
 		if t == nil || t.when > now {
@@ -538,6 +592,25 @@ func (s *Scheduler) nanotime() int64 {
 		return s.vnow
 	}
 	return s.now.Load()
+}
+
+// timerNow is the clock the timers are judged by: the real clock as it
+// stood when the scheduler last looked at its descriptors and saw all
+// their input (polled), so that a timer due at D fires only after a poll
+// at or after D has reported what came before D. A task that holds the
+// thread past D and then reads the clock (Sleep, a timeout, Yield, Now)
+// moves nanotime past D before any poll; then the host loop polls without
+// sleeping (wait) before the timer fires, and the input that came in time
+// wins over it. With no descriptor registered there is no input to wait
+// for, and the timers follow nanotime; the virtual clock is its own.
+func (s *Scheduler) timerNow() int64 {
+	if s.opts.virtual {
+		return s.vnow
+	}
+	if s.nFDs == 0 {
+		return s.now.Load()
+	}
+	return s.polledAt
 }
 
 // freshNanotime is nanotime read from the clock now, for what must not

@@ -839,9 +839,12 @@ func (s *Scheduler) pollHere() *Task {
 	}
 	s.stats.polls++
 	hooks := s.stats.hooks
-	if s.poller.wait(s, 0) != nil {
+	before := s.now.Load()
+	saw, err := s.poller.wait(s, 0)
+	if err != nil {
 		return nil // the host's poll reports it
 	}
+	s.polled(before, saw)
 	if s.runq.empty() {
 		s.polledEmpty = s.stats.hooks == hooks
 		return nil
@@ -851,7 +854,7 @@ func (s *Scheduler) pollHere() *Task {
 	// clock read.
 	s.prefetchNext()
 	s.polledWork()
-	if tm := s.timers.next(); tm != nil && tm.when <= s.now.Load() {
+	if tm := s.timers.next(); tm != nil && tm.when <= s.timerNow() {
 		return nil
 	}
 	if s.now.Load()-s.lastGosched >= int64(goschedEvery) {

@@ -34,7 +34,7 @@ func TestOneWriteUntilTheSleepEnds(t *testing.T) {
 		s.sleeping.Swap(sleepAsleep) // as wait does before its poll
 		post()
 		got[0] = s.wakeups.Load() - w0
-		if err := s.poller.wait(s, 0); err != nil { // drains the wake-up
+		if _, err := s.poller.wait(s, 0); err != nil { // drains the wake-up
 			t.Error(err)
 		}
 		post() // the sleep is not over yet (wait clears sleeping after its poll)
@@ -44,7 +44,7 @@ func TestOneWriteUntilTheSleepEnds(t *testing.T) {
 		s.sleeping.Swap(sleepAsleep) // the next sleep
 		post()
 		got[2] = s.wakeups.Load() - w0
-		if err := s.poller.wait(s, 0); err != nil {
+		if _, err := s.poller.wait(s, 0); err != nil {
 			t.Error(err)
 		}
 		s.sleeping.Store(sleepAwake)
