@@ -89,11 +89,11 @@ func (c *Conn) onThread() bool {
 // arrives; from anywhere else it blocks only the caller. On a connection
 // of a task-mode Server that is shutting down, a Read that would wait for
 // a next request fails with an error matching ErrServerClosed. A Read
-// that was waiting when its deadline passed returns the input that came
-// meanwhile if there is any when it wakes, and times out otherwise: the
-// scheduler may learn of the input after the deadline's timer, when its
-// thread was held (a task computing, a stopped process), and a
-// connection whose data came in time is not timed out for that.
+// waiting when its deadline passes returns the input that came before
+// it, even when the scheduler's thread was held past the deadline (a
+// task computing, a stopped process): the scheduler fires a deadline only
+// after it has looked at the descriptors at or after it (package sched),
+// and input it finds wins over the deadline.
 //
 // The loop is written out here rather than in a helper: a parked reader's
 // frames stay on its stack while the connection is idle, and they decide
@@ -112,7 +112,6 @@ func (c *Conn) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	late := false
 	for {
 		if !fd.Readable() {
 			if c.shutIdle && c.idle() {
@@ -122,17 +121,9 @@ func (c *Conn) Read(b []byte) (int, error) {
 			err := fd.WaitRead()
 			c.readers--
 			if err != nil {
-				if err == os.ErrDeadlineExceeded && !late && c.lateInput(b) {
-					late = true // once: a read that finds nothing times out
-					// The deadline was handled late (the thread held,
-					// the process stopped) and input came meanwhile:
-					// it is read, not timed out.
-					goto read
-				}
 				return 0, c.readWaitErr(err)
 			}
 		}
-	read:
 		n, e := rawRead(c.sysfd, b)
 		if e != 0 {
 			switch e {
@@ -185,18 +176,6 @@ func (c *Conn) readWaitErr(err error) error {
 		err = ErrServerClosed
 	}
 	return c.opError("read", err)
-}
-
-// lateInput reports whether input is waiting on c, for a Read whose
-// deadline fired while it waited: the scheduler judges its timers by the
-// clock as last read, and a task that held the thread past the deadline
-// and then read the clock can make the timer fire before the poll that
-// would have reported the input, which came in time. Only this path pays
-// the extra system call.
-//
-//go:noinline
-func (c *Conn) lateInput(b []byte) bool {
-	return !peekEmpty(c.sysfd, b[:1])
 }
 
 // readForeign is Read called off c's scheduler thread: the read runs in a

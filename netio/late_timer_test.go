@@ -22,12 +22,13 @@ import (
 // "connection reset by peer"). examples/port's idle timeouts had this
 // fault in their own code (18a039b).
 //
-// In ready-clock-read the call that holds the thread then sleeps on the
-// scheduler, which reads the clock: the host loop then finds the idle
-// deadline past before it polls, as it does when a stopped process's
-// poll comes back interrupted with no events (examples/echo's
-// TestIdleLateTimer). The server peeks before it takes that deadline for
-// idleness; without the peek b is reset.
+// In the clock-read cases the call that holds the thread then sleeps on
+// the scheduler, which reads the clock: the host loop then finds the idle
+// deadline past by that reading before it has polled. The scheduler
+// judges its timers by the clock of its last poll that saw all input
+// (sched's TestLateTimer), so it polls first and b's request wins; with
+// the timers judged by the fresh reading (and no peek in netio, which
+// papered over it until then), b is reset in both modes.
 func TestServerLateIdleTimer(t *testing.T) {
 	const idle = 300 * time.Millisecond
 	serve := func(c *netio.Conn) error {

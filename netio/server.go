@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log"
 	"net"
-	"os"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -873,16 +872,10 @@ func readHook(srv *Server, sh *shard, ss *session) func(error) {
 // hook's time in a profile at 10,000 connections, about 100 ns a request).
 func (srv *Server) readable(sh *shard, ss *session, err error) {
 	if err != nil || srv.closing.Load() {
-		if err == os.ErrDeadlineExceeded && !srv.closing.Load() && !peekEmpty(ss.c.sysfd, sh.peek[:]) {
-			// The idle deadline is handled late (the thread did not run
-			// for a while: a loaded machine, a stopped process, whose
-			// interrupted poll reports no events) and the client's
-			// input came meanwhile: activity, not idleness. Ready reads
-			// it; arm renews the idle time.
-			sh.queueReady(ss)
-			return
-		}
-		// Idle too long, closed, or shutting down while idle.
+		// Idle too long, closed, or shutting down while idle. The idle
+		// deadline fires only after the scheduler has looked at the
+		// descriptors at or after it: input that came in time ran this
+		// hook first, even when the thread was held past the deadline.
 		ss.end()
 		return
 	}
