@@ -34,20 +34,14 @@ package sched
 // 128 as well; a full batch means another wait follows at once anyway.
 const eventBatch = 128
 
-// eintrLook: a poll that sleeps and is interrupted by a signal looks at
-// the descriptors once more, without sleeping, before it returns. The
-// signal may be a stop (SIGSTOP and SIGCONT, a frozen cgroup, a
-// debugger): the process did not run for a while, and the wait comes
-// back with no events however many came meanwhile. The host loop then
-// reads the clock and fires the timers the stop made due before the
-// events that came in time, and a session's idle timeout (or a ping
-// timeout's sweep) takes the stop for the client's silence, with the
-// client's input waiting (examples/chat's TestPongLateTimer: "Ping
-// timeout" for a PONG sent in time). A poll that does not sleep cannot
-// be interrupted. Since the timers go by the last poll that saw all
-// input (Scheduler.polled), an interrupted wait would not fire them
-// anyway: the host loop would poll without sleeping first. The look here
-// saves it that pass.
+// A sleeping wait that a signal interrupts (EINTR) reports no events and
+// seenAtStart. The signal may be a stop (SIGSTOP and SIGCONT, a frozen
+// cgroup, a debugger): the process did not run for a while, input may
+// have come meanwhile, and the stop has made timers due. They do not fire
+// before that input is seen: the timers go by the last poll that saw all
+// input (Scheduler.polled), which is the wait's start, so the host loop
+// polls without sleeping first (examples/chat's TestPongLateTimer: a PONG
+// sent in time beats the ping timeout).
 
 // seen is what a wait says about the input it reported, for the timers
 // (Scheduler.polled): a timer is judged only by a clock at which the

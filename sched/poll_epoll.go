@@ -153,10 +153,7 @@ func (p *poller) wait(s *Scheduler, timeout int64) (seen, error) {
 	}
 	if e != 0 {
 		if e == unix.EINTR {
-			if timeout != 0 {
-				return p.wait(s, 0) // see eintrLook
-			}
-			return seenAtStart, nil
+			return seenAtStart, nil // a signal, perhaps a stop: see poll.go
 		}
 		if timeout != 0 && !p.ms {
 			return seenAtStart, wrapSyscall("epoll_pwait2", e) // the timed waits, where the kernel has it

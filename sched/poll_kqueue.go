@@ -131,9 +131,6 @@ func (p *poller) wait(s *Scheduler, timeout int64) (seen, error) {
 	if err != nil {
 		// ETIMEDOUT: darwin has been seen to return it for a timed
 		// wait (go.dev/issue/59679); it means no events, as EINTR does.
-		if err == unix.EINTR && timeout != 0 {
-			return p.wait(s, 0) // see eintrLook
-		}
 		if err == unix.ETIMEDOUT && timeout != 0 {
 			return seenAtEnd, nil
 		}
