@@ -194,15 +194,15 @@ func TestChanClose(t *testing.T) {
 	})
 	want := []string{
 		"Close: <nil>",
-		"receiver 0: 0, sched: closed: use of closed network connection",
-		"receiver 1: 0, sched: closed: use of closed network connection",
-		"Close again: sched: closed: use of closed network connection",
-		"blocked sender: sched: closed: use of closed network connection",
-		"Send: sched: closed: use of closed network connection, TrySend: sched: closed: use of closed network connection, Len 2",
+		"receiver 0: 0, sched: closed",
+		"receiver 1: 0, sched: closed",
+		"Close again: sched: closed",
+		"blocked sender: sched: closed",
+		"Send: sched: closed, TrySend: sched: closed, Len 2",
 		`Recv "a", <nil>`,
 		`Recv "b", <nil>`,
-		`Recv "", sched: closed: use of closed network connection`,
-		"TryRecv: sched: closed: use of closed network connection",
+		`Recv "", sched: closed`,
+		"TryRecv: sched: closed",
 		"full: Recv 1, <nil>",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -370,7 +370,7 @@ func TestSelectBlocks(t *testing.T) {
 		"select: case 1, <nil>, x=0 y=5",
 		"recv out: 99, <nil>",
 		"select: case 2, <nil>",
-		"select: case 0, sched: closed: use of closed network connection",
+		"select: case 0, sched: closed",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

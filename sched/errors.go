@@ -17,19 +17,35 @@ var (
 	ErrDeadlock = errors.New("sched: deadlock")
 
 	// ErrStopped is returned when work is handed to a scheduler that has
-	// finished running. It matches net.ErrClosed, so that I/O on a
-	// descriptor whose scheduler is gone reads as "use of closed network
-	// connection".
-	ErrStopped = fmt.Errorf("sched: scheduler stopped: %w", net.ErrClosed)
+	// finished running. It matches net.ErrClosed (errors.Is), so that code
+	// written against package net treats I/O on a descriptor whose
+	// scheduler is gone as a closed connection; its text says what
+	// happened ("sched: scheduler stopped").
+	ErrStopped error = &closedError{"sched: scheduler stopped"}
 
-	// ErrClosed is returned by operations on a closed Chan or Inbox, and,
-	// wrapped, by waits on a closed FD. It matches net.ErrClosed.
-	ErrClosed = fmt.Errorf("sched: closed: %w", net.ErrClosed)
+	// ErrClosed is returned by operations on a closed Chan, XChan or
+	// Inbox, and by waits on a closed FD. Like ErrStopped it matches
+	// net.ErrClosed but reads as itself ("sched: closed"): a closed
+	// channel is not a network connection. (netio turns both into
+	// net.ErrClosed inside a *net.OpError, as package net reports a
+	// closed connection.)
+	ErrClosed error = &closedError{"sched: closed"}
 
 	// ErrWouldBlock is returned by the Try variants when the operation
 	// would block, and by Inbox.Send when the inbox is full.
 	ErrWouldBlock = errors.New("sched: operation would block")
 )
+
+// closedError is the type of ErrClosed and ErrStopped: an error of its
+// own text that matches net.ErrClosed without wrapping it, since wrapping
+// would append "use of closed network connection" to every closed
+// channel's error.
+type closedError struct{ s string }
+
+func (e *closedError) Error() string { return e.s }
+
+// Is reports whether target is net.ErrClosed.
+func (e *closedError) Is(target error) bool { return target == net.ErrClosed }
 
 // DeadlockError lists the tasks of a deadlocked scheduler and what each
 // waits for. It matches ErrDeadlock.

@@ -163,5 +163,5 @@ func ExampleInbox() {
 	if err := s.Run(); err != nil {
 		fmt.Println(err)
 	}
-	// Output: 100 values, then sched: closed: use of closed network connection
+	// Output: 100 values, then sched: closed
 }

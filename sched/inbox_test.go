@@ -135,9 +135,9 @@ func TestInbox(t *testing.T) {
 		`Recv "c" <nil>`,
 		"Send: <nil>",
 		`Recv "d" <nil>`,
-		`Recv "" sched: closed: use of closed network connection`,
-		"Send: sched: closed: use of closed network connection, TryRecv: sched: closed: use of closed network connection, Len 0",
-		"Send after Run: sched: scheduler stopped: use of closed network connection",
+		`Recv "" sched: closed`,
+		"Send: sched: closed, TryRecv: sched: closed, Len 0",
+		"Send after Run: sched: scheduler stopped",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
