@@ -40,7 +40,10 @@ const (
 )
 
 // Buffers returns s's buffer pool.
-func (s *Scheduler) Buffers() *BufferPool { return &s.bufs }
+func (s *Scheduler) Buffers() *BufferPool {
+	s.mustBeNew("Scheduler.Buffers")
+	return &s.bufs
+}
 
 // bufClass returns the class of a buffer of n bytes: the smallest whose
 // size is at least n. n ≤ 1<<maxBufShift.

@@ -169,11 +169,16 @@ func (s *Scheduler) handOff(op inboxOp, fn func()) error {
 // inbox during Run (the caller parks if it is a task of another
 // scheduler). It returns ErrStopped, without running fn, once s has
 // finished.
-func (s *Scheduler) exec(fn func()) error {
+//
+// what names the caller's call, for the panic of a zero Scheduler: a zero
+// Scheduler is never on the thread, so the check costs the calls made
+// there nothing.
+func (s *Scheduler) exec(what string, fn func()) error {
 	if s.onThread() {
 		fn()
 		return nil
 	}
+	s.mustBeNew(what)
 	if s.state.Load() == stateIdle {
 		s.mu.Lock()
 		if s.state.Load() == stateIdle {
@@ -214,6 +219,7 @@ func (s *Scheduler) Do(fn func()) error {
 		fn()
 		return nil
 	}
+	s.mustBeNew("Scheduler.Do")
 	if t == nil {
 		mustNotBlockThread("Do")
 	}

@@ -112,6 +112,7 @@ func (t *Timer) Reset(d time.Duration) bool {
 // init binds ct to s and makes its channel if it has one; what is the
 // calling constructor, for the panics of bind.
 func (ct *clockTimer) init(s *Scheduler, what string, withChan bool) *Chan[time.Time] {
+	s.mustBeNew(what)
 	ct.s = s
 	ct.tm.init(ct, 0)
 	ct.bind(what)

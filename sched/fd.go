@@ -107,7 +107,7 @@ func (s *Scheduler) Register(fd int) (*FD, error) {
 	}
 	var f *FD
 	var err error
-	if xerr := s.exec(func() { f, err = s.register(fd, false) }); xerr != nil {
+	if xerr := s.exec("Scheduler.Register", func() { f, err = s.register(fd, false) }); xerr != nil {
 		return nil, xerr
 	}
 	return f, err
@@ -345,7 +345,7 @@ func (f *FD) setDeadline(t time.Time, read, write bool) error {
 		return f.setDeadlineOnThread(t, read, write)
 	}
 	var err error
-	if xerr := s.exec(func() { err = f.setDeadlineOnThread(t, read, write) }); xerr != nil {
+	if xerr := s.exec("FD.SetDeadline", func() { err = f.setDeadlineOnThread(t, read, write) }); xerr != nil {
 		return xerr
 	}
 	return err
@@ -400,7 +400,7 @@ func (s *Scheduler) setFDDeadline(f *FD, d *fdDir, when int64) {
 // net.ErrClosed.
 func (f *FD) Close() error {
 	var err error
-	if xerr := f.s.exec(func() { err = f.closeOnThread() }); xerr != nil {
+	if xerr := f.s.exec("FD.Close", func() { err = f.closeOnThread() }); xerr != nil {
 		// The scheduler has finished: nothing else can touch f.
 		return f.closeSys()
 	}

@@ -20,7 +20,7 @@ func (s *Scheduler) RegisterExclusive(fd int) (*FD, error) {
 	}
 	var f *FD
 	var err error
-	if xerr := s.exec(func() { f, err = s.register(fd, true) }); xerr != nil {
+	if xerr := s.exec("Scheduler.RegisterExclusive", func() { f, err = s.register(fd, true) }); xerr != nil {
 		return nil, xerr
 	}
 	return f, err

@@ -86,6 +86,9 @@ func (g *Group) Schedulers() []*Scheduler { return slices.Clone(g.scheds) }
 // Go starts fn on the group's schedulers in turn (round robin) and returns
 // its task.
 func (g *Group) Go(fn func()) *Task {
+	if len(g.scheds) == 0 {
+		panic("sched: Group.Go: Group used without NewGroup")
+	}
 	i := int(g.next.Add(1)-1) % len(g.scheds)
 	return g.scheds[i].Go(fn)
 }

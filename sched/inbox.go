@@ -38,9 +38,7 @@ type inboxWaiter struct {
 // NewInbox returns an Inbox for the tasks of s that holds up to capacity
 // values; capacity 0 means unbounded.
 func NewInbox[T any](s *Scheduler, capacity int) *Inbox[T] {
-	if s == nil {
-		panic("sched: NewInbox with nil Scheduler")
-	}
+	s.mustBeNew("NewInbox")
 	if capacity < 0 {
 		panic("sched: NewInbox with negative capacity")
 	}

@@ -32,7 +32,9 @@ const (
 )
 
 // A Scheduler runs tasks on one OS thread, switching only when a task
-// blocks or yields. Create one with New; it starts running with Run.
+// blocks or yields. Create one with New; it starts running with Run. A
+// zero Scheduler is not usable: asked to run or to take work (Run, Go,
+// Do, Register, a timer...) it panics with a message that says so.
 type Scheduler struct {
 	// Owned by the scheduler thread: the host loop and the running task.
 	grp         coro.Group[*Task]
@@ -135,6 +137,28 @@ func New(opts ...Option) *Scheduler {
 // String returns the scheduler's name.
 func (s *Scheduler) String() string { return s.label }
 
+// mustBeNew panics, naming the call what, unless s was made by New (which
+// always sets a label). A zero Scheduler has no inbox, options or clock
+// origin; rather than fail deep inside, or half work (a descriptor
+// registered with a scheduler that cannot run), each entry point that
+// would reach them checks first, where it already does work off a task's
+// path: Run, Do, Go and Spawn from outside, the calls that hand work to
+// the thread (exec), the timers' constructors, Buffers and NewInbox. A
+// zero Scheduler's cheap accessors (String, Now, Current, OnThread, Group,
+// Stop) work as on a scheduler that has not run.
+func (s *Scheduler) mustBeNew(what string) {
+	if s == nil || s.label == "" {
+		panicNotNew(s, what)
+	}
+}
+
+func panicNotNew(s *Scheduler, what string) {
+	if s == nil {
+		panic("sched: " + what + " with nil Scheduler")
+	}
+	panic("sched: " + what + ": Scheduler used without New")
+}
+
 // Run locks the calling goroutine to its OS thread and runs tasks until
 // every task has finished, no descriptor hook is armed (see
 // FD.SetReadHook) and no AfterFunc is pending, then returns nil. With WithKeepAlive it runs
@@ -147,6 +171,7 @@ func (s *Scheduler) String() string { return s.label }
 // A Scheduler runs once: Run on a scheduler that is running or has run
 // returns an error.
 func (s *Scheduler) Run() (err error) {
+	s.mustBeNew("Scheduler.Run")
 	// s.mu excludes calls made under it before Run (exec) and wake-ups
 	// (post), which must not touch a poller that is being created.
 	s.mu.Lock()

@@ -46,7 +46,7 @@ type Stats struct {
 // the scheduler thread it is handed to the thread and waits.
 func (s *Scheduler) Stats() Stats {
 	var st Stats
-	if err := s.exec(func() { st = s.statsOnThread() }); err != nil {
+	if err := s.exec("Scheduler.Stats", func() { st = s.statsOnThread() }); err != nil {
 		st = s.statsOnThread() // the scheduler has finished: nothing races
 	}
 	return st
@@ -90,7 +90,7 @@ func boolInt(b bool) int {
 // from any goroutine.
 func (s *Scheduler) Dump(w io.Writer) error {
 	var b strings.Builder
-	if err := s.exec(func() { s.dumpOnThread(&b) }); err != nil {
+	if err := s.exec("Scheduler.Dump", func() { s.dumpOnThread(&b) }); err != nil {
 		s.dumpOnThread(&b) // the scheduler has finished: nothing races
 	}
 	_, err := io.WriteString(w, b.String())

@@ -355,6 +355,10 @@ func (s *Scheduler) Go(fn func()) *Task {
 	if fn == nil {
 		panic("sched: Go with nil fn")
 	}
+	if s == nil {
+		// Explicit, so that the compiler drops its own check of s below.
+		panicNotNew(s, "Scheduler.Go")
+	}
 	g := &goTask{}
 	t := &g.t
 	*t = Task{s: s, fn: fn, id: s.ids.Add(1), x: &g.x}
@@ -366,6 +370,7 @@ func (s *Scheduler) Go(fn func()) *Task {
 		s.spawn(t) // from a task of s, or its host loop (a descriptor's read hook)
 		return t
 	}
+	s.mustBeNew("Scheduler.Go")
 	if !s.post(inboxItem{op: opSpawn, t: t}) {
 		t.abandon()
 	}
@@ -383,6 +388,9 @@ func (s *Scheduler) Spawn(fn func()) {
 	if fn == nil {
 		panic("sched: Spawn with nil fn")
 	}
+	if s == nil {
+		panicNotNew(s, "Scheduler.Spawn")
+	}
 	if s.grp.Running(asm.G()) { // a task of s, or its host loop
 		t := s.pooledTask()
 		t.fn = fn
@@ -393,6 +401,7 @@ func (s *Scheduler) Spawn(fn func()) {
 		s.spawn(t)
 		return
 	}
+	s.mustBeNew("Scheduler.Spawn")
 	t := &Task{s: s, fn: fn, id: s.ids.Add(1), pooled: true}
 	if s.group != nil {
 		s.group.taskStarted()
