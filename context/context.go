@@ -211,6 +211,9 @@ func Make(fn func(), link *Context) *Context {
 	if cur == nil {
 		panic("ucontext: Make called outside Run")
 	}
+	if link != nil && link.r == nil {
+		panic("ucontext: Make with a link not made by Make")
+	}
 	if link != nil && link.r != cur.r {
 		panic(fmt.Sprintf("ucontext: Make with link %v of another Run", link))
 	}
@@ -225,10 +228,11 @@ func (r *run) make(fn func(), link *Context) *Context {
 // Swap saves the running context and switches to to (swapcontext). It
 // returns when some context switches back to the caller's context.
 //
-// Swap panics if it is called outside a context, or if to is nil,
-// finished, the running context, or a context of another Run.
+// Swap panics if it is called outside a context, or if to is nil, a zero
+// Context (not made by Make), finished, the running context, or a context
+// of another Run.
 func Swap(to *Context) {
-	if to == nil {
+	if to == nil || to.r == nil {
 		misuse("Swap", to)
 	}
 	r := to.r
@@ -259,10 +263,11 @@ func Swap(to *Context) {
 // deferred calls of the current context run before to resumes. Set never
 // returns.
 //
-// Set panics if it is called outside a context, or if to is nil, finished,
-// the running context, or a context of another Run.
+// Set panics if it is called outside a context, or if to is nil, a zero
+// Context (not made by Make), finished, the running context, or a context
+// of another Run.
 func Set(to *Context) {
-	if to == nil {
+	if to == nil || to.r == nil {
 		misuse("Set", to)
 	}
 	r := to.r
@@ -289,6 +294,10 @@ func Current() *Context {
 func misuse(op string, to *Context) {
 	if to == nil {
 		panic("ucontext: " + op + " to a nil context")
+	}
+	if to.r == nil {
+		// A zero Context: no Run hosts it, and it has no function.
+		panic("ucontext: " + op + " to a Context not made by Make")
 	}
 	caller := Current()
 	switch {

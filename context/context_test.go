@@ -517,6 +517,10 @@ func TestMisuse(t *testing.T) {
 		}, "Set to finished context"},
 		{"Swap to another Run", func() { ucontext.Run(func() { ucontext.Swap(stale) }) }, "of another Run"},
 		{"Set to another Run", func() { ucontext.Run(func() { ucontext.Set(finished) }) }, "of another Run"},
+		{"Swap zero", func() { ucontext.Run(func() { ucontext.Swap(&ucontext.Context{}) }) }, "Swap to a Context not made by Make"},
+		{"Set zero", func() { ucontext.Run(func() { ucontext.Set(&ucontext.Context{}) }) }, "Set to a Context not made by Make"},
+		{"Swap zero outside Run", func() { ucontext.Swap(new(ucontext.Context)) }, "Swap to a Context not made by Make"},
+		{"Make zero link", func() { ucontext.Run(func() { ucontext.Make(func() {}, &ucontext.Context{}) }) }, "Make with a link not made by Make"},
 		{"Make link of another Run", func() { ucontext.Run(func() { ucontext.Make(func() {}, stale) }) }, "Make with link"},
 		{"link to finished", func() {
 			ucontext.Run(func() {
