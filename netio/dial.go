@@ -35,12 +35,14 @@ type Dialer struct {
 // returns a connection served by scheduler s. From a task of s the
 // connect parks the task; from any other goroutine it blocks the caller.
 func Dial(s *sched.Scheduler, network, address string) (*Conn, error) {
+	mustScheduler(s, "Dial")
 	var d Dialer
 	return d.Dial(s, network, address)
 }
 
 // Dial is like the package-level Dial with d's options.
 func (d *Dialer) Dial(s *sched.Scheduler, network, address string) (*Conn, error) {
+	mustScheduler(s, "Dialer.Dial")
 	return d.DialContext(context.Background(), s, network, address)
 }
 
@@ -52,6 +54,7 @@ func (d *Dialer) Dial(s *sched.Scheduler, network, address string) (*Conn, error
 // context.DeadlineExceeded (and os.ErrDeadlineExceeded). Name resolution
 // runs under ctx too.
 func (d *Dialer) DialContext(ctx context.Context, s *sched.Scheduler, network, address string) (*Conn, error) {
+	mustScheduler(s, "Dialer.DialContext")
 	switch network {
 	case "tcp", "tcp4", "tcp6", "unix":
 	default:
@@ -103,6 +106,7 @@ func (d *Dialer) DialContext(ctx context.Context, s *sched.Scheduler, network, a
 
 // DialContext is the package-level Dial under ctx (see Dialer.DialContext).
 func DialContext(ctx context.Context, s *sched.Scheduler, network, address string) (*Conn, error) {
+	mustScheduler(s, "DialContext")
 	var d Dialer
 	return d.DialContext(ctx, s, network, address)
 }

@@ -36,6 +36,28 @@ func mapErr(err error) error {
 	return err
 }
 
+// mustScheduler panics, naming the exported function fn, if s is nil:
+// a nil scheduler would otherwise fail as a nil dereference deep inside,
+// far from the call that passed it (sched.NewInbox does the same). A zero
+// Scheduler, not made by sched.New, panics in package sched as soon as it
+// is asked to take a descriptor or run a call.
+func mustScheduler(s *sched.Scheduler, fn string) {
+	if s == nil {
+		panic("netio: " + fn + " with nil Scheduler")
+	}
+}
+
+// mustGroup is mustScheduler for a *sched.Group: nil, or a zero Group
+// (no schedulers), which would listen nowhere.
+func mustGroup(g *sched.Group, fn string) {
+	if g == nil {
+		panic("netio: " + fn + " with nil Group")
+	}
+	if g.Len() == 0 {
+		panic("netio: " + fn + " with a Group not made by sched.NewGroup")
+	}
+}
+
 // opError builds the *net.OpError a net.Conn method returns.
 func opError(op, network string, source, addr net.Addr, err error) error {
 	if err == nil {

@@ -36,6 +36,7 @@ import (
 // FileConn returns a Conn for a copy of f, a connected stream socket
 // (TCP, Unix stream or seqpacket).
 func FileConn(s *sched.Scheduler, f *os.File) (*Conn, error) {
+	mustScheduler(s, "FileConn")
 	sysfd, err := dupFile(f)
 	if err != nil {
 		return nil, fileError(f.Name(), err)
@@ -51,6 +52,7 @@ func FileConn(s *sched.Scheduler, f *os.File) (*Conn, error) {
 // stream socket. Closing the Listener does not remove a Unix socket's file:
 // whoever bound it owns it.
 func FileListener(s *sched.Scheduler, f *os.File) (*Listener, error) {
+	mustScheduler(s, "FileListener")
 	sysfd, err := dupFile(f)
 	if err != nil {
 		return nil, fileError(f.Name(), err)
@@ -65,6 +67,7 @@ func FileListener(s *sched.Scheduler, f *os.File) (*Listener, error) {
 // FileListener is the package-level FileListener with lc's options; of
 // them, only Exclusive applies to a socket that is already listening.
 func (lc *ListenConfig) FileListener(s *sched.Scheduler, f *os.File) (*Listener, error) {
+	mustScheduler(s, "ListenConfig.FileListener")
 	sysfd, err := dupFile(f)
 	if err != nil {
 		return nil, fileError(f.Name(), err)
@@ -79,6 +82,7 @@ func (lc *ListenConfig) FileListener(s *sched.Scheduler, f *os.File) (*Listener,
 // FilePacketConn returns a PacketConn for a copy of f, a UDP or unixgram
 // socket.
 func FilePacketConn(s *sched.Scheduler, f *os.File) (*PacketConn, error) {
+	mustScheduler(s, "FilePacketConn")
 	sysfd, err := dupFile(f)
 	if err != nil {
 		return nil, fileError(f.Name(), err)
@@ -94,6 +98,7 @@ func FilePacketConn(s *sched.Scheduler, f *os.File) (*PacketConn, error) {
 // syscall.Conn, as *net.TCPConn and *net.UnixConn are (a *tls.Conn is
 // not); it stays open, and the caller closes it.
 func AdoptConn(s *sched.Scheduler, c net.Conn) (*Conn, error) {
+	mustScheduler(s, "AdoptConn")
 	sysfd, err := dupConn(c)
 	if err != nil {
 		return nil, adoptError(c.LocalAddr(), err)
@@ -110,6 +115,7 @@ func AdoptConn(s *sched.Scheduler, c net.Conn) (*Conn, error) {
 // the caller closes it; a Unix listener's file stays too, as with
 // FileListener.
 func AdoptListener(s *sched.Scheduler, l net.Listener) (*Listener, error) {
+	mustScheduler(s, "AdoptListener")
 	sysfd, err := dupConn(l)
 	if err != nil {
 		return nil, adoptError(l.Addr(), err)
@@ -124,6 +130,7 @@ func AdoptListener(s *sched.Scheduler, l net.Listener) (*Listener, error) {
 // AdoptPacketConn returns a PacketConn for a copy of c's socket, which
 // must be a syscall.Conn (*net.UDPConn, *net.UnixConn). c stays open.
 func AdoptPacketConn(s *sched.Scheduler, c net.PacketConn) (*PacketConn, error) {
+	mustScheduler(s, "AdoptPacketConn")
 	sysfd, err := dupConn(c)
 	if err != nil {
 		return nil, adoptError(c.LocalAddr(), err)

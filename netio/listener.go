@@ -51,12 +51,14 @@ type ListenConfig struct {
 // "unix", serving its connections on scheduler s. It may be called before
 // s runs, from a task of s, or from any other goroutine.
 func Listen(s *sched.Scheduler, network, address string) (*Listener, error) {
+	mustScheduler(s, "Listen")
 	var lc ListenConfig
 	return lc.Listen(s, network, address)
 }
 
 // Listen is like the package-level Listen with lc's options.
 func (lc *ListenConfig) Listen(s *sched.Scheduler, network, address string) (*Listener, error) {
+	mustScheduler(s, "ListenConfig.Listen")
 	switch network {
 	case "tcp", "tcp4", "tcp6", "unix":
 	default:

@@ -16,6 +16,7 @@ import (
 // between threads (see Server.ServeGroup). With port 0 the first listener
 // picks the port and the others share it.
 func ListenGroup(g *sched.Group, network, address string) ([]*Listener, error) {
+	mustGroup(g, "ListenGroup")
 	var lc ListenConfig
 	return lc.ListenGroup(g, network, address)
 }
@@ -23,6 +24,7 @@ func ListenGroup(g *sched.Group, network, address string) ([]*Listener, error) {
 // ListenGroup is like the package-level ListenGroup with lc's options;
 // ReusePort is implied.
 func (lc *ListenConfig) ListenGroup(g *sched.Group, network, address string) ([]*Listener, error) {
+	mustGroup(g, "ListenConfig.ListenGroup")
 	switch network {
 	case "tcp", "tcp4", "tcp6":
 	default:

@@ -45,6 +45,7 @@ type PacketConn struct {
 // "unixgram" socket bound to a path removes it on Close (an empty address
 // binds an abstract name of the kernel's choice, on Linux).
 func ListenPacket(s *sched.Scheduler, network, address string) (*PacketConn, error) {
+	mustScheduler(s, "ListenPacket")
 	switch network {
 	case "udp", "udp4", "udp6", "unixgram":
 	default:
