@@ -18,7 +18,9 @@ import (
 // A Conn is a stream socket (TCP or Unix) served by a scheduler. It
 // implements net.Conn, and is safe for concurrent use by multiple
 // goroutines: see the package comment for what that costs off the
-// scheduler's thread.
+// scheduler's thread. Like a zero net.TCPConn, a zero Conn is not
+// connected: its methods return syscall.EINVAL (LocalAddr and RemoteAddr
+// nil).
 type Conn struct {
 	// A Conn is 192 bytes, a size class whose objects Go places on 64-byte
 	// boundaries: the first cache line holds everything a Read, a Write
@@ -71,6 +73,13 @@ func connFrom(s *sched.Scheduler, fd *sched.FD, sysfd int, network string, laddr
 	return &Conn{s: s, fd: fd, sysfd: sysfd, net: network, laddr: laddr, raddr: raddr, stream: true}
 }
 
+// ok reports whether c is a connection this package made, as package
+// net's conn.ok does: the methods of a zero (or nil) Conn return
+// syscall.EINVAL, as those of a zero net.TCPConn do, rather than
+// dereference its nil scheduler. c.s is what Read and Write load first,
+// so the check costs them one compare.
+func (c *Conn) ok() bool { return c != nil && c.s != nil }
+
 // Scheduler returns the scheduler c belongs to.
 func (c *Conn) Scheduler() *sched.Scheduler { return c.s }
 
@@ -99,6 +108,9 @@ func (c *Conn) onThread() bool {
 // frames stay on its stack while the connection is idle, and they decide
 // whether that stack fits its first 2 KiB.
 func (c *Conn) Read(b []byte) (int, error) {
+	if !c.ok() {
+		return 0, syscall.EINVAL
+	}
 	if c.s.Current() == nil {
 		return c.readForeign(b)
 	}
@@ -201,6 +213,9 @@ func (c *Conn) readErr(e syscall.Errno) error {
 // while the socket's send buffer is full. Concurrent Writes do not
 // interleave.
 func (c *Conn) Write(b []byte) (int, error) {
+	if !c.ok() {
+		return 0, syscall.EINVAL
+	}
 	if c.s.Current() == nil {
 		return c.writeForeign(b)
 	}
@@ -249,6 +264,9 @@ func (c *Conn) Write(b []byte) (int, error) {
 // and from a descriptor hook on its thread (a state machine's write);
 // from anywhere else it is handed to that thread.
 func (c *Conn) TryWrite(b []byte) (int, error) {
+	if !c.ok() {
+		return 0, syscall.EINVAL
+	}
 	if !c.s.OnThread() {
 		var n int
 		var err error
@@ -294,6 +312,9 @@ func (c *Conn) writeForeign(b []byte) (n int, err error) {
 // Close closes the connection; blocked Reads and Writes return an error
 // matching net.ErrClosed. It may be called from any goroutine.
 func (c *Conn) Close() error {
+	if !c.ok() {
+		return syscall.EINVAL
+	}
 	if err := c.fd.Close(); err != nil {
 		return c.opError("close", err)
 	}
@@ -325,12 +346,18 @@ func (c *Conn) shutdown(how int) error {
 
 // CloseRead shuts down the reading side of the connection.
 func (c *Conn) CloseRead() error {
+	if !c.ok() {
+		return syscall.EINVAL
+	}
 	return c.opError("close", c.shutdown(unix.SHUT_RD))
 }
 
 // CloseWrite shuts down the writing side: the peer reads end of stream
 // once everything written before has arrived.
 func (c *Conn) CloseWrite() error {
+	if !c.ok() {
+		return syscall.EINVAL
+	}
 	return c.opError("close", c.shutdown(unix.SHUT_WR))
 }
 
@@ -339,6 +366,9 @@ func (c *Conn) CloseWrite() error {
 // in a few bytes (it may be called from any goroutine; each caller gets
 // its own *net.TCPAddr, as from package net).
 func (c *Conn) LocalAddr() net.Addr {
+	if !c.ok() {
+		return nil
+	}
 	if c.laddr != nil {
 		return c.laddr
 	}
@@ -347,6 +377,9 @@ func (c *Conn) LocalAddr() net.Addr {
 
 // RemoteAddr returns the remote address, made on demand as LocalAddr's is.
 func (c *Conn) RemoteAddr() net.Addr {
+	if !c.ok() {
+		return nil
+	}
 	if c.raddr != nil {
 		return c.raddr
 	}
@@ -364,21 +397,33 @@ func (c *Conn) RemoteAddr() net.Addr {
 // SetDeadline(time.Now().Add(30*time.Second)) expires 30 virtual seconds
 // later. Example_virtualTime tests a server that way.
 func (c *Conn) SetDeadline(t time.Time) error {
+	if !c.ok() {
+		return syscall.EINVAL
+	}
 	return c.opError("set", c.fd.SetDeadline(t))
 }
 
 // SetReadDeadline sets the deadline for Reads.
 func (c *Conn) SetReadDeadline(t time.Time) error {
+	if !c.ok() {
+		return syscall.EINVAL
+	}
 	return c.opError("set", c.fd.SetReadDeadline(t))
 }
 
 // SetWriteDeadline sets the deadline for Writes.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if !c.ok() {
+		return syscall.EINVAL
+	}
 	return c.opError("set", c.fd.SetWriteDeadline(t))
 }
 
 // setsockopt sets an integer socket option on c's thread.
 func (c *Conn) setsockopt(level, opt, value int) error {
+	if !c.ok() {
+		return syscall.EINVAL
+	}
 	return c.opError("set", c.onThreadDo(func() error {
 		if err := c.fd.CheckRead(); errors.Is(err, sched.ErrClosed) {
 			return err
@@ -400,6 +445,9 @@ func (c *Conn) SetKeepAlive(keepalive bool) error {
 
 // SetKeepAlivePeriod sets the idle time before keep-alive probes.
 func (c *Conn) SetKeepAlivePeriod(d time.Duration) error {
+	if !c.ok() {
+		return syscall.EINVAL
+	}
 	if tcpKeepIdle < 0 {
 		return nil
 	}
@@ -409,6 +457,9 @@ func (c *Conn) SetKeepAlivePeriod(d time.Duration) error {
 // SetLinger sets SO_LINGER: see net.TCPConn.SetLinger. SetLinger(0) makes
 // Close reset the connection.
 func (c *Conn) SetLinger(sec int) error {
+	if !c.ok() {
+		return syscall.EINVAL
+	}
 	return c.opError("set", c.onThreadDo(func() error {
 		if err := c.fd.CheckRead(); errors.Is(err, sched.ErrClosed) {
 			return err // c.sysfd may be another socket's by now

@@ -5,6 +5,7 @@ package netio
 import (
 	"io"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/coopgo/coop/sched"
 )
@@ -39,6 +40,9 @@ import (
 // uses it; see above for when the copy is zero-copy. Like Write, it keeps
 // other Writes out while sendfile or splice runs.
 func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
+	if !c.ok() {
+		return 0, syscall.EINVAL
+	}
 	n, handled, err := c.readFromFast(r)
 	if !handled {
 		var m int64
@@ -52,6 +56,9 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 // the number of bytes copied. It implements io.WriterTo, so io.Copy(w, c)
 // uses it: to another Conn of c's scheduler the copy is a splice.
 func (c *Conn) WriteTo(w io.Writer) (int64, error) {
+	if !c.ok() {
+		return 0, syscall.EINVAL
+	}
 	n, handled, err := c.writeToFast(w)
 	if !handled {
 		var m int64

@@ -18,6 +18,8 @@ import (
 // A Listener is a listening stream socket served by a scheduler. It
 // implements net.Listener. Accept parks the calling task until a
 // connection arrives; from any other goroutine it blocks only the caller.
+// Like a zero net.TCPListener, a zero Listener's methods return
+// syscall.EINVAL (Addr nil).
 type Listener struct {
 	s      *sched.Scheduler
 	fd     *sched.FD
@@ -198,11 +200,21 @@ func maxListenerBacklog() int {
 	return min(n, 1<<16-1)
 }
 
+// ok reports whether l is a listener this package made: the methods of a
+// zero (or nil) Listener return syscall.EINVAL, as a zero
+// net.TCPListener's do (see Conn.ok).
+func (l *Listener) ok() bool { return l != nil && l.s != nil }
+
 // Scheduler returns the scheduler l belongs to.
 func (l *Listener) Scheduler() *sched.Scheduler { return l.s }
 
 // Addr returns the listener's address.
-func (l *Listener) Addr() net.Addr { return l.addr }
+func (l *Listener) Addr() net.Addr {
+	if !l.ok() {
+		return nil
+	}
+	return l.addr
+}
 
 // Accept waits for and returns the next connection. It implements
 // net.Listener; AcceptConn returns the *Conn itself.
@@ -221,6 +233,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 // wrapping the *os.SyscallError: a server should back off and try again
 // (Server does), not stop.
 func (l *Listener) AcceptConn() (*Conn, error) {
+	if !l.ok() {
+		return nil, syscall.EINVAL
+	}
 	if l.s.Current() == nil {
 		var c *Conn
 		var err error
@@ -289,6 +304,9 @@ func (l *Listener) accept() (*Conn, error) {
 // Unix socket, Close removes the socket file. It may be called from any
 // goroutine.
 func (l *Listener) Close() error {
+	if !l.ok() {
+		return syscall.EINVAL
+	}
 	if err := l.fd.Close(); err != nil {
 		return l.opError("close", err)
 	}
@@ -301,6 +319,9 @@ func (l *Listener) Close() error {
 
 // SetDeadline sets the deadline for Accept; the zero time means none.
 func (l *Listener) SetDeadline(t time.Time) error {
+	if !l.ok() {
+		return syscall.EINVAL
+	}
 	if err := l.fd.SetReadDeadline(t); err != nil {
 		return l.opError("set", err)
 	}

@@ -30,6 +30,9 @@ type rawConn struct {
 // scheduler thread (see rawConn); Read and Write wait, parking the task,
 // for readiness between tries.
 func (c *Conn) SyscallConn() (syscall.RawConn, error) {
+	if !c.ok() {
+		return nil, syscall.EINVAL
+	}
 	return &rawConn{s: c.s, fd: c.fd, sysfd: c.sysfd, net: c.net, laddr: c.LocalAddr(), wc: c}, nil
 }
 

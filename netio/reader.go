@@ -46,6 +46,9 @@ const DefaultReadSize = 16 << 10
 // back each time the connection goes back to idle (and moves a partial
 // request to a buffer of its size), so a Ready function can keep its
 // Reader (with Conn.SetValue) or make one per call.
+//
+// A zero Reader, or one made for a zero Conn, reads nothing: its reads
+// fail with syscall.EINVAL, as the zero Conn's do.
 type Reader struct {
 	c    *Conn
 	pool *sched.BufferPool
@@ -65,19 +68,29 @@ func NewReader(c *Conn) *Reader { return NewReaderSize(c, DefaultReadSize) }
 // buffer of the Reader made last for c when the connection goes idle in
 // ready mode, and when it ends.
 func NewReaderSize(c *Conn, size int) *Reader {
-	r := &Reader{c: c, pool: c.s.Buffers(), size: min(max(size, 16), maxLentBuffer)}
+	size = min(max(size, 16), maxLentBuffer)
+	if !c.ok() {
+		return &Reader{c: c, size: size} // its reads fail as c's do: EINVAL
+	}
+	r := &Reader{c: c, pool: c.s.Buffers(), size: size}
 	c.onThreadDo(func() error { c.rd, c.hasRd = r, true; return nil })
 	return r
 }
 
 // onThread reports whether the caller may use r's buffer directly: a task
-// of its Conn's scheduler.
+// of its Conn's scheduler. For a zero Reader, or one of a zero Conn, it
+// reports false, and do fails the call.
 func (r *Reader) onThread() bool {
-	return r.c.s.Current() != nil
+	return r.c.ok() && r.c.s.Current() != nil
 }
 
 // do runs fn on r's scheduler thread, for callers that are not its tasks.
+// A zero Reader, or one of a zero Conn, fails with syscall.EINVAL, as the
+// zero Conn's Read does.
 func (r *Reader) do(fn func()) error {
+	if !r.c.ok() {
+		return syscall.EINVAL
+	}
 	if err := r.c.s.Do(fn); err != nil {
 		return r.c.opError("read", err)
 	}

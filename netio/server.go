@@ -237,6 +237,9 @@ func (srv *Server) Serve(l *Listener) error {
 	if l == nil {
 		return errors.New("netio: Serve with a nil Listener")
 	}
+	if !l.ok() {
+		return errors.New("netio: Serve with a Listener not made by Listen")
+	}
 	if err := srv.validate(); err != nil {
 		l.Close()
 		return err

@@ -27,6 +27,9 @@ import (
 // returns less than the buffer says nothing about the queue behind it (a
 // datagram is read whole), so only a receive that returns EAGAIN makes the
 // next one wait for an edge.
+//
+// Like a zero net.UDPConn, a zero PacketConn's methods return
+// syscall.EINVAL (LocalAddr nil).
 type PacketConn struct {
 	s        *sched.Scheduler
 	fd       *sched.FD
@@ -122,6 +125,11 @@ func newPacketConn(s *sched.Scheduler, fd, fam int, network string, laddr net.Ad
 	return &PacketConn{s: s, fd: f, sysfd: fd, family: fam, net: network, laddr: laddr}, nil
 }
 
+// ok reports whether p is a socket this package made: the methods of a
+// zero (or nil) PacketConn return syscall.EINVAL, as a zero net.UDPConn's
+// do (see Conn.ok).
+func (p *PacketConn) ok() bool { return p != nil && p.s != nil }
+
 // Scheduler returns the scheduler p belongs to.
 func (p *PacketConn) Scheduler() *sched.Scheduler { return p.s }
 
@@ -136,6 +144,9 @@ func (p *PacketConn) onThread() bool {
 // A datagram longer than b is truncated, the rest discarded. It implements
 // net.PacketConn.
 func (p *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	if !p.ok() {
+		return 0, nil, syscall.EINVAL
+	}
 	if !p.onThread() {
 		return p.readFromDo(b)
 	}
@@ -159,6 +170,9 @@ func (p *PacketConn) readFromDo(b []byte) (n int, a net.Addr, err error) {
 // sender comes as an IPv4-mapped IPv6 address (see netip.Addr.Unmap), as
 // with net.UDPConn.
 func (p *PacketConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
+	if !p.ok() {
+		return 0, netip.AddrPort{}, syscall.EINVAL
+	}
 	if !p.onThread() {
 		return p.readFromUDPAddrPortDo(b)
 	}
@@ -211,6 +225,9 @@ func (p *PacketConn) recv(b []byte, from *rawSockaddr) (int, error) {
 // WriteTo sends b as one datagram to addr, a *net.UDPAddr or, for
 // unixgram, a *net.UnixAddr. It implements net.PacketConn.
 func (p *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if !p.ok() {
+		return 0, syscall.EINVAL
+	}
 	var to rawSockaddr
 	var err error
 	switch a := addr.(type) {
@@ -244,6 +261,9 @@ func (p *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 // allocates nothing (but for an error). An IPv4 address may be sent to
 // from a dual-stack socket.
 func (p *PacketConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	if !p.ok() {
+		return 0, syscall.EINVAL
+	}
 	var to rawSockaddr
 	var err error
 	if p.family == unix.AF_UNIX {
@@ -308,6 +328,9 @@ func (p *PacketConn) sendOnThread(b []byte, to *rawSockaddr) (int, error) {
 // net.ErrClosed. A unixgram socket's file is removed. It may be called
 // from any goroutine.
 func (p *PacketConn) Close() error {
+	if !p.ok() {
+		return syscall.EINVAL
+	}
 	if err := p.fd.Close(); err != nil {
 		return p.opError("close", nil, err)
 	}
@@ -318,20 +341,34 @@ func (p *PacketConn) Close() error {
 }
 
 // LocalAddr returns the local address: a *net.UDPAddr or *net.UnixAddr.
-func (p *PacketConn) LocalAddr() net.Addr { return p.laddr }
+func (p *PacketConn) LocalAddr() net.Addr {
+	if !p.ok() {
+		return nil
+	}
+	return p.laddr
+}
 
 // SetDeadline sets the read and write deadlines; see net.Conn.
 func (p *PacketConn) SetDeadline(t time.Time) error {
+	if !p.ok() {
+		return syscall.EINVAL
+	}
 	return p.opError("set", nil, p.fd.SetDeadline(t))
 }
 
 // SetReadDeadline sets the deadline for ReadFrom.
 func (p *PacketConn) SetReadDeadline(t time.Time) error {
+	if !p.ok() {
+		return syscall.EINVAL
+	}
 	return p.opError("set", nil, p.fd.SetReadDeadline(t))
 }
 
 // SetWriteDeadline sets the deadline for WriteTo.
 func (p *PacketConn) SetWriteDeadline(t time.Time) error {
+	if !p.ok() {
+		return syscall.EINVAL
+	}
 	return p.opError("set", nil, p.fd.SetWriteDeadline(t))
 }
 
@@ -347,6 +384,9 @@ func (p *PacketConn) SetWriteBuffer(bytes int) error {
 }
 
 func (p *PacketConn) setsockopt(level, opt, value int) error {
+	if !p.ok() {
+		return syscall.EINVAL
+	}
 	var err error
 	set := func() {
 		if cerr := p.fd.CheckRead(); errors.Is(cerr, sched.ErrClosed) {
@@ -365,6 +405,9 @@ func (p *PacketConn) setsockopt(level, opt, value int) error {
 
 // SyscallConn returns a raw connection to p's socket; see Conn.SyscallConn.
 func (p *PacketConn) SyscallConn() (syscall.RawConn, error) {
+	if !p.ok() {
+		return nil, syscall.EINVAL
+	}
 	return &rawConn{s: p.s, fd: p.fd, sysfd: p.sysfd, net: p.net, laddr: p.laddr, datagram: true}, nil
 }
 

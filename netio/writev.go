@@ -18,6 +18,9 @@ const maxIOV = 1024
 // parking while the send buffer is full, and concurrent writes do not
 // interleave with it. It may be called from any goroutine.
 func (c *Conn) WriteBuffers(v *net.Buffers) (int64, error) {
+	if !c.ok() {
+		return 0, syscall.EINVAL
+	}
 	if !c.onThread() {
 		var n int64
 		var err error
