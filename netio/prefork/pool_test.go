@@ -74,8 +74,8 @@ func TestPreforkctl(t *testing.T) {
 func TestOwnReexecScheme(t *testing.T) {
 	needNative(t)
 	dir := t.TempDir()
-	pc := poolConfig{Workers: 2, Addr: freeAddr(t), Control: filepath.Join(dir, "control.sock"), HangMs: 2000, DrainMs: 3000, Consume: true}
-	p := &pool{t: t, addr: pc.Addr, control: pc.Control, out: new(syncbuf.Buffer), done: make(chan error, 1), bin: os.Args[0]}
+	pc := poolConfig{Workers: 2, Control: filepath.Join(dir, "control.sock"), HangMs: 2000, DrainMs: 3000, Consume: true}
+	p := &pool{t: t, control: pc.Control, out: new(syncbuf.Buffer), done: make(chan error, 1), bin: os.Args[0]}
 	p.start(pc)
 	t.Cleanup(func() { prefork.Control(pc.Control, "quit") }) // whichever master holds it then
 	want := fmt.Sprintf("%q true\n", []string{"-test.run=^$", "-prefork.again"})

@@ -108,8 +108,8 @@ func startUpgradable(t *testing.T) *pool {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "pool")
 	copyBinary(t, bin)
-	pc := poolConfig{Workers: 2, Addr: freeAddr(t), Control: filepath.Join(dir, "control.sock"), HangMs: 2000, DrainMs: 3000}
-	p := &pool{t: t, addr: pc.Addr, control: pc.Control, out: new(syncbuf.Buffer), done: make(chan error, 1), bin: bin}
+	pc := poolConfig{Workers: 2, Control: filepath.Join(dir, "control.sock"), HangMs: 2000, DrainMs: 3000}
+	p := &pool{t: t, control: pc.Control, out: new(syncbuf.Buffer), done: make(chan error, 1), bin: bin}
 	p.start(pc)
 	t.Cleanup(func() { prefork.Control(pc.Control, "quit") }) // whichever master holds it then
 	return p
