@@ -1,6 +1,7 @@
 package prefork_test
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -101,7 +102,7 @@ func TestHang(t *testing.T) {
 			victim := p.status().Processes[0]
 			start := time.Now()
 			if how == "SIGSTOP" {
-				syscall.Kill(victim.PID, syscall.SIGSTOP)
+				stop(t, victim.PID)
 			} else {
 				// Any connection may land on either worker: make sure the
 				// victim gets a /hang by asking until its pid answers.
@@ -529,4 +530,61 @@ func TestAdaptive(t *testing.T) {
 		c.Close()
 	}
 	p.waitReady(1, 15*time.Second)
+}
+
+// stop stops process pid (SIGSTOP) and waits until every one of its
+// threads is stopped: kill returns before they are, and the master can
+// only see a silence that has begun. If the test fails, it says what
+// became of the process: a stopped worker let go by a SIGCONT that was
+// not the master's goes on beating, and the master rightly sees no hang
+// (TestHang/SIGSTOP failed once so, under GOMAXPROCS=1, both workers
+// ready and beating 15 s after the SIGSTOP, with no SIGCONT of the
+// master's logged). The signal goes through a pidfd, which never reaches
+// a process that reused pid.
+func stop(t *testing.T, pid int) {
+	t.Helper()
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("process %d, SIGSTOPped by the test: %s; its threads: %s", pid, proctest.Stat(pid), threadStates(pid))
+		}
+		proc.Release()
+	})
+	if err := proc.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("SIGSTOP to %d: %v", pid, err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		states := threadStates(pid)
+		if states != "" && strings.Trim(states, "T") == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d: threads in states %q 5 s after SIGSTOP, want all stopped (T)", pid, states)
+		}
+	}
+}
+
+// threadStates returns the state letter of each thread of process pid
+// (/proc/PID/task/*/stat), or "" if there are none to read.
+func threadStates(pid int) string {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, task := range tasks {
+		st, err := os.ReadFile(dir + "/" + task.Name() + "/stat")
+		if err != nil {
+			continue // a thread that ended meanwhile
+		}
+		// The state follows the command's closing parenthesis.
+		if i := bytes.LastIndexByte(st, ')'); i >= 0 && i+2 < len(st) {
+			b.WriteByte(st[i+2])
+		}
+	}
+	return b.String()
 }

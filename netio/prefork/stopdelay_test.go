@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -169,15 +170,26 @@ func testStopDelayTogether(t *testing.T) {
 	}
 	var first int // the worker that goes on; the others are stopped
 	var stopped []int
+	procs := map[int]*os.Process{}
 	for pid := range conns {
 		if first == 0 {
 			first = pid
 			continue
 		}
-		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		// Signalled through a pidfd: the SIGCONT deferred for a failure
+		// comes, on success, after the pool has exited and its workers
+		// have been reaped, and by pid it would reach whatever process
+		// had the number by then.
+		proc, err := os.FindProcess(pid)
+		if err != nil {
 			t.Fatal(err)
 		}
-		defer syscall.Kill(pid, syscall.SIGCONT)
+		defer proc.Release()
+		if err := proc.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		defer proc.Signal(syscall.SIGCONT)
+		procs[pid] = proc
 		stopped = append(stopped, pid)
 	}
 	start := time.Now()
@@ -202,7 +214,7 @@ func testStopDelayTogether(t *testing.T) {
 		if _, err := io.WriteString(k.c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 			t.Fatal(err)
 		}
-		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		if err := procs[pid].Signal(syscall.SIGCONT); err != nil {
 			t.Fatal(err)
 		}
 		resp, err := http.ReadResponse(k.r, nil)
@@ -253,11 +265,19 @@ func TestStopUnreported(t *testing.T) {
 	t.Parallel()
 	p := startPool(t, poolConfig{Workers: 2, Unreported: true, DrainMs: 60_000})
 	workers := pids(p.status())
-	t.Cleanup(func() {
-		for pid := range workers {
-			syscall.Kill(pid, syscall.SIGKILL) // left behind on purpose
+	for pid := range workers {
+		// Left behind on purpose, and killed at the end through a
+		// pidfd taken now: by pid, a SIGKILL could reach a process that
+		// reused the number of one that had ended meanwhile.
+		proc, err := os.FindProcess(pid)
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
+		t.Cleanup(func() {
+			proc.Signal(syscall.SIGKILL)
+			proc.Release()
+		})
+	}
 	p.signal(syscall.SIGTERM)
 	if err := p.wait(20 * time.Second); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
