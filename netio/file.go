@@ -39,11 +39,11 @@ func FileConn(s *sched.Scheduler, f *os.File) (*Conn, error) {
 	mustScheduler(s, "FileConn")
 	sysfd, err := dupFile(f)
 	if err != nil {
-		return nil, fileError(f.Name(), err)
+		return nil, fileError(f, err)
 	}
 	c, err := adoptConn(s, sysfd)
 	if err != nil {
-		return nil, fileError(f.Name(), err)
+		return nil, fileError(f, err)
 	}
 	return c, nil
 }
@@ -55,11 +55,11 @@ func FileListener(s *sched.Scheduler, f *os.File) (*Listener, error) {
 	mustScheduler(s, "FileListener")
 	sysfd, err := dupFile(f)
 	if err != nil {
-		return nil, fileError(f.Name(), err)
+		return nil, fileError(f, err)
 	}
 	l, err := adoptListener(s, sysfd, nil)
 	if err != nil {
-		return nil, fileError(f.Name(), err)
+		return nil, fileError(f, err)
 	}
 	return l, nil
 }
@@ -70,11 +70,11 @@ func (lc *ListenConfig) FileListener(s *sched.Scheduler, f *os.File) (*Listener,
 	mustScheduler(s, "ListenConfig.FileListener")
 	sysfd, err := dupFile(f)
 	if err != nil {
-		return nil, fileError(f.Name(), err)
+		return nil, fileError(f, err)
 	}
 	l, err := adoptListener(s, sysfd, lc)
 	if err != nil {
-		return nil, fileError(f.Name(), err)
+		return nil, fileError(f, err)
 	}
 	return l, nil
 }
@@ -85,11 +85,11 @@ func FilePacketConn(s *sched.Scheduler, f *os.File) (*PacketConn, error) {
 	mustScheduler(s, "FilePacketConn")
 	sysfd, err := dupFile(f)
 	if err != nil {
-		return nil, fileError(f.Name(), err)
+		return nil, fileError(f, err)
 	}
 	p, err := adoptPacketConn(s, sysfd)
 	if err != nil {
-		return nil, fileError(f.Name(), err)
+		return nil, fileError(f, err)
 	}
 	return p, nil
 }
@@ -101,11 +101,11 @@ func AdoptConn(s *sched.Scheduler, c net.Conn) (*Conn, error) {
 	mustScheduler(s, "AdoptConn")
 	sysfd, err := dupConn(c)
 	if err != nil {
-		return nil, adoptError(c.LocalAddr(), err)
+		return nil, adoptError(c, err)
 	}
 	nc, err := adoptConn(s, sysfd)
 	if err != nil {
-		return nil, adoptError(c.LocalAddr(), err)
+		return nil, adoptError(c, err)
 	}
 	return nc, nil
 }
@@ -118,11 +118,11 @@ func AdoptListener(s *sched.Scheduler, l net.Listener) (*Listener, error) {
 	mustScheduler(s, "AdoptListener")
 	sysfd, err := dupConn(l)
 	if err != nil {
-		return nil, adoptError(l.Addr(), err)
+		return nil, adoptError(l, err)
 	}
 	nl, err := adoptListener(s, sysfd, nil)
 	if err != nil {
-		return nil, adoptError(l.Addr(), err)
+		return nil, adoptError(l, err)
 	}
 	return nl, nil
 }
@@ -133,11 +133,11 @@ func AdoptPacketConn(s *sched.Scheduler, c net.PacketConn) (*PacketConn, error) 
 	mustScheduler(s, "AdoptPacketConn")
 	sysfd, err := dupConn(c)
 	if err != nil {
-		return nil, adoptError(c.LocalAddr(), err)
+		return nil, adoptError(c, err)
 	}
 	p, err := adoptPacketConn(s, sysfd)
 	if err != nil {
-		return nil, adoptError(c.LocalAddr(), err)
+		return nil, adoptError(c, err)
 	}
 	return p, nil
 }
@@ -148,11 +148,28 @@ type fileAddr string
 func (fileAddr) Network() string  { return "file+net" }
 func (f fileAddr) String() string { return string(f) }
 
-func fileError(name string, err error) error {
+// fileError wraps the error of making a socket from f. A nil f, which
+// os.File's methods report as os.ErrInvalid, has no name.
+func fileError(f *os.File, err error) error {
+	name := ""
+	if f != nil {
+		name = f.Name()
+	}
 	return &net.OpError{Op: "file", Net: "file+net", Addr: fileAddr(name), Err: mapErr(err)}
 }
 
-func adoptError(addr net.Addr, err error) error {
+// adoptError wraps the error of adopting v, a net.Conn, net.Listener or
+// net.PacketConn, named by its address; a nil v has none.
+func adoptError(v any, err error) error {
+	var addr net.Addr
+	switch v := v.(type) {
+	case net.Conn:
+		addr = v.LocalAddr()
+	case net.PacketConn:
+		addr = v.LocalAddr()
+	case net.Listener:
+		addr = v.Addr()
+	}
 	network := ""
 	if addr != nil {
 		network = addr.Network()

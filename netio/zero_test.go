@@ -3,6 +3,7 @@ package netio_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -219,6 +220,34 @@ func TestZeroReader(t *testing.T) {
 			}
 		}); p != "" {
 			t.Errorf("%s Grow, Release, Buffered: panic: %s", what, p)
+		}
+	}
+}
+
+// TestNilSocketArguments checks that the functions that make a netio
+// socket from a standard library one return an error, not a panic, when
+// given none.
+func TestNilSocketArguments(t *testing.T) {
+	s := sched.New()
+	var lc netio.ListenConfig
+	calls := map[string]func() error{
+		"FileConn":                  func() error { _, err := netio.FileConn(s, nil); return err },
+		"FileListener":              func() error { _, err := netio.FileListener(s, nil); return err },
+		"ListenConfig.FileListener": func() error { _, err := lc.FileListener(s, nil); return err },
+		"FilePacketConn":            func() error { _, err := netio.FilePacketConn(s, nil); return err },
+		"AdoptConn":                 func() error { _, err := netio.AdoptConn(s, nil); return err },
+		"AdoptListener":             func() error { _, err := netio.AdoptListener(s, nil); return err },
+		"AdoptPacketConn":           func() error { _, err := netio.AdoptPacketConn(s, nil); return err },
+	}
+	for name, f := range calls {
+		var err error
+		if p := panicOf(func() { err = f() }); p != "" {
+			t.Errorf("%s(nil): panic: %s", name, p)
+			continue
+		}
+		var oe *net.OpError
+		if !errors.As(err, &oe) {
+			t.Errorf("%s(nil): error %#v, want a *net.OpError", name, err)
 		}
 	}
 }
