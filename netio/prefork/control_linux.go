@@ -58,7 +58,16 @@ func (m *master) openControl(fd int) error {
 	}
 	ul.SetUnlinkOnClose(false)
 	m.control = ul
-	go m.serveControl(ul)
+	// The accept loop is counted in controlConns itself, so that every
+	// connection it counts is added while the count is above zero: an
+	// Add from zero racing waitControlReplies' Wait (a connection
+	// accepted just as finish closes the socket) is what WaitGroup
+	// forbids, and -race reported it.
+	m.controlConns.Add(1)
+	go func() {
+		defer m.controlConns.Done()
+		m.serveControl(ul)
+	}()
 	return nil
 }
 
@@ -94,10 +103,11 @@ func (m *master) serveControl(l *net.UnixListener) {
 	}
 }
 
-// waitControlReplies waits, up to a second, for the answers of the
-// control connections being served: the command that stopped the pool
-// gets its "ok" before the master exits (at zero workers it exits at
-// once).
+// waitControlReplies waits, up to a second, for the accept loop to end
+// and for the answers of the control connections being served: the
+// command that stopped the pool gets its "ok" before the master exits (at
+// zero workers it exits at once). The control socket must be closed
+// first.
 func (m *master) waitControlReplies() {
 	done := make(chan struct{})
 	go func() {

@@ -168,6 +168,8 @@ type master struct {
 	watching     bool         // the watch is armed
 	parkedFrom   *wproc       // the worker a park retired, until it closes its listeners
 	statusSent   string       // the last sd_notify STATUS
+	// controlConns counts the control socket's accept loop and the
+	// connections it serves.
 	controlConns sync.WaitGroup
 }
 
