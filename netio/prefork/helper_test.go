@@ -403,6 +403,25 @@ func (p *pool) waitFor(what string, d time.Duration, cond func(*prefork.Status) 
 	}
 }
 
+// waitLog waits until the pool's log holds s and returns the log, or
+// fails the test after d. It is for lines whose time is not the test's
+// business (a reaped worker's end, which the kernel reports when it has
+// torn the process down), not for timing the master.
+func (p *pool) waitLog(s string, d time.Duration) string {
+	p.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		out := p.out.String()
+		if strings.Contains(out, s) {
+			return out
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("no log line with %q within %v:\n%s", s, d, out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // waitReady waits until n workers are ready and none is starting or
 // draining.
 func (p *pool) waitReady(n int, d time.Duration) *prefork.Status {
