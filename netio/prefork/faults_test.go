@@ -66,9 +66,12 @@ func TestKillWorker(t *testing.T) {
 func TestKillMaster(t *testing.T) {
 	p := startPool(t, poolConfig{Workers: 3})
 	workers := pids(p.status())
+	// Timed from the SIGKILL: the wait for the master returns only once
+	// the pool's output pipe is closed, that is once every worker that
+	// holds it has exited too.
+	killed := time.Now()
 	p.signal(syscall.SIGKILL)
 	p.wait(5 * time.Second)
-	killed := time.Now()
 	for time.Since(killed) < 5*time.Second {
 		alive := 0
 		for pid := range workers {
