@@ -144,7 +144,22 @@ func (f *FD) Scheduler() *Scheduler { return f.s }
 func (f *FD) String() string { return "fd " + strconv.Itoa(f.sysfd) }
 
 // mustTask returns the calling task, which must be a task of f's scheduler.
+// ok reports whether f was made by Register: a zero (or nil) FD's Read,
+// Write, Close and deadline setters return errNotRegistered, as a nil
+// *os.File's methods return os.ErrInvalid, rather than dereference its
+// nil scheduler. The calls only a task of f's scheduler may make
+// (WaitRead, WaitWrite, the hooks) panic instead, as they do off the
+// thread.
+func (f *FD) ok() bool { return f != nil && f.s != nil }
+
+// errNotRegistered is what the methods of an FD not made by Register
+// return. It matches os.ErrInvalid.
+var errNotRegistered = fmt.Errorf("sched: FD not made by Register: %w", os.ErrInvalid)
+
 func (f *FD) mustTask(what string) *Task {
+	if !f.ok() {
+		panic("sched: FD." + what + ": FD not made by Register")
+	}
 	t := f.s.Current()
 	if t == nil {
 		panic(errNotOnThread("FD." + what))
@@ -284,12 +299,19 @@ func (f *FD) fire(arg uint8) {
 // hold no task and no stack (netio's ready mode), and what a hand-written
 // state machine runs on. Only on the scheduler thread: in its tasks, or
 // in a hook.
-func (f *FD) SetReadHook(h func(error)) { f.setHook(&f.rd, h, "SetReadHook") }
+func (f *FD) SetReadHook(h func(error)) { f.setHook(true, h, "SetReadHook") }
 
 // SetWriteHook is SetReadHook for writability.
-func (f *FD) SetWriteHook(h func(error)) { f.setHook(&f.wr, h, "SetWriteHook") }
+func (f *FD) SetWriteHook(h func(error)) { f.setHook(false, h, "SetWriteHook") }
 
-func (f *FD) setHook(d *fdDir, h func(error), what string) {
+func (f *FD) setHook(read bool, h func(error), what string) {
+	if !f.ok() {
+		panic("sched: FD." + what + ": FD not made by Register")
+	}
+	d := &f.wr
+	if read {
+		d = &f.rd
+	}
 	if !f.s.onThread() {
 		panic(errNotOnThread("FD." + what))
 	}
@@ -340,6 +362,9 @@ func (f *FD) SetWriteDeadline(t time.Time) error { return f.setDeadline(t, false
 func (f *FD) SetDeadline(t time.Time) error { return f.setDeadline(t, true, true) }
 
 func (f *FD) setDeadline(t time.Time, read, write bool) error {
+	if !f.ok() {
+		return errNotRegistered
+	}
 	s := f.s
 	if s.onThread() {
 		return f.setDeadlineOnThread(t, read, write)
@@ -399,6 +424,9 @@ func (s *Scheduler) setFDDeadline(f *FD, d *fdDir, when int64) {
 // goroutine, and more than once: later calls return an error matching
 // net.ErrClosed.
 func (f *FD) Close() error {
+	if !f.ok() {
+		return errNotRegistered
+	}
 	var err error
 	if xerr := f.s.exec("FD.Close", func() { err = f.closeOnThread() }); xerr != nil {
 		// The scheduler has finished: nothing else can touch f.
@@ -444,6 +472,9 @@ func (f *FD) closeSys() error {
 // runs in a task of f's scheduler and waits for it. A read of 0 bytes with
 // no error on a non-empty p is end of file.
 func (f *FD) Read(p []byte) (n int, err error) {
+	if !f.ok() {
+		return 0, errNotRegistered
+	}
 	if f.s.Current() == nil {
 		if derr := f.s.Do(func() { n, err = f.Read(p) }); derr != nil {
 			return 0, derr
@@ -474,6 +505,9 @@ func (f *FD) Read(p []byte) (n int, err error) {
 // Write writes all of p to f, waiting for writability as needed. Like
 // Read, it may be called from any goroutine.
 func (f *FD) Write(p []byte) (n int, err error) {
+	if !f.ok() {
+		return 0, errNotRegistered
+	}
 	if f.s.Current() == nil {
 		if derr := f.s.Do(func() { n, err = f.Write(p) }); derr != nil {
 			return 0, derr

@@ -2,9 +2,11 @@ package sched_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,5 +110,49 @@ func TestZeroGroup(t *testing.T) {
 	}
 	if n := g.Len(); n != 0 {
 		t.Errorf("Len: %d", n)
+	}
+}
+
+// TestZeroFD checks that an FD not made by Register (a zero value, or a
+// nil pointer) fails its Read, Write, Close and deadline setters with an
+// error matching os.ErrInvalid, as a nil *os.File does, and that the
+// calls only a task may make panic with a message naming the mistake,
+// instead of dereferencing its nil scheduler.
+func TestZeroFD(t *testing.T) {
+	for _, f := range []*sched.FD{new(sched.FD), nil} {
+		name := "zero"
+		if f == nil {
+			name = "nil"
+		}
+		buf := make([]byte, 1)
+		errs := map[string]func() error{
+			"Read":             func() error { _, err := f.Read(buf); return err },
+			"Write":            func() error { _, err := f.Write(buf); return err },
+			"Close":            f.Close,
+			"SetDeadline":      func() error { return f.SetDeadline(time.Now()) },
+			"SetReadDeadline":  func() error { return f.SetReadDeadline(time.Time{}) },
+			"SetWriteDeadline": func() error { return f.SetWriteDeadline(time.Now()) },
+		}
+		for call, fn := range errs {
+			var err error
+			if p := panicOf(func() { err = fn() }); p != "" {
+				t.Errorf("%s FD, %s: panic %s", name, call, p)
+				continue
+			}
+			if !errors.Is(err, os.ErrInvalid) || !strings.Contains(fmt.Sprint(err), "not made by Register") {
+				t.Errorf("%s FD, %s: %v, want an error matching os.ErrInvalid that says the FD was not made by Register", name, call, err)
+			}
+		}
+		panics := map[string]func(){
+			"WaitRead":     func() { f.WaitRead() },
+			"WaitWrite":    func() { f.WaitWrite() },
+			"SetReadHook":  func() { f.SetReadHook(func(error) {}) },
+			"SetWriteHook": func() { f.SetWriteHook(nil) },
+		}
+		for call, fn := range panics {
+			if got, want := panicOf(fn), "sched: FD."+call+": FD not made by Register"; got != want {
+				t.Errorf("%s FD, %s: panic %q, want %q", name, call, got, want)
+			}
+		}
 	}
 }
