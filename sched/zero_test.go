@@ -13,18 +13,6 @@ import (
 	"github.com/coopgo/coop/sched"
 )
 
-// panicOf calls f and returns what it panicked with, as a string, or ""
-// if it returned.
-func panicOf(f func()) (msg string) {
-	defer func() {
-		if p := recover(); p != nil {
-			msg = fmt.Sprint(p)
-		}
-	}()
-	f()
-	return ""
-}
-
 // TestZeroScheduler checks that a Scheduler not made by New (a zero value,
 // or a nil pointer) panics at once, with a message that names the call and
 // the mistake, in every entry point that would otherwise fail deep inside
@@ -59,14 +47,14 @@ func TestZeroScheduler(t *testing.T) {
 		{"NewInbox", func(s *sched.Scheduler) { sched.NewInbox[int](s, 1) }, true},
 	}
 	for _, c := range calls {
-		got := panicOf(func() { c.f(new(sched.Scheduler)) })
+		got := panicValue(func() { c.f(new(sched.Scheduler)) })
 		if want := "sched: " + c.name + ": Scheduler used without New"; got != want {
 			t.Errorf("zero Scheduler, %s: panic %q, want %q", c.name, got, want)
 		}
 		if !c.nilS {
 			continue
 		}
-		got = panicOf(func() { c.f(nil) })
+		got = panicValue(func() { c.f(nil) })
 		if want := "sched: " + c.name + " with nil Scheduler"; got != want {
 			t.Errorf("nil Scheduler, %s: panic %q, want %q", c.name, got, want)
 		}
@@ -74,7 +62,7 @@ func TestZeroScheduler(t *testing.T) {
 
 	// What a zero Scheduler can answer, it answers as one that has not run.
 	var s sched.Scheduler
-	if p := panicOf(func() {
+	if p := panicValue(func() {
 		if got := s.Current(); got != nil {
 			t.Errorf("Current: %v, want nil", got)
 		}
@@ -97,10 +85,10 @@ func TestZeroScheduler(t *testing.T) {
 // is asked to start a task, and runs (nothing) without panicking.
 func TestZeroGroup(t *testing.T) {
 	var g sched.Group
-	if got, want := panicOf(func() { g.Go(func() {}) }), "sched: Group.Go: Group used without NewGroup"; got != want {
+	if got, want := panicValue(func() { g.Go(func() {}) }), "sched: Group.Go: Group used without NewGroup"; got != want {
 		t.Errorf("Go: panic %q, want %q", got, want)
 	}
-	if got := panicOf(func() {
+	if got := panicValue(func() {
 		if err := g.Run(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
@@ -135,7 +123,7 @@ func TestZeroFD(t *testing.T) {
 		}
 		for call, fn := range errs {
 			var err error
-			if p := panicOf(func() { err = fn() }); p != "" {
+			if p := panicValue(func() { err = fn() }); p != "" {
 				t.Errorf("%s FD, %s: panic %s", name, call, p)
 				continue
 			}
@@ -150,7 +138,7 @@ func TestZeroFD(t *testing.T) {
 			"SetWriteHook": func() { f.SetWriteHook(nil) },
 		}
 		for call, fn := range panics {
-			if got, want := panicOf(fn), "sched: FD."+call+": FD not made by Register"; got != want {
+			if got, want := panicValue(fn), "sched: FD."+call+": FD not made by Register"; got != want {
 				t.Errorf("%s FD, %s: panic %q, want %q", name, call, got, want)
 			}
 		}
