@@ -102,7 +102,8 @@ func TestHang(t *testing.T) {
 	for _, how := range []string{"SIGSTOP", "busy task"} {
 		t.Run(how, func(t *testing.T) {
 			p := startPool(t, poolConfig{Workers: 2, HangMs: 500})
-			victim := p.status().Processes[0]
+			st := p.status()
+			victim, other := st.Processes[0], st.Processes[1]
 			start := time.Now()
 			if how == "SIGSTOP" {
 				stop(t, victim.PID)
@@ -121,16 +122,19 @@ func TestHang(t *testing.T) {
 					for range 20 {
 						c, err := net.Dial("tcp", p.addr)
 						if err == nil {
-							fmt.Fprintf(c, "GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+							fmt.Fprintf(c, "GET /hang/%d HTTP/1.1\r\nHost: x\r\n\r\n", victim.PID)
 							defer c.Close()
 						}
 					}
 					time.Sleep(5 * time.Second)
 				}()
 			}
-			p.waitFor("a replacement", 15*time.Second, func(st *prefork.Status) bool {
+			st = p.waitFor("a replacement", 15*time.Second, func(st *prefork.Status) bool {
 				return st.Ready == 2 && !pids(st)[victim.PID]
 			})
+			if !pids(st)[other.PID] {
+				t.Errorf("worker %d, which was not hung, was replaced too: %+v", other.PID, st.Processes)
+			}
 			// The replacement can be ready before the kernel has torn
 			// the victim down (a stopped, race-built process): its end
 			// is logged when the master hears of it, up to 130 ms after

@@ -169,7 +169,8 @@ var leaked [][]byte
 // respond is a small HTTP/1.1 responder: keep-alive, every complete
 // request answered with 200 "ok\n"; while the worker drains, the next
 // response says "Connection: close" and the connection closes after it.
-// GET /hang holds the scheduler's thread for good; GET /pid answers with
+// GET /hang/<pid> holds the scheduler's thread of worker pid for good
+// (other workers answer it); GET /pid answers with
 // the worker's pid; GET /shutdown shuts srv down, as a handler of the
 // user's own may.
 func respond(w *prefork.Worker, srv *netio.Server, c *netio.Conn, leakKiB int) {
@@ -192,8 +193,14 @@ func respond(w *prefork.Worker, srv *netio.Server, c *netio.Conn, leakKiB int) {
 			req := buf[:i]
 			body := "ok\n"
 			switch {
-			case bytes.HasPrefix(req, []byte("GET /hang ")):
-				for {
+			case bytes.HasPrefix(req, []byte("GET /hang/")):
+				// Only the worker named holds its thread: the others
+				// answer, so a test hangs the victim it chose and no
+				// other.
+				pid, _, _ := bytes.Cut(req[len("GET /hang/"):], []byte(" "))
+				if string(pid) == strconv.Itoa(os.Getpid()) {
+					for {
+					}
 				}
 			case bytes.HasPrefix(req, []byte("GET /shutdown ")):
 				go srv.Shutdown(context.Background())
