@@ -143,7 +143,6 @@ func (f *FD) Scheduler() *Scheduler { return f.s }
 // String returns a short description such as "fd 7".
 func (f *FD) String() string { return "fd " + strconv.Itoa(f.sysfd) }
 
-// mustTask returns the calling task, which must be a task of f's scheduler.
 // ok reports whether f was made by Register: a zero (or nil) FD's Read,
 // Write, Close and deadline setters return errNotRegistered, as a nil
 // *os.File's methods return os.ErrInvalid, rather than dereference its
@@ -156,10 +155,17 @@ func (f *FD) ok() bool { return f != nil && f.s != nil }
 // return. It matches os.ErrInvalid.
 var errNotRegistered = fmt.Errorf("sched: FD not made by Register: %w", os.ErrInvalid)
 
-func (f *FD) mustTask(what string) *Task {
+// mustBeRegistered panics, naming the call FD.what, unless f was made by
+// Register: for the calls only a task of f's scheduler may make.
+func (f *FD) mustBeRegistered(what string) {
 	if !f.ok() {
 		panic("sched: FD." + what + ": FD not made by Register")
 	}
+}
+
+// mustTask returns the calling task, which must be a task of f's scheduler.
+func (f *FD) mustTask(what string) *Task {
+	f.mustBeRegistered(what)
 	t := f.s.Current()
 	if t == nil {
 		panic(errNotOnThread("FD." + what))
@@ -305,9 +311,7 @@ func (f *FD) SetReadHook(h func(error)) { f.setHook(true, h, "SetReadHook") }
 func (f *FD) SetWriteHook(h func(error)) { f.setHook(false, h, "SetWriteHook") }
 
 func (f *FD) setHook(read bool, h func(error), what string) {
-	if !f.ok() {
-		panic("sched: FD." + what + ": FD not made by Register")
-	}
+	f.mustBeRegistered(what)
 	d := &f.wr
 	if read {
 		d = &f.rd
