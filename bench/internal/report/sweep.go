@@ -192,7 +192,7 @@ func memorySummary(r *Run) *table {
 		}
 		return 0
 	}
-	var why []string
+	var why reasons
 	for i := range r.Models {
 		m := &r.Models[i]
 		if modelRow(t, *m) {
@@ -206,10 +206,10 @@ func memorySummary(r *Run) *table {
 				row = append(row, "n/a")
 			case mm.Limit != "":
 				row = append(row, "n/a")
-				why = append(why, fmt.Sprintf("%s at %s: %s", m.Model, countLabel(c), mm.Limit))
+				why.add(m.Model, c, mm.Limit)
 			case mm.Error != "":
 				row = append(row, "error")
-				why = append(why, fmt.Sprintf("%s at %s: %s", m.Model, countLabel(c), trunc(mm.Error)))
+				why.add(m.Model, c, trunc(mm.Error))
 			default:
 				cell := kib(float64(mm.PerConn))
 				if mm.Processes > 1 {
@@ -229,8 +229,43 @@ func memorySummary(r *Run) *table {
 		t.notes = append(t.notes, fmt.Sprintf("memory is counted in 4 KiB pages, so at %s sessions one page is %s KiB per session, and the pages a server maps for its first connections weigh on the small counts: read memory per session from 1,000 sessions up",
 			countLabel(first), num(4/float64(first))))
 	}
-	t.notes = append(t.notes, why...)
+	t.notes = append(t.notes, why.notes()...)
 	return t
+}
+
+// reasons collects why models were not measured at a count, so that a
+// reason shared by several models at one count (every model at 50,000
+// sessions, where the descriptor limit stops them all) is one note naming
+// them, not one note per model.
+type reasons struct {
+	keys   []reasonKey
+	models map[reasonKey][]string
+}
+
+type reasonKey struct {
+	conns int
+	why   string
+}
+
+func (rs *reasons) add(model string, conns int, why string) {
+	k := reasonKey{conns, why}
+	if rs.models == nil {
+		rs.models = map[reasonKey][]string{}
+	}
+	if _, seen := rs.models[k]; !seen {
+		rs.keys = append(rs.keys, k)
+	}
+	rs.models[k] = append(rs.models[k], model)
+}
+
+// notes returns one "models at count: reason" line per reason and count,
+// in the order the reasons were first met.
+func (rs *reasons) notes() []string {
+	var out []string
+	for _, k := range rs.keys {
+		out = append(out, fmt.Sprintf("%s at %s: %s", strings.Join(rs.models[k], ", "), countLabel(k.conns), k.why))
+	}
+	return out
 }
 
 func closedTable(r *Run) *table {

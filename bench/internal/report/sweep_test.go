@@ -85,3 +85,27 @@ func TestSweepSummaries(t *testing.T) {
 		t.Errorf("header lacks the null system call:\n%s", b.String())
 	}
 }
+
+// TestSweepReasonsShared: a reason that stops several models at one count
+// (the descriptor limit at 50,000 sessions stops every model) is one note
+// naming them all, and a different reason at that count a note of its own.
+func TestSweepReasonsShared(t *testing.T) {
+	r := sweepRun()
+	limit := "50256 descriptors per process: RLIMIT_NOFILE's hard limit is 20000"
+	r.Models[0].Memory[1] = harness.Memory{Conns: 1000, Limit: limit}
+	r.Models[1].Memory[1] = harness.Memory{Conns: 1000, Limit: limit}
+	memory := find(t, Tables(r), "Sessions sweep: memory per session")
+	var got []string
+	for _, n := range memory.notes {
+		if strings.Contains(n, " at 1,000: ") {
+			got = append(got, n)
+		}
+	}
+	want := []string{
+		"epoll, coop-task at 1,000: " + limit,
+		"procpool at 1,000: pool capped at 10 processes",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("the memory table's reasons (-want +got):\n%s", diff)
+	}
+}
