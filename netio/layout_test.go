@@ -89,3 +89,23 @@ func TestReadHookLayout(t *testing.T) {
 }
 
 var hookSink []func(error)
+
+// TestReaderLayout: a Reader is one cache line (see Reader), and its
+// allocations land on line boundaries.
+func TestReaderLayout(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("the layout is planned for 64-bit platforms")
+	}
+	if got := unsafe.Sizeof(Reader{}); got != 64 {
+		t.Errorf("Reader is %d bytes, want 64", got)
+	}
+	for range 100 {
+		r := &Reader{}
+		readerSink = append(readerSink, r) // on the heap
+		if a := uintptr(unsafe.Pointer(r)); a%64 != 0 {
+			t.Fatalf("a Reader allocated at %#x, not on a cache line", a)
+		}
+	}
+}
+
+var readerSink []*Reader

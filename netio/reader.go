@@ -7,7 +7,9 @@ import (
 	"bytes"
 	"io"
 	"syscall"
+	"unsafe"
 
+	"github.com/coopgo/coop/internal/fdhint"
 	"github.com/coopgo/coop/sched"
 )
 
@@ -50,9 +52,13 @@ const DefaultReadSize = 16 << 10
 // A zero Reader, or one made for a zero Conn, reads nothing: its reads
 // fail with syscall.EINVAL, as the zero Conn's do.
 type Reader struct {
+	// A Reader is 64 bytes, a size class Go allocates on 64-byte
+	// boundaries: one cache line, which a session at thousands of
+	// connections finds cold on every request (its pool is the Conn's
+	// scheduler's, reached through the Conn's first line, which the read
+	// touches anyway).
 	c    *Conn
-	pool *sched.BufferPool
-	buf  []byte // lent by pool, or nil; buf[r:w] is unread
+	buf  []byte // lent by the scheduler's pool, or nil; buf[r:w] is unread
 	r, w int
 	size int // bytes to offer a read
 	need int // Grow and Peek: room wanted from r on, beyond size
@@ -72,10 +78,20 @@ func NewReaderSize(c *Conn, size int) *Reader {
 	if !c.ok() {
 		return &Reader{c: c, size: size} // its reads fail as c's do: EINVAL
 	}
-	r := &Reader{c: c, pool: c.s.Buffers(), size: size}
-	c.onThreadDo(func() error { c.rd, c.hasRd = r, true; return nil })
+	r := &Reader{c: c, size: size}
+	c.onThreadDo(func() error {
+		c.rd, c.hasRd = r, true
+		// A task parked in r's read touches r next after c: the
+		// scheduler prefetches both one task ahead (see connFrom).
+		fdhint.Set(c.fd, fdhint.Reader, uintptr(unsafe.Pointer(r)))
+		return nil
+	})
 	return r
 }
+
+// pool is the buffer pool of r's scheduler, for the calls on its thread
+// (onThread), where r.c is a Conn this package made.
+func (r *Reader) pool() *sched.BufferPool { return r.c.s.Buffers() }
 
 // onThread reports whether the caller may use r's buffer directly: a task
 // of its Conn's scheduler. For a zero Reader, or one of a zero Conn, it
@@ -197,15 +213,15 @@ func (r *Reader) park() {
 	}
 	k := r.w - r.r
 	if k == 0 {
-		r.pool.Put(r.buf)
+		r.pool().Put(r.buf)
 		r.buf, r.r, r.w, r.need = nil, 0, 0, 0
 		return
 	}
 	if c := cap(r.buf); c <= maxLentBuffer && k <= c/4 {
-		nb := r.pool.Get(k)
+		nb := r.pool().Get(k)
 		nb = nb[:cap(nb)]
 		copy(nb, r.buf[r.r:r.w])
-		r.pool.Put(r.buf)
+		r.pool().Put(r.buf)
 		r.buf, r.r, r.w = nb, 0, k
 	}
 }
@@ -220,7 +236,7 @@ const maxLentBuffer = 64 << 10
 func (r *Reader) room() error {
 	want := max(r.size, r.need)
 	if r.buf == nil {
-		b := r.pool.Get(want)
+		b := r.pool().Get(want)
 		r.buf, r.r, r.w = b[:cap(b)], 0, 0
 		return nil
 	}
@@ -228,10 +244,10 @@ func (r *Reader) room() error {
 		r.r, r.w = 0, 0
 	}
 	if len(r.buf) < want {
-		b := r.pool.Get(want)
+		b := r.pool().Get(want)
 		b = b[:cap(b)]
 		n := copy(b, r.buf[r.r:r.w])
-		r.pool.Put(r.buf)
+		r.pool().Put(r.buf)
 		r.buf, r.r, r.w = b, 0, n
 		return nil
 	}
@@ -425,7 +441,7 @@ func (r *Reader) Release() {
 
 func (r *Reader) release() {
 	if r.buf != nil && r.r == r.w {
-		r.pool.Put(r.buf)
+		r.pool().Put(r.buf)
 		r.buf, r.r, r.w, r.need = nil, 0, 0, 0
 	}
 }

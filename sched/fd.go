@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/coopgo/coop/internal/fdhint"
 )
 
 // An FD is a descriptor registered with a scheduler's poller: a socket, a
@@ -52,7 +54,21 @@ type FD struct {
 	tm        *fdTimers // the deadlines, once one is set
 	closeMu   sync.Mutex
 	sysClosed bool // under closeMu: closing when the scheduler is not running, from any goroutine
-	_         [32]byte
+	// hint holds the addresses of what a task waiting on f touches first
+	// when it wakes (netio's Conn and Reader, through internal/fdhint),
+	// which the scheduler prefetches ahead of switching to the task
+	// (prefetchTask). Only addresses: never dereferenced, and no
+	// references that keep the objects alive.
+	hint [fdhint.N]uintptr
+	_    [16]byte
+}
+
+func init() {
+	fdhint.Register(func(fd any, i int, p uintptr) {
+		if f, ok := fd.(*FD); ok && f.ok() && i >= 0 && i < len(f.hint) {
+			f.hint[i] = p
+		}
+	})
 }
 
 // fdDir is one direction of an FD.

@@ -1059,6 +1059,7 @@ func TestPrefetchAddrs(t *testing.T) {
 		check(fmt.Sprintf("round %d, the worker", i), w)
 		w.PrefetchIn()
 		w.PrefetchCall()
+		w.PrefetchCallees()
 	}
 	h.sw(w)
 	h.end()
