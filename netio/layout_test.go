@@ -38,36 +38,41 @@ func TestConnLayout(t *testing.T) {
 			t.Errorf("Conn.%s ends at byte %d, outside the first cache line", name, end)
 		}
 	}
-	for i := range 100 {
-		c := &Conn{sysfd: i}
-		layoutSink = append(layoutSink, c) // on the heap
-		if a := uintptr(unsafe.Pointer(c)); a%64 != 0 {
-			t.Fatalf("a Conn allocated at %#x, not on a cache line", a)
+	onLines[Conn](t, "Conn")
+}
+
+// onLines checks that 100 heap allocations of a T land on cache-line
+// boundaries, as its size class promises.
+func onLines[T any](t *testing.T, name string) {
+	t.Helper()
+	for range 100 {
+		p := new(T)
+		lineSink = append(lineSink, p) // on the heap
+		if a := uintptr(unsafe.Pointer(p)); a%64 != 0 {
+			t.Fatalf("a %s allocated at %#x, not on a cache line", name, a)
 		}
 	}
 }
 
-var layoutSink []*Conn
+var lineSink []any
 
-// TestSessionLayout: a server's session is one cache line (see session),
-// and its allocations land on line boundaries.
-func TestSessionLayout(t *testing.T) {
+// oneLine checks that a T is one cache line, 64 bytes, and that its
+// allocations land on line boundaries.
+func oneLine[T any](t *testing.T, name string) {
+	t.Helper()
 	if unsafe.Sizeof(uintptr(0)) != 8 {
 		t.Skip("the layout is planned for 64-bit platforms")
 	}
-	if got := unsafe.Sizeof(session{}); got != 64 {
-		t.Errorf("session is %d bytes, want 64", got)
+	var v T
+	if got := unsafe.Sizeof(v); got != 64 {
+		t.Errorf("%s is %d bytes, want 64", name, got)
 	}
-	for range 100 {
-		ss := &session{}
-		sessionSink = append(sessionSink, ss) // on the heap
-		if a := uintptr(unsafe.Pointer(ss)); a%64 != 0 {
-			t.Fatalf("a session allocated at %#x, not on a cache line", a)
-		}
-	}
+	onLines[T](t, name)
 }
 
-var sessionSink []*session
+// TestSessionLayout: a server's session is one cache line (see session),
+// and its allocations land on line boundaries.
+func TestSessionLayout(t *testing.T) { oneLine[session](t, "session") }
 
 // TestReadHookLayout: a ready-mode read hook's closure (readHook) is 32
 // bytes, a size class Go allocates on 32-byte boundaries, so that it
@@ -92,20 +97,4 @@ var hookSink []func(error)
 
 // TestReaderLayout: a Reader is one cache line (see Reader), and its
 // allocations land on line boundaries.
-func TestReaderLayout(t *testing.T) {
-	if unsafe.Sizeof(uintptr(0)) != 8 {
-		t.Skip("the layout is planned for 64-bit platforms")
-	}
-	if got := unsafe.Sizeof(Reader{}); got != 64 {
-		t.Errorf("Reader is %d bytes, want 64", got)
-	}
-	for range 100 {
-		r := &Reader{}
-		readerSink = append(readerSink, r) // on the heap
-		if a := uintptr(unsafe.Pointer(r)); a%64 != 0 {
-			t.Fatalf("a Reader allocated at %#x, not on a cache line", a)
-		}
-	}
-}
-
-var readerSink []*Reader
+func TestReaderLayout(t *testing.T) { oneLine[Reader](t, "Reader") }
