@@ -555,15 +555,11 @@ func TestAdaptive(t *testing.T) {
 // a process that reused pid.
 func stop(t *testing.T, pid int) {
 	t.Helper()
-	proc, err := os.FindProcess(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
+	proc := process(t, pid)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("process %d, SIGSTOPped by the test: %s; its threads: %s", pid, proctest.Stat(pid), threadStates(pid))
 		}
-		proc.Release()
 	})
 	if err := proc.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatalf("SIGSTOP to %d: %v", pid, err)

@@ -429,6 +429,19 @@ func (p *pool) waitLog(s string, d time.Duration) string {
 	}
 }
 
+// process returns worker pid as an *os.Process, released when the test
+// ends. On Linux it holds a pidfd: its signals never reach another
+// process that reused the number after the worker had been reaped.
+func process(t *testing.T, pid int) *os.Process {
+	t.Helper()
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proc.Release() })
+	return proc
+}
+
 // waitReady waits until n workers are ready and none is starting or
 // draining.
 func (p *pool) waitReady(n int, d time.Duration) *prefork.Status {

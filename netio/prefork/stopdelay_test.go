@@ -180,11 +180,7 @@ func testStopDelayTogether(t *testing.T) {
 		// comes, on success, after the pool has exited and its workers
 		// have been reaped, and by pid it would reach whatever process
 		// had the number by then.
-		proc, err := os.FindProcess(pid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer proc.Release()
+		proc := process(t, pid)
 		if err := proc.Signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
@@ -269,14 +265,8 @@ func TestStopUnreported(t *testing.T) {
 		// Left behind on purpose, and killed at the end through a
 		// pidfd taken now: by pid, a SIGKILL could reach a process that
 		// reused the number of one that had ended meanwhile.
-		proc, err := os.FindProcess(pid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			proc.Signal(syscall.SIGKILL)
-			proc.Release()
-		})
+		proc := process(t, pid)
+		t.Cleanup(func() { proc.Signal(syscall.SIGKILL) })
 	}
 	p.signal(syscall.SIGTERM)
 	if err := p.wait(20 * time.Second); err != nil {
